@@ -1,0 +1,216 @@
+//! The `mymonit` binary: parses the command line, sets up logging, loads the configuration
+//! and calls the libraries.
+
+mod user;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mymonit_server::{Server, Settings, demo, settings::LogFormat};
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+/// MyMonit collects measurements from experiments and serves them, with statistics and
+/// charts, only to the scientists allowed to see them.
+///
+/// Configuration comes from built-in defaults, then the TOML file given with --config, then
+/// MYMONIT_* environment variables (MYMONIT_LISTEN, MYMONIT_DATA_DIR, nested keys with a
+/// double underscore such as MYMONIT_AUTH__TOKEN_TTL_SECS; REST_HOST sets the listen host as in
+/// the original system), then command-line flags. `mymonit print-config` shows the result.
+#[derive(Debug, Parser)]
+#[command(name = "mymonit", version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "MYMONIT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Data directory: database, token signing key, demo credentials [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (HTTP API and original routes) until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Manage user accounts directly in the database (works beside a running server).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Print the configuration in force (defaults, file, environment, flags) as TOML.
+    PrintConfig,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+
+    /// Log format [default: json].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+
+    /// Seed the demo (users, experiments, a week of sample measures) before serving; the
+    /// generated passwords are printed once and kept in DATA_DIR/demo-credentials.json.
+    /// Running it again adds nothing.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    /// One JSON object per line (for log shippers).
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+#[derive(Serialize, Default)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormat>,
+}
+
+fn load_settings(cli: &Cli, overrides: Overrides) -> anyhow::Result<Settings> {
+    let overrides = figment::Figment::from(figment::providers::Serialized::defaults(overrides));
+    Ok(Settings::load(cli.config.as_deref(), overrides)?)
+}
+
+fn init_logging(settings: &Settings, to_stderr: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match (settings.log_format, to_stderr) {
+        (LogFormat::Json, false) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        (LogFormat::Json, true) => builder.json().with_writer(std::io::stderr).try_init(),
+        (LogFormat::Pretty, false) => builder.try_init(),
+        (LogFormat::Pretty, true) => builder.with_writer(std::io::stderr).try_init(),
+    };
+    if let Err(err) = result {
+        eprintln!("mymonit: cannot set up logging: {err}");
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mymonit: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => {
+            let settings = load_settings(
+                &cli,
+                Overrides {
+                    data_dir: cli.data_dir.clone(),
+                    listen: args.listen.clone(),
+                    log_format: args.log_format.map(|format| match format {
+                        LogFormatArg::Json => LogFormat::Json,
+                        LogFormatArg::Pretty => LogFormat::Pretty,
+                    }),
+                },
+            )?;
+            init_logging(&settings, false);
+            serve(settings, args.demo).await
+        }
+        Command::User(command) => {
+            let settings = load_settings(
+                &cli,
+                Overrides {
+                    data_dir: cli.data_dir.clone(),
+                    ..Default::default()
+                },
+            )?;
+            init_logging(
+                &Settings {
+                    log_filter: "warn".into(),
+                    ..settings.clone()
+                },
+                true,
+            );
+            user::run(command, &settings).await
+        }
+        Command::PrintConfig => {
+            let settings = load_settings(
+                &cli,
+                Overrides {
+                    data_dir: cli.data_dir.clone(),
+                    ..Default::default()
+                },
+            )?;
+            print!("{}", settings.to_toml());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let data_dir = settings.data_dir.clone();
+    let server = Server::build(settings).await?;
+    if demo {
+        let outcome = demo::seed(server.state())
+            .await
+            .context("cannot seed the demo")?;
+        print_demo(&outcome, &data_dir);
+    }
+    let listener = server.bind().await?;
+    let addr = listener.local_addr()?;
+    eprintln!("MyMonit is listening on http://{addr}  (API docs: http://{addr}/docs)");
+    server
+        .run(listener, mymonit_server::shutdown_signal())
+        .await
+}
+
+fn print_demo(outcome: &demo::DemoOutcome, data_dir: &std::path::Path) {
+    if outcome.new_credentials.is_empty() {
+        eprintln!(
+            "Demo data already present; the demo passwords are in {}",
+            outcome.credentials_file.display()
+        );
+    } else {
+        println!(
+            "Demo accounts (passwords shown once; also in {}):",
+            outcome.credentials_file.display()
+        );
+        println!(
+            "  {:<8} {:<10} {:<10} password",
+            "user_id", "role", "username"
+        );
+        for credential in &outcome.new_credentials {
+            println!(
+                "  {:<8} {:<10} {:<10} {}",
+                credential.user_id,
+                credential.role.as_str(),
+                credential.username,
+                credential.password
+            );
+        }
+    }
+    if outcome.measures_added > 0 {
+        eprintln!(
+            "Seeded {} sample measures in {}",
+            outcome.measures_added,
+            data_dir.display()
+        );
+    }
+}

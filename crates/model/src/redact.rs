@@ -1,0 +1,94 @@
+//! A wrapper for secrets and personal data: the typed successor of the original system's
+//! `@do_not_log` facet. Whatever it holds prints as `***` in Debug and Display, so it cannot
+//! leak through a log line by accident; only an explicit `expose()` reads it.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+
+/// A value (password, token, email, name) that must never reach a log line in clear.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Redacted<T>(T);
+
+impl<T> Redacted<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// Reads the secret. Call sites of this are the places to review for leaks.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the secret.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> fmt::Display for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Redacted<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Redacted)
+    }
+}
+
+/// Serialising a secret (for example into a structured log record) also gives `***`.
+impl<T> serde::Serialize for Redacted<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+impl From<String> for Redacted<String> {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Redacted<String> {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints_its_content() {
+        let secret = Redacted::new("hunter2-correct-horse".to_string());
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some(***)");
+        assert_eq!(secret.expose(), "hunter2-correct-horse");
+    }
+
+    #[test]
+    fn deserialises_transparently_and_serialises_masked() {
+        #[derive(Deserialize, serde::Serialize, Debug)]
+        struct Login {
+            password: Redacted<String>,
+        }
+        let login: Login = serde_json::from_str(r#"{"password":"hunter2"}"#).unwrap();
+        assert_eq!(login.password.expose(), "hunter2");
+        assert!(!format!("{login:?}").contains("hunter2"));
+        assert_eq!(
+            serde_json::to_string(&login).unwrap(),
+            r#"{"password":"***"}"#
+        );
+    }
+}

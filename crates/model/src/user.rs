@@ -1,0 +1,149 @@
+//! User accounts as the API shows them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Role, ValidationError, validate};
+
+/// A MyMonit account, in the original wire shape `{user_id, name, username, email, role}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct User {
+    /// Staff id, for example `S001`; never changes and survives erasure.
+    #[schema(example = "S001")]
+    pub user_id: String,
+    /// Display name (personal data).
+    #[schema(example = "Peter Higg")]
+    pub name: String,
+    /// The identity provider's subject: a local login name or an external uid.
+    #[schema(example = "phigg")]
+    pub username: String,
+    /// Email address (personal data).
+    #[schema(example = "phigg@home.cern")]
+    pub email: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+impl User {
+    /// Validates every field, reporting the first that is wrong.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate::user_id(&self.user_id)?;
+        validate::name(&self.name)?;
+        validate::username(&self.username)?;
+        validate::email(&self.email)?;
+        Ok(())
+    }
+}
+
+/// A change to an account; `None` leaves the field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New username.
+    pub username: Option<String>,
+    /// New email.
+    pub email: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+impl UserPatch {
+    /// Validates the fields that are set.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(name) = &self.name {
+            validate::name(name)?;
+        }
+        if let Some(username) = &self.username {
+            validate::username(username)?;
+        }
+        if let Some(email) = &self.email {
+            validate::email(email)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the patch touches only the name and email, the fields a scientist may change
+    /// on their own account. A field set to its current value does not count as a change.
+    pub fn only_name_and_email(&self, current: &User) -> bool {
+        self.username
+            .as_ref()
+            .is_none_or(|username| *username == current.username)
+            && self.role.is_none_or(|role| role == current.role)
+    }
+
+    /// Applies the patch to a copy of `user`.
+    pub fn apply(&self, user: &User) -> User {
+        User {
+            user_id: user.user_id.clone(),
+            name: self.name.clone().unwrap_or_else(|| user.name.clone()),
+            username: self
+                .username
+                .clone()
+                .unwrap_or_else(|| user.username.clone()),
+            email: self.email.clone().unwrap_or_else(|| user.email.clone()),
+            role: self.role.unwrap_or(user.role),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn higg() -> User {
+        User {
+            user_id: "S001".into(),
+            name: "Peter Higg".into(),
+            username: "phigg".into(),
+            email: "phigg@home.cern".into(),
+            role: Role::Scientist,
+        }
+    }
+
+    #[test]
+    fn a_scientist_patch_may_only_touch_name_and_email() {
+        let user = higg();
+        let own = UserPatch {
+            name: Some("Peter Higgs".into()),
+            email: Some("peter@home.cern".into()),
+            username: Some("phigg".into()),
+            role: Some(Role::Scientist),
+        };
+        assert!(own.only_name_and_email(&user));
+        let promote = UserPatch {
+            role: Some(Role::Admin),
+            ..Default::default()
+        };
+        assert!(!promote.only_name_and_email(&user));
+        let rename = UserPatch {
+            username: Some("someone-else".into()),
+            ..Default::default()
+        };
+        assert!(!rename.only_name_and_email(&user));
+    }
+
+    #[test]
+    fn apply_keeps_unset_fields() {
+        let patched = UserPatch {
+            email: Some("new@home.cern".into()),
+            ..Default::default()
+        }
+        .apply(&higg());
+        assert_eq!(patched.email, "new@home.cern");
+        assert_eq!(patched.name, "Peter Higg");
+        assert_eq!(patched.user_id, "S001");
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let mut user = higg();
+        user.validate().unwrap();
+        user.email = "not-an-email".into();
+        assert_eq!(user.validate().unwrap_err().field, "email");
+        let patch = UserPatch {
+            name: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(patch.validate().unwrap_err().field, "name");
+    }
+}

@@ -1,0 +1,158 @@
+//! Sign-in, sign-out, password change, the current user, and the public keys.
+
+use std::{net::SocketAddr, time::Instant};
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+};
+use mymonit_model::{Redacted, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiJson;
+use crate::{
+    accounts,
+    auth::{AuthUser, password},
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// Credentials for the built-in identity.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username.
+    #[schema(example = "phigg")]
+    pub username: String,
+    /// Password.
+    #[schema(value_type = String)]
+    pub password: Redacted<String>,
+}
+
+/// A bearer token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    /// The password in use now.
+    #[schema(value_type = String)]
+    pub current_password: Redacted<String>,
+    /// The new password; see the policy in the API description.
+    #[schema(value_type = String)]
+    pub new_password: Redacted<String>,
+}
+
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+/// Signs in with username and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = crate::error::Problem),
+        (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let client = client.ip();
+    state
+        .throttle
+        .check(&request.username, client, Instant::now())
+        .map_err(ApiError::TooManyRequests)?;
+    let account = state.meta.account_by_username(&request.username).await?;
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    let valid = password::verify(request.password, hash, &state.decoy_hash).await;
+    let Some(account) = account.filter(|_| valid) else {
+        state
+            .throttle
+            .failed(&request.username, client, Instant::now());
+        tracing::info!(client = %client, "sign-in failed");
+        return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()));
+    };
+    state.throttle.succeeded(&request.username, client);
+    let issued = state.tokens.issue(&account.user.user_id)?;
+    tracing::info!(user_id = %account.user.user_id, "signed in");
+    Ok(Json(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+    }))
+}
+
+/// Signs out: the token is refused from now on.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, body = crate::error::Problem)))]
+pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+    state
+        .meta
+        .revoke_token(&user.token_hash, user.expires_at)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes one's own password; every token issued before is refused afterwards.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", security(("bearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 204, description = "Changed: sign in again"),
+        (status = 401, body = crate::error::Problem),
+        (status = 403, description = "Current password is wrong", body = crate::error::Problem),
+        (status = 422, description = "The new password breaks the policy", body = crate::error::Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(request): ApiJson<PasswordChangeRequest>,
+) -> ApiResult<StatusCode> {
+    let account = state
+        .meta
+        .account_by_id(&user.user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {}", user.user.user_id)))?;
+    if account.password_hash.is_none() {
+        return Err(ApiError::Conflict(
+            "this account signs in through an external identity provider: change the password there".into(),
+        ));
+    }
+    if !password::verify(
+        request.current_password,
+        account.password_hash,
+        &state.decoy_hash,
+    )
+    .await
+    {
+        return Err(ApiError::Forbidden("current password is wrong".into()));
+    }
+    accounts::set_password(state.meta.as_ref(), &user.user, request.new_password).await?;
+    state
+        .meta
+        .revoke_token(&user.token_hash, user.expires_at)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = crate::error::Problem)))]
+pub async fn me(user: AuthUser) -> Json<User> {
+    Json(user.user)
+}
+
+/// MyMonit's public token-signing keys (JWKS).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "JWKS document")))]
+pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.tokens.jwks())
+}

@@ -1,0 +1,113 @@
+//! Authentication: passwords, sign-in throttling, tokens (MyMonit's own and external
+//! issuers'), and the [`AuthUser`] extractor every protected handler takes.
+
+pub mod oidc;
+pub mod password;
+pub mod throttle;
+pub mod tokens;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use mymonit_model::{Action, Role, User, permissions::Scope};
+
+use crate::{error::ApiError, state::AppState};
+use tokens::{Subject, token_hash};
+
+/// The signed-in user behind a request, with the role from MyMonit's own user table.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The account, as it is now in the database.
+    pub user: User,
+    /// SHA-256 of the bearer token (for logout).
+    pub token_hash: String,
+    /// When the token expires, epoch seconds.
+    pub expires_at: i64,
+}
+
+impl AuthUser {
+    /// The user's role.
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+
+    /// The scope of `action` for this user, or 403 naming what was refused.
+    pub fn require(&self, action: Action) -> Result<Scope, ApiError> {
+        self.role().may(action).ok_or_else(|| {
+            ApiError::Forbidden(format!("role {} may not {}", self.role(), describe(action)))
+        })
+    }
+}
+
+fn describe(action: Action) -> &'static str {
+    match action {
+        Action::ListUsers => "list users",
+        Action::ReadUser => "read user accounts",
+        Action::CreateUser => "create users",
+        Action::UpdateUser => "change user accounts",
+        Action::EraseUser => "erase users",
+        Action::ListExperiments => "list experiments",
+        Action::ReadExperiment => "read experiments",
+        Action::ManageExperiments => "create or rename experiments",
+        Action::ListMeasureTypes => "list measure types",
+        Action::ManageMeasureTypes => "create measure types",
+        Action::ManageIngestTokens => "manage ingest tokens",
+        Action::ListAssociations => "list associations",
+        Action::ManageAssociations => "associate or dissociate scientists",
+        Action::ReadMeasures => "read measures",
+        Action::ReadAudit => "read the audit trail",
+    }
+}
+
+/// The token from `Authorization: Bearer …`.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthenticated("missing Authorization: Bearer token".into()))?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("malformed Authorization header".into()))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        ApiError::Unauthenticated("expected Authorization: Bearer <token>".into())
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthenticated(
+            "expected Authorization: Bearer <token>".into(),
+        ));
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let verified = state.tokens.verify(token).await.map_err(|err| {
+            tracing::info!(reason = %err, "token refused");
+            ApiError::Unauthenticated(err.to_string())
+        })?;
+        let account = match &verified.subject {
+            Subject::UserId(user_id) => state.meta.account_by_id(user_id).await?,
+            Subject::Username(username) => state.meta.account_by_username(username).await?,
+        }
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("the token's user has no MyMonit account".into())
+        })?;
+        if verified.issued_at < account.tokens_valid_after {
+            return Err(ApiError::Unauthenticated(
+                "token was issued before the password changed: sign in again".into(),
+            ));
+        }
+        let token_hash = token_hash(token);
+        if state.meta.is_token_revoked(&token_hash).await? {
+            return Err(ApiError::Unauthenticated(
+                "token was revoked (signed out)".into(),
+            ));
+        }
+        Ok(AuthUser {
+            user: account.user,
+            token_hash,
+            expires_at: verified.expires_at,
+        })
+    }
+}

@@ -1,0 +1,372 @@
+//! Tokens: MyMonit signs its own short-lived JWTs with an Ed25519 key generated on first
+//! start and kept in the data directory (mode 0600), publishes the public key as JWKS, and
+//! also accepts tokens of configured external issuers (see [`super::oidc`]).
+//!
+//! Verification routes a token by its (unverified) `iss` to exactly one key set, then checks
+//! the signature with an allow-listed algorithm, and `exp`, `nbf`, `iss` and `aud`.
+
+use std::{
+    io::Write,
+    path::Path,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::oidc::OidcProvider;
+use crate::settings::{AuthSettings, OidcSettings};
+
+/// File holding the signing key (PKCS#8 DER) inside the data directory.
+pub const SIGNING_KEY_FILE: &str = "jwt-signing-key.ed25519.pk8";
+
+/// Why a token was refused. The text goes to the client: it says what is wrong without
+/// helping an attacker more than the token itself would.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, or an algorithm MyMonit does not accept (including `none`).
+    #[error("malformed token or unsupported algorithm")]
+    Malformed,
+    /// No issuer we trust.
+    #[error("token issuer {0:?} is not trusted")]
+    UntrustedIssuer(String),
+    /// Signature, expiry, audience or another claim is wrong.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token lacks the claim that names the user.
+    #[error("token has no {0:?} claim")]
+    MissingClaim(String),
+    /// The external issuer's keys could not be fetched.
+    #[error("cannot check the token: keys of issuer {0:?} are unavailable")]
+    KeysUnavailable(String),
+}
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A MyMonit token names the user id.
+    UserId(String),
+    /// An external token names the username (the provider's subject, a Firebase uid).
+    Username(String),
+}
+
+/// A token whose signature and claims checked out.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// Whom it speaks for.
+    pub subject: Subject,
+    /// `iat`, epoch seconds (0 when absent).
+    pub issued_at: i64,
+    /// `exp`, epoch seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LocalClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
+    nbf: i64,
+    iat: i64,
+    jti: String,
+}
+
+#[derive(Deserialize)]
+struct IssuerOnly {
+    iss: Option<String>,
+}
+
+/// A freshly signed token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// Signs and checks tokens.
+pub struct TokenService {
+    settings: AuthSettings,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    kid: String,
+    public_x: String,
+    external: Vec<OidcProvider>,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("issuer", &self.settings.issuer)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Epoch seconds now.
+pub fn epoch_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Reads the signing key from `data_dir`, creating it (mode 0600) on first start.
+fn load_or_create_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join(SIGNING_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => return Ok(bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
+    }
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("cannot generate the token signing key"))?;
+    std::fs::create_dir_all(data_dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            file.write_all(pkcs8.as_ref())?;
+            file.sync_all()?;
+            Ok(pkcs8.as_ref().to_vec())
+        }
+        // Another process (a second server, a CLI command) created it first: use theirs.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(std::fs::read(&path)?),
+        Err(err) => Err(anyhow::anyhow!("cannot write {}: {err}", path.display())),
+    }
+}
+
+impl TokenService {
+    /// Loads (or creates) the signing key in `data_dir` and sets up the external issuers.
+    pub fn new(
+        data_dir: &Path,
+        settings: &AuthSettings,
+        external: &[OidcSettings],
+    ) -> anyhow::Result<Self> {
+        let pkcs8 = load_or_create_key(data_dir)?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8))
+            .map_err(|err| {
+                anyhow::anyhow!("the token signing key {SIGNING_KEY_FILE} is corrupt: {err}")
+            })?;
+        let public_x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
+        let kid = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]);
+        let external = external
+            .iter()
+            .map(OidcProvider::new)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            settings: settings.clone(),
+            encoding: EncodingKey::from_ed_der(&pkcs8),
+            decoding: DecodingKey::from_ed_components(&public_x)?,
+            kid,
+            public_x,
+            external,
+        })
+    }
+
+    /// Signs a token for `user_id`.
+    pub fn issue(&self, user_id: &str) -> anyhow::Result<IssuedToken> {
+        let now = epoch_seconds();
+        let ttl = self.settings.token_ttl_secs;
+        let claims = LocalClaims {
+            iss: self.settings.issuer.clone(),
+            sub: user_id.to_string(),
+            aud: self.settings.audience.clone(),
+            exp: now + ttl as i64,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        Ok(IssuedToken {
+            token,
+            expires_in: ttl,
+        })
+    }
+
+    /// The public keys as a JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": self.public_x,
+                "kid": self.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }]
+        })
+    }
+
+    /// Checks a token and says whom it speaks for.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let issuer = jsonwebtoken::dangerous::insecure_decode_claims::<IssuerOnly>(token)
+            .map_err(|_| TokenError::Malformed)?
+            .iss
+            .ok_or_else(|| TokenError::MissingClaim("iss".into()))?;
+        if issuer == self.settings.issuer {
+            return self.verify_local(token, &header);
+        }
+        let provider = self
+            .external
+            .iter()
+            .find(|provider| provider.issuer() == issuer)
+            .ok_or(TokenError::UntrustedIssuer(issuer))?;
+        provider
+            .verify(token, &header, self.settings.leeway_secs)
+            .await
+    }
+
+    fn verify_local(&self, token: &str, header: &Header) -> Result<VerifiedToken, TokenError> {
+        if header.kid.as_deref().is_some_and(|kid| kid != self.kid) {
+            return Err(TokenError::Invalid("unknown signing key".into()));
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.settings.leeway_secs;
+        let data = jsonwebtoken::decode::<LocalClaims>(token, &self.decoding, &validation)
+            .map_err(|err| TokenError::Invalid(err.to_string()))?;
+        Ok(VerifiedToken {
+            subject: Subject::UserId(data.claims.sub),
+            issued_at: data.claims.iat,
+            expires_at: data.claims.exp,
+        })
+    }
+}
+
+/// SHA-256 of a token, hex: how revoked tokens are remembered without storing them.
+pub fn token_hash(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(dir: &Path) -> TokenService {
+        TokenService::new(dir, &AuthSettings::default(), &[]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn issues_and_verifies_its_own_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = service(dir.path());
+        let issued = tokens.issue("S001").unwrap();
+        let verified = tokens.verify(&issued.token).await.unwrap();
+        assert_eq!(verified.subject, Subject::UserId("S001".into()));
+        assert!(verified.expires_at > verified.issued_at);
+    }
+
+    #[tokio::test]
+    async fn the_key_persists_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = service(dir.path()).issue("S001").unwrap().token;
+        // A restart reads the same key: old tokens stay valid.
+        service(dir.path()).verify(&token).await.unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_alg_none_forgeries_and_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = service(dir.path());
+        let issued = tokens.issue("A001").unwrap().token;
+        let parts: Vec<&str> = issued.split('.').collect();
+
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let unsigned = format!("{none_header}.{}.", parts[1]);
+        assert!(matches!(
+            tokens.verify(&unsigned).await,
+            Err(TokenError::Malformed)
+        ));
+
+        let tampered_claims = URL_SAFE_NO_PAD.encode(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap())
+                .unwrap()
+                .replace("A001", "S001"),
+        );
+        let forged = format!("{}.{tampered_claims}.{}", parts[0], parts[2]);
+        assert!(matches!(
+            tokens.verify(&forged).await,
+            Err(TokenError::Invalid(_))
+        ));
+
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = service(other_dir.path()).issue("A001").unwrap().token;
+        assert!(tokens.verify(&other).await.is_err());
+
+        assert!(matches!(
+            tokens.verify("not.a.jwt").await,
+            Err(TokenError::Malformed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn refuses_expired_and_wrong_audience() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = service(dir.path());
+        let now = epoch_seconds();
+        let sign = |exp: i64, aud: &str, iss: &str| {
+            let claims = LocalClaims {
+                iss: iss.into(),
+                sub: "S001".into(),
+                aud: aud.into(),
+                exp,
+                nbf: now - 10,
+                iat: now - 10,
+                jti: "j".into(),
+            };
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(tokens.kid.clone());
+            jsonwebtoken::encode(&header, &claims, &tokens.encoding).unwrap()
+        };
+        tokens
+            .verify(&sign(now + 60, "mymonit", "mymonit"))
+            .await
+            .unwrap();
+        let expired = tokens.verify(&sign(now - 3600, "mymonit", "mymonit")).await;
+        assert!(
+            matches!(expired, Err(TokenError::Invalid(ref e)) if e.contains("xpired")),
+            "{expired:?}"
+        );
+        let wrong_aud = tokens
+            .verify(&sign(now + 60, "someone-else", "mymonit"))
+            .await;
+        assert!(matches!(wrong_aud, Err(TokenError::Invalid(_))));
+        let untrusted = tokens
+            .verify(&sign(now + 60, "mymonit", "https://evil.example"))
+            .await;
+        assert!(matches!(untrusted, Err(TokenError::UntrustedIssuer(_))));
+    }
+
+    #[test]
+    fn token_hash_is_stable_hex() {
+        assert_eq!(token_hash("abc").len(), 64);
+        assert_eq!(token_hash("abc"), token_hash("abc"));
+        assert_ne!(token_hash("abc"), token_hash("abd"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Every route, and the layers around them (request id, tracing, panics, timeouts, body
+//! limit). Unknown paths and methods get problem documents too.
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath},
+    http::{HeaderName, Request, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{api, compat, error::ApiError, openapi::ApiDoc, state::AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let v1 = Router::new()
+        .route("/auth/login", post(api::auth::login))
+        .route("/auth/logout", post(api::auth::logout))
+        .route("/auth/password", post(api::auth::change_password))
+        .route("/auth/me", get(api::auth::me))
+        .route("/users", get(api::users::list).post(api::users::create))
+        .route(
+            "/users/{user_id}",
+            get(api::users::get)
+                .patch(api::users::update)
+                .put(api::users::update)
+                .delete(api::users::erase),
+        )
+        .route(
+            "/experiments",
+            get(api::experiments::list).post(api::experiments::create),
+        )
+        .route(
+            "/experiments/{experiment_id}",
+            get(api::experiments::get)
+                .patch(api::experiments::rename)
+                .put(api::experiments::rename),
+        )
+        .route(
+            "/experiments/{experiment_id}/measures",
+            get(api::measures::list),
+        )
+        .route(
+            "/measure-types",
+            get(api::measure_types::list).post(api::measure_types::create),
+        )
+        .route(
+            "/associations",
+            get(api::associations::list).post(api::associations::create),
+        )
+        .route(
+            "/associations/{experiment_id}/{user_id}",
+            axum::routing::delete(api::associations::delete),
+        );
+
+    let original = Router::new()
+        .route("/users/", get(compat::list_users).post(compat::create_user))
+        .route("/users/{user_id}", put(compat::update_user))
+        .route(
+            "/experiments/",
+            get(compat::list_experiments).post(compat::create_experiment),
+        )
+        .route(
+            "/experiments/{experiment_id}",
+            put(compat::update_experiment),
+        )
+        .route("/measures/{experiment_id}", get(compat::list_measures))
+        .route("/scientists-experiments/", get(compat::list_associations))
+        .route(
+            "/scientists-experiments/{experiment_id}/{scientist_id}",
+            post(compat::associate),
+        );
+
+    Router::new()
+        .nest("/api/v1", v1)
+        .merge(original)
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .route("/.well-known/jwks.json", get(api::auth::jwks))
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(settings.request_timeout_secs),
+        ))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| -> Response {
+                ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+            },
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("unmatched");
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), route, request_id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}

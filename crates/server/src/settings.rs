@@ -1,0 +1,252 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config`), then
+//! `MYMONIT_*` environment variables (`__` between nested keys, for example
+//! `MYMONIT_AUTH__TOKEN_TTL_SECS`), then the original deployment's `REST_HOST`, then
+//! command-line flags. `mymonit print-config` shows the result.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port of the HTTP API (`REST_HOST` sets the host part).
+    pub listen: String,
+    /// Directory for the database, the token signing key and demo credentials.
+    pub data_dir: PathBuf,
+    /// `json` (one JSON object per line, the default) or `pretty`.
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax, for example `info` or `mymonit_server=debug,info`.
+    pub log_filter: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Time allowed to produce a response's headers, in seconds.
+    pub request_timeout_secs: u64,
+    /// Built-in sign-in and tokens.
+    pub auth: AuthSettings,
+    /// Trusted external identity providers (OIDC, Firebase, Keycloak).
+    pub oidc: Vec<OidcSettings>,
+    /// Measures listing.
+    pub api: ApiSettings,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON lines for log shippers.
+    #[default]
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+/// Built-in sign-in and token settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `iss` of the tokens MyMonit signs.
+    pub issuer: String,
+    /// `aud` of the tokens MyMonit signs and accepts.
+    pub audience: String,
+    /// Lifetime of a token, in seconds.
+    pub token_ttl_secs: u64,
+    /// Failed sign-ins allowed per username and client address within the window.
+    pub max_failed_logins: u32,
+    /// Failed sign-ins allowed per client address (any username) within the window.
+    pub max_failed_logins_per_client: u32,
+    /// Window over which failed sign-ins are counted, in seconds.
+    pub failed_login_window_secs: u64,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+}
+
+/// One trusted external issuer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// Expected `iss`, for example `https://securetoken.google.com/my-project`.
+    pub issuer: String,
+    /// Where its public keys are published (JWKS).
+    pub jwks_url: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// Claim holding the username MyMonit knows the user by (Firebase: `sub`, the uid).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Accepted signature algorithms.
+    #[serde(default = "default_oidc_algorithms")]
+    pub algorithms: Vec<String>,
+}
+
+/// Measures listing limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Page size when the client gives no `limit`.
+    pub default_page_size: u32,
+    /// Largest `limit` accepted.
+    pub max_page_size: u32,
+}
+
+fn default_username_claim() -> String {
+    "sub".into()
+}
+
+fn default_oidc_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Json,
+            log_filter: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            auth: AuthSettings::default(),
+            oidc: Vec::new(),
+            api: ApiSettings::default(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "mymonit".into(),
+            audience: "mymonit".into(),
+            token_ttl_secs: 3600,
+            max_failed_logins: 5,
+            max_failed_logins_per_client: 50,
+            failed_login_window_secs: 900,
+            leeway_secs: 30,
+        }
+    }
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            default_page_size: 1000,
+            max_page_size: 10_000,
+        }
+    }
+}
+
+/// Configuration that cannot be used, with what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file, an environment variable or a flag holds a bad value.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// `--config` names a file that does not exist.
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// The listen address does not parse.
+    #[error("invalid listen address {0:?}: expected HOST:PORT, for example 127.0.0.1:8080")]
+    Listen(String),
+}
+
+impl Settings {
+    /// Loads the layers described in the module doc from the process environment;
+    /// `overrides` are command-line flags.
+    pub fn load(config_file: Option<&Path>, overrides: Figment) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                return Err(SettingsError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // The original system's REST_HOST is the bind host only (Flask picked the port).
+        if let Some(host) = std::env::var("REST_HOST")
+            .ok()
+            .filter(|host| !host.is_empty())
+        {
+            let current: Settings = figment.extract().map_err(Box::new)?;
+            let listen = rest_host_listen(&host, &current.listen);
+            figment = figment.merge(Serialized::default("listen", listen));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("MYMONIT_").split("__").ignore(&["config"]))
+            .merge(overrides)
+            .extract()
+            .map_err(Box::new)?;
+        settings.listen_addr()?;
+        Ok(settings)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, SettingsError> {
+        self.listen
+            .parse()
+            .map_err(|_| SettingsError::Listen(self.listen.clone()))
+    }
+
+    /// The configuration as TOML, for `mymonit print-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+/// `REST_HOST` with the port of the listen address configured so far.
+fn rest_host_listen(host: &str, current_listen: &str) -> String {
+    if host.parse::<SocketAddr>().is_ok() {
+        return host.to_string();
+    }
+    let port = current_listen
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .unwrap_or("8080");
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_host_sets_the_host_and_keeps_the_port() {
+        assert_eq!(
+            rest_host_listen("0.0.0.0", "127.0.0.1:8080"),
+            "0.0.0.0:8080"
+        );
+        assert_eq!(
+            rest_host_listen("10.0.0.1:5000", "127.0.0.1:8080"),
+            "10.0.0.1:5000"
+        );
+        assert_eq!(rest_host_listen("::", "127.0.0.1:9000"), "[::]:9000");
+    }
+
+    #[test]
+    fn defaults_render_as_toml_and_parse_back() {
+        let text = Settings::default().to_toml();
+        assert!(text.contains("listen = \"127.0.0.1:8080\""), "{text}");
+        let parsed: Settings = Figment::from(Toml::string(&text)).extract().unwrap();
+        assert_eq!(parsed, Settings::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let err = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("lisen = \"0.0.0.0:1\""))
+            .extract::<Settings>()
+            .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use mymonit_store::{MeasureStore, MetaStore};
+
+use crate::{
+    auth::{throttle::LoginThrottle, tokens::TokenService},
+    settings::Settings,
+};
+
+/// Shared, cheaply clonable application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts, experiments, associations, measure types.
+    pub meta: Arc<dyn MetaStore>,
+    /// The time series.
+    pub measures: Arc<dyn MeasureStore>,
+    /// Signs and checks tokens.
+    pub tokens: Arc<TokenService>,
+    /// Brakes password guessing.
+    pub throttle: Arc<LoginThrottle>,
+    /// The configuration in force.
+    pub settings: Arc<Settings>,
+    /// A real Argon2 hash of a random password, checked when the account is unknown so that
+    /// unknown users and wrong passwords take the same time.
+    pub decoy_hash: Arc<String>,
+}

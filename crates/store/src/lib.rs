@@ -1,0 +1,173 @@
+//! MyMonit's storage boundary. Handlers talk to [`MetaStore`] (accounts, experiments,
+//! associations, measure types, revoked tokens) and [`MeasureStore`] (the time series), never
+//! to SQL, so a PostgreSQL backend can be added without touching them and the time-series
+//! engine can replace the measures layout on its own.
+//!
+//! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, migrations applied at open).
+//! Queries are built at run time with `sqlx::query`/`query_as`, so no database is needed at
+//! compile time.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use mymonit_model::{
+    Experiment, MeasureType, Role, User, UserPatch,
+    measure::{Measure, NewMeasure},
+};
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique field already holds this value; names the field.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The operation does not make sense for the data as it is.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The data directory could not be prepared.
+    #[error("cannot use data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An account with what authentication needs.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The public part.
+    pub user: User,
+    /// Argon2id PHC string; `None` for accounts that sign in only through an external
+    /// identity provider.
+    pub password_hash: Option<String>,
+    /// Tokens issued before this instant (epoch seconds) are refused.
+    pub tokens_valid_after: i64,
+}
+
+/// A time range and filters over one experiment's measures, read in `(timestamp, seq)` order.
+#[derive(Debug, Clone, Default)]
+pub struct MeasureQuery {
+    /// The experiment.
+    pub experiment_id: i64,
+    /// Inclusive lower bound, nanoseconds since the epoch.
+    pub from_ns: Option<i64>,
+    /// Exclusive upper bound, nanoseconds since the epoch.
+    pub to_ns: Option<i64>,
+    /// Only this measure type.
+    pub measure_type_id: Option<i64>,
+    /// Resume strictly after this `(timestamp_ns, seq)` position.
+    pub after: Option<(i64, i64)>,
+    /// At most this many measures.
+    pub limit: u32,
+}
+
+/// Accounts, experiments, associations, measure types and revoked tokens.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Checks that the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates an account; `Conflict("user_id" | "username" | "email")` when taken.
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
+    /// Reads an account that has not been erased.
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>>;
+    /// Reads an account with its credentials, by username.
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>>;
+    /// Reads an account with its credentials, by id.
+    async fn account_by_id(&self, user_id: &str) -> Result<Option<Account>>;
+    /// Lists accounts that have not been erased, by id.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Changes an account and returns it as it now is.
+    async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<User>;
+    /// Sets a new password hash and refuses tokens issued before `tokens_valid_after`.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        tokens_valid_after: i64,
+    ) -> Result<()>;
+    /// GDPR erasure: removes personal data, credentials and associations, keeps the id.
+    async fn erase_user(&self, user_id: &str) -> Result<()>;
+
+    /// Creates an experiment; `Conflict("name")` when the name is taken.
+    async fn create_experiment(&self, name: &str) -> Result<Experiment>;
+    /// Reads an experiment.
+    async fn get_experiment(&self, experiment_id: i64) -> Result<Option<Experiment>>;
+    /// Reads an experiment by name.
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>>;
+    /// Lists all experiments, by id.
+    async fn list_experiments(&self) -> Result<Vec<Experiment>>;
+    /// Lists the experiments a scientist is associated with, by id.
+    async fn list_experiments_of(&self, user_id: &str) -> Result<Vec<Experiment>>;
+    /// Renames an experiment.
+    async fn rename_experiment(&self, experiment_id: i64, name: &str) -> Result<Experiment>;
+
+    /// Associates a scientist with an experiment; `Ok(false)` when it already was.
+    async fn associate(&self, experiment_id: i64, user_id: &str) -> Result<bool>;
+    /// Removes an association; `Ok(false)` when there was none.
+    async fn dissociate(&self, experiment_id: i64, user_id: &str) -> Result<bool>;
+    /// Whether the user is associated with the experiment.
+    async fn is_associated(&self, experiment_id: i64, user_id: &str) -> Result<bool>;
+    /// All associations, by experiment then user.
+    async fn list_associations(&self) -> Result<Vec<(Experiment, User)>>;
+
+    /// Lists measure types, by id.
+    async fn list_measure_types(&self) -> Result<Vec<MeasureType>>;
+    /// Reads a measure type by name.
+    async fn measure_type_by_name(&self, name: &str) -> Result<Option<MeasureType>>;
+    /// Creates a measure type; `Conflict("name")` when taken.
+    async fn create_measure_type(
+        &self,
+        name: &str,
+        symbol: &str,
+        quantity: &str,
+    ) -> Result<MeasureType>;
+
+    /// Refuses a token (by hash) until `expires_at` (epoch seconds).
+    async fn revoke_token(&self, token_hash: &str, expires_at: i64) -> Result<()>;
+    /// Whether a token (by hash) was revoked.
+    async fn is_token_revoked(&self, token_hash: &str) -> Result<bool>;
+    /// Forgets revocations of tokens that have expired anyway.
+    async fn purge_revoked_tokens(&self, now: i64) -> Result<u64>;
+}
+
+/// The time series. The time-series engine replaces this layout behind the same trait.
+#[async_trait]
+pub trait MeasureStore: Send + Sync + 'static {
+    /// Stores measures durably, in one transaction; returns how many were stored.
+    async fn append(&self, measures: &[NewMeasure]) -> Result<u64>;
+    /// Reads measures in `(timestamp, seq)` order.
+    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>>;
+    /// How many measures an experiment has.
+    async fn count(&self, experiment_id: i64) -> Result<u64>;
+}
+
+/// Tags as stored: a JSON object, or nothing when empty.
+pub(crate) fn tags_to_json(tags: &BTreeMap<String, String>) -> Option<String> {
+    (!tags.is_empty()).then(|| serde_json::to_string(tags).unwrap_or_default())
+}
+
+/// Tags as read back; a malformed value reads as no tags rather than failing the query.
+pub(crate) fn tags_from_json(json: Option<&str>) -> BTreeMap<String, String> {
+    json.and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
+/// Parses a role stored in the database.
+pub(crate) fn parse_role(text: &str) -> Result<Role> {
+    text.parse()
+        .map_err(|err| StoreError::Invalid(format!("corrupt role in database: {err}")))
+}

@@ -1,0 +1,531 @@
+//! The embedded SQLite backend: one file `mymonit.db` in the data directory, WAL mode so
+//! readers never wait for the writer and a second process (`mymonit user …`) can work beside
+//! a running server, migrations applied at open.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use mymonit_model::{
+    Experiment, MeasureType, User, UserPatch,
+    measure::{Measure, NewMeasure},
+    units::SI_DERIVED_UNITS,
+};
+use sqlx::{
+    Row, SqlitePool,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
+};
+
+use crate::{
+    Account, MeasureQuery, MeasureStore, MetaStore, Result, StoreError, parse_role, tags_from_json,
+    tags_to_json,
+};
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "mymonit.db";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// MyMonit's stores on one SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, applies migrations and makes
+    /// sure the SI measure types exist.
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(data_dir.join(DATABASE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable in WAL mode except for the last transactions on power loss,
+            // which is the usual trade; a process crash loses nothing.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let store = Self { pool };
+        store.seed_measure_types().await?;
+        Ok(store)
+    }
+
+    async fn seed_measure_types(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (name, symbol, quantity) in SI_DERIVED_UNITS {
+            sqlx::query(
+                "insert into measure_types (name, symbol, quantity) values (?, ?, ?)
+                 on conflict (name) do nothing",
+            )
+            .bind(name)
+            .bind(symbol)
+            .bind(quantity)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Now, in epoch seconds.
+fn now() -> i64 {
+    mymonit_model::time::now_ns() / 1_000_000_000
+}
+
+/// Turns a unique-constraint failure into `Conflict(field)`; other errors pass through.
+fn conflict_or(err: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &err
+        && db.is_unique_violation()
+    {
+        let message = db.message();
+        for field in ["user_id", "username", "email", "name"] {
+            if message.ends_with(&format!(".{field}")) {
+                return StoreError::Conflict(field);
+            }
+        }
+        return StoreError::Conflict("key");
+    }
+    StoreError::Database(err)
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        user_id: row.try_get("user_id")?,
+        name: row
+            .try_get::<Option<String>, _>("name")?
+            .unwrap_or_default(),
+        username: row
+            .try_get::<Option<String>, _>("username")?
+            .unwrap_or_default(),
+        email: row
+            .try_get::<Option<String>, _>("email")?
+            .unwrap_or_default(),
+        role: parse_role(row.try_get("role")?)?,
+    })
+}
+
+fn account_from_row(row: &SqliteRow) -> Result<Account> {
+    Ok(Account {
+        user: user_from_row(row)?,
+        password_hash: row.try_get("password_hash")?,
+        tokens_valid_after: row.try_get("tokens_valid_after")?,
+    })
+}
+
+fn experiment_from_row(row: &SqliteRow) -> Result<Experiment> {
+    Ok(Experiment {
+        experiment_id: row.try_get("experiment_id")?,
+        name: row.try_get("name")?,
+    })
+}
+
+fn measure_type_from_row(row: &SqliteRow) -> Result<MeasureType> {
+    Ok(MeasureType {
+        measure_type_id: row.try_get("measure_type_id")?,
+        name: row.try_get("name")?,
+        symbol: row.try_get("symbol")?,
+        quantity: row.try_get("quantity")?,
+    })
+}
+
+const USER_COLUMNS: &str =
+    "user_id, name, username, email, role, password_hash, tokens_valid_after";
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "insert into users (user_id, name, username, email, role, password_hash, created_at)
+             values (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&user.user_id)
+        .bind(&user.name)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(user.role.as_str())
+        .bind(password_hash)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
+        Ok(self
+            .account_by_id(user_id)
+            .await?
+            .map(|account| account.user))
+    }
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select {USER_COLUMNS} from users where username = ? and erased_at is null"
+        )))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn account_by_id(&self, user_id: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select {USER_COLUMNS} from users where user_id = ? and erased_at is null"
+        )))
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select {USER_COLUMNS} from users where erased_at is null order by user_id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<User> {
+        let current = self
+            .get_user(user_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
+        let updated = patch.apply(&current);
+        sqlx::query(
+            "update users set name = ?, username = ?, email = ?, role = ? where user_id = ?",
+        )
+        .bind(&updated.name)
+        .bind(&updated.username)
+        .bind(&updated.email)
+        .bind(updated.role.as_str())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(updated)
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        tokens_valid_after: i64,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "update users set password_hash = ?, tokens_valid_after = ?
+             where user_id = ? and erased_at is null",
+        )
+        .bind(password_hash)
+        .bind(tokens_valid_after)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {user_id}")));
+        }
+        Ok(())
+    }
+
+    async fn erase_user(&self, user_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "update users set name = null, username = null, email = null, password_hash = null,
+                 tokens_valid_after = ?, erased_at = ?
+             where user_id = ? and erased_at is null",
+        )
+        .bind(now() + 1)
+        .bind(now())
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {user_id}")));
+        }
+        sqlx::query("delete from associations where user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_experiment(&self, name: &str) -> Result<Experiment> {
+        let row = sqlx::query(
+            "insert into experiments (name, created_at) values (?, ?)
+             returning experiment_id, name",
+        )
+        .bind(name)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        experiment_from_row(&row)
+    }
+
+    async fn get_experiment(&self, experiment_id: i64) -> Result<Option<Experiment>> {
+        let row =
+            sqlx::query("select experiment_id, name from experiments where experiment_id = ?")
+                .bind(experiment_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(experiment_from_row).transpose()
+    }
+
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        let row = sqlx::query("select experiment_id, name from experiments where name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(experiment_from_row).transpose()
+    }
+
+    async fn list_experiments(&self) -> Result<Vec<Experiment>> {
+        let rows =
+            sqlx::query("select experiment_id, name from experiments order by experiment_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(experiment_from_row).collect()
+    }
+
+    async fn list_experiments_of(&self, user_id: &str) -> Result<Vec<Experiment>> {
+        let rows = sqlx::query(
+            "select e.experiment_id, e.name from experiments e
+             join associations a on a.experiment_id = e.experiment_id
+             where a.user_id = ? order by e.experiment_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(experiment_from_row).collect()
+    }
+
+    async fn rename_experiment(&self, experiment_id: i64, name: &str) -> Result<Experiment> {
+        let row = sqlx::query(
+            "update experiments set name = ? where experiment_id = ? returning experiment_id, name",
+        )
+        .bind(name)
+        .bind(experiment_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        match row {
+            Some(row) => experiment_from_row(&row),
+            None => Err(StoreError::NotFound(format!("experiment {experiment_id}"))),
+        }
+    }
+
+    async fn associate(&self, experiment_id: i64, user_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "insert into associations (experiment_id, user_id, created_at) values (?, ?, ?)
+             on conflict do nothing",
+        )
+        .bind(experiment_id)
+        .bind(user_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn dissociate(&self, experiment_id: i64, user_id: &str) -> Result<bool> {
+        let done = sqlx::query("delete from associations where experiment_id = ? and user_id = ?")
+            .bind(experiment_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_associated(&self, experiment_id: i64, user_id: &str) -> Result<bool> {
+        let row = sqlx::query("select 1 from associations where experiment_id = ? and user_id = ?")
+            .bind(experiment_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn list_associations(&self) -> Result<Vec<(Experiment, User)>> {
+        let rows = sqlx::query(
+            "select e.experiment_id, e.name as experiment_name,
+                    u.user_id, u.name, u.username, u.email, u.role
+             from associations a
+             join experiments e on e.experiment_id = a.experiment_id
+             join users u on u.user_id = a.user_id
+             where u.erased_at is null
+             order by e.experiment_id, u.user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    Experiment {
+                        experiment_id: row.try_get("experiment_id")?,
+                        name: row.try_get("experiment_name")?,
+                    },
+                    user_from_row(row)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn list_measure_types(&self) -> Result<Vec<MeasureType>> {
+        let rows = sqlx::query(
+            "select measure_type_id, name, symbol, quantity from measure_types order by measure_type_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(measure_type_from_row).collect()
+    }
+
+    async fn measure_type_by_name(&self, name: &str) -> Result<Option<MeasureType>> {
+        let row = sqlx::query(
+            "select measure_type_id, name, symbol, quantity from measure_types where name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(measure_type_from_row).transpose()
+    }
+
+    async fn create_measure_type(
+        &self,
+        name: &str,
+        symbol: &str,
+        quantity: &str,
+    ) -> Result<MeasureType> {
+        let row = sqlx::query(
+            "insert into measure_types (name, symbol, quantity) values (?, ?, ?)
+             returning measure_type_id, name, symbol, quantity",
+        )
+        .bind(name)
+        .bind(symbol)
+        .bind(quantity)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        measure_type_from_row(&row)
+    }
+
+    async fn revoke_token(&self, token_hash: &str, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "insert into revoked_tokens (token_hash, expires_at) values (?, ?)
+             on conflict do nothing",
+        )
+        .bind(token_hash)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, token_hash: &str) -> Result<bool> {
+        let row = sqlx::query("select 1 from revoked_tokens where token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn purge_revoked_tokens(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("delete from revoked_tokens where expires_at < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl MeasureStore for SqliteStore {
+    async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        for measure in measures {
+            sqlx::query(
+                "insert into measures (experiment_id, measure_type_id, ts_ns, value, tags)
+                 values (?, ?, ?, ?, ?)",
+            )
+            .bind(measure.experiment_id)
+            .bind(measure.measure_type_id)
+            .bind(measure.timestamp_ns)
+            .bind(measure.value)
+            .bind(tags_to_json(&measure.tags))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(measures.len() as u64)
+    }
+
+    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
+        let (after_ts, after_seq) = query.after.unwrap_or((i64::MIN, i64::MIN));
+        let rows = sqlx::query(
+            "select m.seq, m.experiment_id, e.name as experiment, t.name as measure_type,
+                    m.ts_ns, m.value, m.tags
+             from measures m
+             join experiments e on e.experiment_id = m.experiment_id
+             join measure_types t on t.measure_type_id = m.measure_type_id
+             where m.experiment_id = ?1
+               and m.ts_ns >= ?2 and m.ts_ns < ?3
+               and (?4 is null or m.measure_type_id = ?4)
+               and (m.ts_ns > ?5 or (m.ts_ns = ?5 and m.seq > ?6))
+             order by m.ts_ns, m.seq
+             limit ?7",
+        )
+        .bind(query.experiment_id)
+        .bind(query.from_ns.unwrap_or(i64::MIN))
+        .bind(query.to_ns.unwrap_or(i64::MAX))
+        .bind(query.measure_type_id)
+        .bind(after_ts)
+        .bind(after_seq)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Measure {
+                    seq: row.try_get("seq")?,
+                    experiment_id: row.try_get("experiment_id")?,
+                    experiment: row.try_get("experiment")?,
+                    measure_type: row.try_get("measure_type")?,
+                    timestamp_ns: row.try_get("ts_ns")?,
+                    value: row.try_get("value")?,
+                    tags: tags_from_json(row.try_get::<Option<&str>, _>("tags")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self, experiment_id: i64) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from measures where experiment_id = ?")
+                .bind(experiment_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests;
