@@ -36,9 +36,9 @@ async fn accounts_conflicts_and_erasure() {
         matches!(taken_id, Err(StoreError::Conflict("user_id"))),
         "{taken_id:?}"
     );
-    let taken_username = store
-        .create_user(&user("S002", "phigg", Role::Scientist), None)
-        .await;
+    let mut same_username = user("S002", "phigg", Role::Scientist);
+    same_username.email = "other@home.cern".into();
+    let taken_username = store.create_user(&same_username, None).await;
     assert!(matches!(
         taken_username,
         Err(StoreError::Conflict("username"))

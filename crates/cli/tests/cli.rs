@@ -1,0 +1,738 @@
+//! End-to-end tests of the `mymonit` binary: each test runs the compiled executable as a
+//! subprocess on its own temporary data directory, and talks to `mymonit serve` over HTTP on a
+//! free local port.
+//!
+//! Covered: the help texts, `user add/list/passwd/erase` (also beside a running server),
+//! `serve --demo` (credentials file, seeded data, idempotence, SIGTERM shutdown), the token
+//! signing key and JWKS, and `print-config` layering (environment, `REST_HOST`, TOML file).
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mymonit");
+
+/// A password that passes the policy (long, random-looking, unrelated to any account).
+const STRONG_PASSWORD: &str = "Vq7pLm2xZr9tWkJd";
+/// Another one, for password changes.
+const OTHER_STRONG_PASSWORD: &str = "Tn4wQs8yHb3uFeCg";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A `mymonit` command on `data_dir`, isolated from the caller's configuration environment.
+fn mymonit(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("--data-dir").arg(data_dir);
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("MYMONIT_") || key_text == "REST_HOST" || key_text == "RUST_LOG" {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
+/// Runs `command` to completion, feeding `stdin` to it.
+fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start mymonit");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `command` to completion with an empty standard input.
+fn run(mut command: Command) -> Output {
+    command
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start mymonit")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+fn assert_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "mymonit failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+/// Asserts failure and that stderr contains `needle`; returns stderr.
+fn assert_fails_with(output: &Output, needle: &str) -> String {
+    assert!(
+        !output.status.success(),
+        "mymonit should have failed; stdout: {}",
+        stdout(output)
+    );
+    let err = stderr(output);
+    assert!(
+        err.contains(needle),
+        "stderr should mention {needle:?}: {err}"
+    );
+    err
+}
+
+/// `text` with every run of white space turned into one space (help output wraps lines).
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Arguments of `user add` for a scientist.
+fn add_args<'a>(
+    user_id: &'a str,
+    username: &'a str,
+    email: &'a str,
+    role: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "user",
+        "add",
+        "--id",
+        user_id,
+        "--name",
+        "Grace Hopper",
+        "--username",
+        username,
+        "--email",
+        email,
+        "--role",
+        role,
+        "--password-stdin",
+    ]
+}
+
+/// `user add` with the password on standard input.
+fn add_user(data_dir: &Path, user_id: &str, username: &str, role: &str, password: &str) -> Output {
+    let email = format!("{username}@home.cern");
+    let mut command = mymonit(data_dir);
+    command.args(add_args(user_id, username, &email, role));
+    run_with_stdin(command, &format!("{password}\n"))
+}
+
+/// `user list --json`, parsed.
+fn list_users(data_dir: &Path) -> Vec<Value> {
+    let mut command = mymonit(data_dir);
+    command.args(["user", "list", "--json"]);
+    let out = assert_ok(&run(command));
+    serde_json::from_str(&out).expect("user list --json prints a JSON list")
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+static SERVER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// A running `mymonit serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `mymonit serve` on `data_dir` with `extra` arguments and waits until
+    /// `/healthz` answers.
+    async fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let run = SERVER_RUNS.fetch_add(1, Ordering::Relaxed);
+        let stdout_path = data_dir.join(format!("serve-{run}.stdout"));
+        let stderr_path = data_dir.join(format!("serve-{run}.stderr"));
+        let mut command = mymonit(data_dir);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout_path).unwrap())
+            .stderr(fs::File::create(&stderr_path).unwrap());
+        let child = command.spawn().expect("cannot start mymonit serve");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            stdout_path,
+            stderr_path,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        server.wait_until_healthy().await;
+        server
+    }
+
+    async fn wait_until_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "mymonit serve exited early ({status}); stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            let healthy = self
+                .client
+                .get(self.url("/healthz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == StatusCode::OK);
+            if healthy {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "mymonit serve did not come up within 30 s; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn stdout(&self) -> String {
+        fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in, asserting success and the token response's shape; returns the token.
+    async fn token(&self, username: &str, password: &str) -> String {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {username}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        assert!(body["expires_in"].as_u64().unwrap() > 0, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Sends SIGTERM and waits (up to 10 s) for the process to exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mymonit serve did not stop within 10 s of SIGTERM; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo credentials file of `data_dir`, parsed.
+fn demo_credentials(data_dir: &Path) -> Vec<Value> {
+    let bytes = fs::read(data_dir.join("demo-credentials.json")).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn credential<'a>(credentials: &'a [Value], user_id: &str) -> &'a Value {
+    credentials
+        .iter()
+        .find(|c| c["user_id"] == user_id)
+        .unwrap_or_else(|| panic!("no demo credential for {user_id}"))
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Signs in as phigg (from the credentials file) and returns the device-vibrations CSV
+/// export's lines.
+async fn device_vibrations_csv(server: &Server, data_dir: &Path) -> Vec<String> {
+    let credentials = demo_credentials(data_dir);
+    let phigg = credential(&credentials, "S001");
+    let token = server
+        .token("phigg", phigg["password"].as_str().unwrap())
+        .await;
+    let response = server.get("/api/v1/experiments", Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let experiments: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(
+        experiments.len(),
+        1,
+        "phigg sees only his experiment: {experiments:?}"
+    );
+    assert_eq!(experiments[0]["name"], "device-vibrations");
+    let id = experiments[0]["experiment_id"].as_i64().unwrap();
+    let response = server
+        .get(
+            &format!("/api/v1/experiments/{id}/measures?format=csv"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    body.lines().map(str::to_string).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Help
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn help_texts_describe_commands_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let mut command = mymonit(dir.path());
+        command.args(args);
+        squash(&assert_ok(&run(command)))
+    };
+
+    let top = help(&["--help"]);
+    for needle in ["serve", "user", "print-config"] {
+        assert!(top.contains(needle), "mymonit --help lacks {needle}: {top}");
+    }
+    let serve = help(&["serve", "--help"]);
+    for needle in ["--demo", "--listen"] {
+        assert!(
+            serve.contains(needle),
+            "serve --help lacks {needle}: {serve}"
+        );
+    }
+    let add = help(&["user", "add", "--help"]);
+    for needle in ["--password-stdin", "at least 12 characters", "--role"] {
+        assert!(
+            add.contains(needle),
+            "user add --help lacks {needle}: {add}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. user add / list
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn user_add_creates_accounts_and_enforces_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let out = assert_ok(&add_user(
+        data,
+        "S010",
+        "ghopper",
+        "SCIENTIST",
+        STRONG_PASSWORD,
+    ));
+    assert!(out.contains("S010"), "{out}");
+
+    let users = list_users(data);
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(
+        users[0],
+        json!({
+            "user_id": "S010",
+            "name": "Grace Hopper",
+            "username": "ghopper",
+            "email": "ghopper@home.cern",
+            "role": "SCIENTIST",
+        })
+    );
+    // The password never shows up in the listing.
+    assert!(!users[0].to_string().contains(STRONG_PASSWORD));
+
+    assert_fails_with(
+        &add_user(data, "S011", "aturing", "SCIENTIST", "password1234"),
+        "too easy to guess",
+    );
+    assert_fails_with(
+        &add_user(data, "S012", "aturing", "SCIENTIST", "Xk9#q"),
+        "too short",
+    );
+    // Same username, different email.
+    let mut command = mymonit(data);
+    command.args(add_args(
+        "S013",
+        "ghopper",
+        "grace@navy.example",
+        "SCIENTIST",
+    ));
+    assert_fails_with(
+        &run_with_stdin(command, &format!("{OTHER_STRONG_PASSWORD}\n")),
+        "username is already taken",
+    );
+
+    let mut command = mymonit(data);
+    command.args(add_args("S014", "aturing", "not-an-email", "SCIENTIST"));
+    assert_fails_with(
+        &run_with_stdin(command, &format!("{OTHER_STRONG_PASSWORD}\n")),
+        "email",
+    );
+
+    let mut command = mymonit(data);
+    command.args(add_args("S015", "aturing", "aturing@home.cern", "ROOT"));
+    assert_fails_with(
+        &run_with_stdin(command, &format!("{OTHER_STRONG_PASSWORD}\n")),
+        "ROOT",
+    );
+
+    // None of the refused accounts was created.
+    let users = list_users(data);
+    assert_eq!(users.len(), 1, "{users:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. user passwd beside a running server
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn user_passwd_changes_the_password_and_revokes_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(
+        data,
+        "S020",
+        "ghopper",
+        "SCIENTIST",
+        STRONG_PASSWORD,
+    ));
+
+    let server = Server::start(data, &[]).await;
+    let token = server.token("ghopper", STRONG_PASSWORD).await;
+    let me = server.get("/api/v1/auth/me", Some(&token)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["user_id"], "S020");
+
+    // Revocation is recorded in whole seconds: let the token's second pass (see the report
+    // on `accounts::set_password`).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let mut command = mymonit(data);
+    command.args(["user", "passwd", "S020", "--password-stdin"]);
+    let out = assert_ok(&run_with_stdin(
+        command,
+        &format!("{OTHER_STRONG_PASSWORD}\n"),
+    ));
+    assert!(out.contains("S020"), "{out}");
+
+    assert_eq!(
+        server.login("ghopper", STRONG_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    server.token("ghopper", OTHER_STRONG_PASSWORD).await;
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a token issued before the password change must be refused"
+    );
+}
+
+#[test]
+fn user_passwd_requires_password_stdin_and_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(
+        data,
+        "S021",
+        "ghopper",
+        "SCIENTIST",
+        STRONG_PASSWORD,
+    ));
+
+    let mut command = mymonit(data);
+    command.args(["user", "passwd", "S021"]);
+    assert_fails_with(&run(command), "--password-stdin");
+
+    let mut command = mymonit(data);
+    command.args(["user", "passwd", "S021", "--password-stdin"]);
+    assert_fails_with(
+        &run_with_stdin(command, "password1234\n"),
+        "too easy to guess",
+    );
+
+    let mut command = mymonit(data);
+    command.args(["user", "passwd", "S999", "--password-stdin"]);
+    assert_fails_with(
+        &run_with_stdin(command, &format!("{OTHER_STRONG_PASSWORD}\n")),
+        "S999",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. user erase beside a running server
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn user_erase_removes_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(
+        data,
+        "S030",
+        "ghopper",
+        "SCIENTIST",
+        STRONG_PASSWORD,
+    ));
+    assert_ok(&add_user(
+        data,
+        "S031",
+        "aturing",
+        "SCIENTIST",
+        OTHER_STRONG_PASSWORD,
+    ));
+
+    let server = Server::start(data, &[]).await;
+    let token = server.token("ghopper", STRONG_PASSWORD).await;
+
+    let mut command = mymonit(data);
+    command.args(["user", "erase", "S030"]);
+    let out = assert_ok(&run(command));
+    assert!(out.contains("S030"), "{out}");
+
+    assert_eq!(
+        server.login("ghopper", STRONG_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "an erased user's token must be refused"
+    );
+    // The other account is untouched.
+    server.token("aturing", OTHER_STRONG_PASSWORD).await;
+
+    let ids: Vec<_> = list_users(data)
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["S031"]);
+
+    // Erasing twice is an error.
+    let mut command = mymonit(data);
+    command.args(["user", "erase", "S030"]);
+    assert_fails_with(&run(command), "S030");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. serve --demo
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serve_demo_seeds_once_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let credentials_path = data.join("demo-credentials.json");
+
+    // First run: seeds.
+    let mut server = Server::start(data, &["--demo"]).await;
+    let printed = server.stdout();
+    assert!(printed.contains("Demo accounts"), "stdout: {printed}");
+
+    let credentials = demo_credentials(data);
+    assert_eq!(credentials.len(), 4, "{credentials:?}");
+    for credential in &credentials {
+        let keys: Vec<_> = credential.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), 4, "{credential}");
+        for key in ["user_id", "username", "password", "role"] {
+            assert!(credential[key].is_string(), "{key} in {credential}");
+        }
+        // The table on stdout shows every account with its password.
+        for key in ["user_id", "username", "password"] {
+            let value = credential[key].as_str().unwrap();
+            assert!(printed.contains(value), "stdout lacks {value}: {printed}");
+        }
+    }
+    for (user_id, username, role) in [
+        ("A001", "aalcorn", "ADMIN"),
+        ("S001", "phigg", "SCIENTIST"),
+        ("S002", "kbouman", "SCIENTIST"),
+    ] {
+        let c = credential(&credentials, user_id);
+        assert_eq!(c["username"], username);
+        assert_eq!(c["role"], role);
+    }
+    let auditors = credentials
+        .iter()
+        .filter(|c| c["role"] == "AUDITOR")
+        .count();
+    assert_eq!(auditors, 1);
+    assert_eq!(mode(&credentials_path), 0o600);
+
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            server.get(path, None).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+
+    let csv = device_vibrations_csv(&server, data).await;
+    assert_eq!(csv[0], "timestamp,experiment,measure_type,value,tags");
+    assert!(csv.len() > 10_000, "only {} CSV lines", csv.len());
+    assert!(
+        csv[1..]
+            .iter()
+            .all(|line| line.contains("device-vibrations"))
+    );
+
+    let status = server.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    drop(server);
+
+    // Second run: adds nothing, keeps the passwords.
+    let credentials_before = fs::read(&credentials_path).unwrap();
+    let server = Server::start(data, &["--demo"]).await;
+    assert_eq!(fs::read(&credentials_path).unwrap(), credentials_before);
+    assert!(
+        !server.stdout().contains("Demo accounts"),
+        "passwords printed again: {}",
+        server.stdout()
+    );
+    assert_eq!(list_users(data).len(), 4);
+    assert_eq!(device_vibrations_csv(&server, data).await.len(), csv.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Signing key and JWKS
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serve_creates_a_private_signing_key_and_publishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let server = Server::start(data, &[]).await;
+
+    let key = data.join("jwt-signing-key.ed25519.pk8");
+    assert!(key.is_file(), "{} is missing", key.display());
+    assert_eq!(mode(&key), 0o600);
+
+    let response = server.get("/.well-known/jwks.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().expect("a JWKS has keys");
+    assert!(
+        keys.iter().any(|k| k["kty"] == "OKP"),
+        "no OKP key in {jwks}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. print-config
+// ---------------------------------------------------------------------------------------------
+
+fn print_config(data_dir: &Path, env: &[(&str, &str)], config: Option<&Path>) -> Output {
+    let mut command = mymonit(data_dir);
+    command.envs(env.iter().copied());
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command.arg("print-config");
+    run(command)
+}
+
+#[test]
+fn print_config_layers_environment_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let out = assert_ok(&print_config(data, &[], None));
+    assert!(out.contains(r#"listen = "127.0.0.1:8080""#), "{out}");
+
+    let out = assert_ok(&print_config(
+        data,
+        &[("MYMONIT_LISTEN", "127.0.0.1:9999")],
+        None,
+    ));
+    assert!(out.contains(r#"listen = "127.0.0.1:9999""#), "{out}");
+
+    let out = assert_ok(&print_config(data, &[("REST_HOST", "0.0.0.0")], None));
+    assert!(out.contains(r#"listen = "0.0.0.0:8080""#), "{out}");
+
+    let config = data.join("mymonit.toml");
+    fs::write(&config, "max_body_bytes = 1234\n").unwrap();
+    let out = assert_ok(&print_config(data, &[], Some(&config)));
+    assert!(out.contains("max_body_bytes = 1234"), "{out}");
+}
+
+#[test]
+fn print_config_refuses_bad_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let config = data.join("unknown.toml");
+    fs::write(&config, "max_body_bytes = 1234\nbogus_setting = true\n").unwrap();
+    assert_fails_with(&print_config(data, &[], Some(&config)), "bogus_setting");
+
+    let missing = data.join("missing.toml");
+    let err = assert_fails_with(&print_config(data, &[], Some(&missing)), "does not exist");
+    assert!(err.contains("missing.toml"), "{err}");
+}

@@ -1,0 +1,272 @@
+//! `spawn_app()` and the per-role fixtures the tests share.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use mymonit_model::{Redacted, Role, User, measure::NewMeasure};
+use mymonit_server::{AppState, Server, Settings, accounts};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// Password of every fixture account.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running server on a fresh database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.text))
+    }
+
+    /// Asserts the body is a problem document of this status and returns its detail.
+    pub fn problem(&self, status: u16) -> String {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        let content_type = self.headers[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap();
+        assert_eq!(content_type, "application/problem+json", "{}", self.text);
+        let body = self.json();
+        assert_eq!(body["status"], status, "{body}");
+        assert!(
+            body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:mymonit:problem:")
+        );
+        assert!(body["title"].is_string());
+        body["detail"].as_str().unwrap().to_string()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let server = Server::build(settings).await.expect("server builds");
+    let state = server.state().clone();
+    let listener = server.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(listener, async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        state,
+        data_dir: dir.path().to_path_buf(),
+        _dir: dir,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request sent");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let response = request.send().await.expect("request sent");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    /// Creates an account with [`PASSWORD`] straight in the store.
+    pub async fn add_user(&self, user_id: &str, username: &str, role: Role) -> User {
+        let user = User {
+            user_id: user_id.into(),
+            name: format!("Person {user_id}"),
+            username: username.into(),
+            email: format!("{username}@home.cern"),
+            role,
+        };
+        accounts::create(
+            self.state.meta.as_ref(),
+            &user,
+            Some(Redacted::new(PASSWORD.into())),
+        )
+        .await
+        .unwrap();
+        user
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        let body = serde_json::json!({"username": username, "password": password});
+        self.call(Method::POST, "/api/v1/auth/login", None, Some(&body))
+            .await
+    }
+
+    pub async fn token(&self, username: &str) -> String {
+        let reply = self.login(username, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Appends `count` hertz points to an experiment, one a second from `start_s`.
+    pub async fn add_measures(
+        &self,
+        experiment_id: i64,
+        type_name: &str,
+        start_s: i64,
+        count: i64,
+    ) {
+        let measure_type = self
+            .state
+            .meta
+            .measure_type_by_name(type_name)
+            .await
+            .unwrap()
+            .unwrap();
+        let batch: Vec<NewMeasure> = (0..count)
+            .map(|i| NewMeasure {
+                experiment_id,
+                measure_type_id: measure_type.measure_type_id,
+                timestamp_ns: (start_s + i) * 1_000_000_000,
+                value: i as f64,
+                tags: BTreeMap::new(),
+            })
+            .collect();
+        self.state.measures.append(&batch).await.unwrap();
+    }
+}
+
+/// The standard cast: an admin, a scientist on `vibrations`, a scientist on `black_holes`
+/// (not on `vibrations`), an auditor, and a spare experiment with a spare scientist.
+pub struct World {
+    pub app: TestApp,
+    pub admin: String,
+    pub scientist: String,
+    pub other_scientist: String,
+    pub auditor: String,
+    pub vibrations: i64,
+    pub black_holes: i64,
+    pub spare: i64,
+}
+
+pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+pub async fn world_with(configure: impl FnOnce(&mut Settings)) -> World {
+    let app = spawn_app_with(configure).await;
+    app.add_user("A001", "aalcorn", Role::Admin).await;
+    app.add_user("S001", "phigg", Role::Scientist).await;
+    app.add_user("S002", "kbouman", Role::Scientist).await;
+    app.add_user("S003", "spare", Role::Scientist).await;
+    app.add_user("U001", "alovelace", Role::Auditor).await;
+    let meta = app.state.meta.clone();
+    let vibrations = meta
+        .create_experiment("device-vibrations")
+        .await
+        .unwrap()
+        .experiment_id;
+    let black_holes = meta
+        .create_experiment("black-holes")
+        .await
+        .unwrap()
+        .experiment_id;
+    let spare = meta.create_experiment("spare").await.unwrap().experiment_id;
+    meta.associate(vibrations, "S001").await.unwrap();
+    meta.associate(black_holes, "S002").await.unwrap();
+    meta.associate(spare, "S003").await.unwrap();
+    app.add_measures(vibrations, "hertz", 1_653_040_000, 10)
+        .await;
+    let admin = app.token("aalcorn").await;
+    let scientist = app.token("phigg").await;
+    let other_scientist = app.token("kbouman").await;
+    let auditor = app.token("alovelace").await;
+    World {
+        app,
+        admin,
+        scientist,
+        other_scientist,
+        auditor,
+        vibrations,
+        black_holes,
+        spare,
+    }
+}

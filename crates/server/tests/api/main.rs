@@ -1,0 +1,11 @@
+//! Integration tests: each test starts the real server on a random loopback port with a fresh
+//! SQLite database and talks to it over HTTP.
+
+mod auth;
+mod compat;
+mod helpers;
+mod malformed;
+mod matrix;
+mod measures;
+mod oidc;
+mod users;
