@@ -4,7 +4,7 @@
 use mymonit_model::{Redacted, User, ValidationError, password::PasswordPolicyError};
 use mymonit_store::{MetaStore, StoreError};
 
-use crate::{auth::password, auth::tokens::epoch_seconds, error::ApiError};
+use crate::{auth::password, error::ApiError};
 
 /// Why an account could not be created or changed.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub async fn create(
     Ok(())
 }
 
-/// Sets a new password (policy enforced) and refuses tokens issued before now.
+/// Sets a new password (policy enforced); every token issued before is refused.
 pub async fn set_password(
     meta: &dyn MetaStore,
     user: &User,
@@ -68,7 +68,6 @@ pub async fn set_password(
 ) -> Result<(), AccountError> {
     check_policy(user, &new_password)?;
     let hash = password::hash(new_password).await?;
-    meta.set_password(&user.user_id, &hash, epoch_seconds())
-        .await?;
+    meta.set_password(&user.user_id, &hash).await?;
     Ok(())
 }

@@ -53,8 +53,8 @@ pub struct Account {
     /// Argon2id PHC string; `None` for accounts that sign in only through an external
     /// identity provider.
     pub password_hash: Option<String>,
-    /// Tokens issued before this instant (epoch seconds) are refused.
-    pub tokens_valid_after: i64,
+    /// MyMonit tokens issued under another generation are refused.
+    pub token_generation: i64,
 }
 
 /// A time range and filters over one experiment's measures, read in `(timestamp, seq)` order.
@@ -92,13 +92,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>>;
     /// Changes an account and returns it as it now is.
     async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<User>;
-    /// Sets a new password hash and refuses tokens issued before `tokens_valid_after`.
-    async fn set_password(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        tokens_valid_after: i64,
-    ) -> Result<()>;
+    /// Sets a new password hash and moves to the next token generation, so that every token
+    /// issued before is refused.
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()>;
     /// GDPR erasure: removes personal data, credentials and associations, keeps the id.
     async fn erase_user(&self, user_id: &str) -> Result<()>;
 

@@ -121,7 +121,7 @@ fn account_from_row(row: &SqliteRow) -> Result<Account> {
     Ok(Account {
         user: user_from_row(row)?,
         password_hash: row.try_get("password_hash")?,
-        tokens_valid_after: row.try_get("tokens_valid_after")?,
+        token_generation: row.try_get("token_generation")?,
     })
 }
 
@@ -141,8 +141,7 @@ fn measure_type_from_row(row: &SqliteRow) -> Result<MeasureType> {
     })
 }
 
-const USER_COLUMNS: &str =
-    "user_id, name, username, email, role, password_hash, tokens_valid_after";
+const USER_COLUMNS: &str = "user_id, name, username, email, role, password_hash, token_generation";
 
 #[async_trait]
 impl MetaStore for SqliteStore {
@@ -225,18 +224,12 @@ impl MetaStore for SqliteStore {
         Ok(updated)
     }
 
-    async fn set_password(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        tokens_valid_after: i64,
-    ) -> Result<()> {
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
         let done = sqlx::query(
-            "update users set password_hash = ?, tokens_valid_after = ?
+            "update users set password_hash = ?, token_generation = token_generation + 1
              where user_id = ? and erased_at is null",
         )
         .bind(password_hash)
-        .bind(tokens_valid_after)
         .bind(user_id)
         .execute(&self.pool)
         .await?;
@@ -250,10 +243,9 @@ impl MetaStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "update users set name = null, username = null, email = null, password_hash = null,
-                 tokens_valid_after = ?, erased_at = ?
+                 token_generation = token_generation + 1, erased_at = ?
              where user_id = ? and erased_at is null",
         )
-        .bind(now() + 1)
         .bind(now())
         .bind(user_id)
         .execute(&mut *tx)

@@ -83,7 +83,9 @@ pub async fn login(
         return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     state.throttle.succeeded(&request.username, client);
-    let issued = state.tokens.issue(&account.user.user_id)?;
+    let issued = state
+        .tokens
+        .issue(&account.user.user_id, account.token_generation)?;
     tracing::info!(user_id = %account.user.user_id, "signed in");
     Ok(Json(TokenResponse {
         access_token: issued.token,

@@ -87,13 +87,15 @@ impl FromRequestParts<AppState> for AuthUser {
             ApiError::Unauthenticated(err.to_string())
         })?;
         let account = match &verified.subject {
-            Subject::UserId(user_id) => state.meta.account_by_id(user_id).await?,
+            Subject::UserId { user_id, .. } => state.meta.account_by_id(user_id).await?,
             Subject::Username(username) => state.meta.account_by_username(username).await?,
         }
         .ok_or_else(|| {
             ApiError::Unauthenticated("the token's user has no MyMonit account".into())
         })?;
-        if verified.issued_at < account.tokens_valid_after {
+        if let Subject::UserId { generation, .. } = verified.subject
+            && generation != account.token_generation
+        {
             return Err(ApiError::Unauthenticated(
                 "token was issued before the password changed: sign in again".into(),
             ));

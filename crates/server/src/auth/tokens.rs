@@ -46,8 +46,13 @@ pub enum TokenError {
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    /// A MyMonit token names the user id.
-    UserId(String),
+    /// A MyMonit token names the user id and the account's token generation.
+    UserId {
+        /// The user.
+        user_id: String,
+        /// The generation it was issued under.
+        generation: i64,
+    },
     /// An external token names the username (the provider's subject, a Firebase uid).
     Username(String),
 }
@@ -72,6 +77,8 @@ struct LocalClaims {
     nbf: i64,
     iat: i64,
     jti: String,
+    /// The account's token generation when issued.
+    generation: i64,
 }
 
 #[derive(Deserialize)]
@@ -173,8 +180,8 @@ impl TokenService {
         })
     }
 
-    /// Signs a token for `user_id`.
-    pub fn issue(&self, user_id: &str) -> anyhow::Result<IssuedToken> {
+    /// Signs a token for `user_id` under the account's current token `generation`.
+    pub fn issue(&self, user_id: &str, generation: i64) -> anyhow::Result<IssuedToken> {
         let now = epoch_seconds();
         let ttl = self.settings.token_ttl_secs;
         let claims = LocalClaims {
@@ -185,6 +192,7 @@ impl TokenService {
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
+            generation,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -242,7 +250,10 @@ impl TokenService {
         let data = jsonwebtoken::decode::<LocalClaims>(token, &self.decoding, &validation)
             .map_err(|err| TokenError::Invalid(err.to_string()))?;
         Ok(VerifiedToken {
-            subject: Subject::UserId(data.claims.sub),
+            subject: Subject::UserId {
+                user_id: data.claims.sub,
+                generation: data.claims.generation,
+            },
             issued_at: data.claims.iat,
             expires_at: data.claims.exp,
         })
@@ -267,16 +278,22 @@ mod tests {
     async fn issues_and_verifies_its_own_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let tokens = service(dir.path());
-        let issued = tokens.issue("S001").unwrap();
+        let issued = tokens.issue("S001", 0).unwrap();
         let verified = tokens.verify(&issued.token).await.unwrap();
-        assert_eq!(verified.subject, Subject::UserId("S001".into()));
+        assert_eq!(
+            verified.subject,
+            Subject::UserId {
+                user_id: "S001".into(),
+                generation: 0
+            }
+        );
         assert!(verified.expires_at > verified.issued_at);
     }
 
     #[tokio::test]
     async fn the_key_persists_with_mode_0600() {
         let dir = tempfile::tempdir().unwrap();
-        let token = service(dir.path()).issue("S001").unwrap().token;
+        let token = service(dir.path()).issue("S001", 0).unwrap().token;
         // A restart reads the same key: old tokens stay valid.
         service(dir.path()).verify(&token).await.unwrap();
         #[cfg(unix)]
@@ -294,7 +311,7 @@ mod tests {
     async fn refuses_alg_none_forgeries_and_other_keys() {
         let dir = tempfile::tempdir().unwrap();
         let tokens = service(dir.path());
-        let issued = tokens.issue("A001").unwrap().token;
+        let issued = tokens.issue("A001", 0).unwrap().token;
         let parts: Vec<&str> = issued.split('.').collect();
 
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -316,7 +333,7 @@ mod tests {
         ));
 
         let other_dir = tempfile::tempdir().unwrap();
-        let other = service(other_dir.path()).issue("A001").unwrap().token;
+        let other = service(other_dir.path()).issue("A001", 0).unwrap().token;
         assert!(tokens.verify(&other).await.is_err());
 
         assert!(matches!(
@@ -339,6 +356,7 @@ mod tests {
                 nbf: now - 10,
                 iat: now - 10,
                 jti: "j".into(),
+                generation: 0,
             };
             let mut header = Header::new(Algorithm::EdDSA);
             header.kid = Some(tokens.kid.clone());

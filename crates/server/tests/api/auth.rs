@@ -192,7 +192,7 @@ async fn token_attacks_are_refused() {
     let app = &world.app;
     let valid = |overrides: Value| {
         let mut claims = json!({"iss": "mymonit", "sub": "A001", "aud": "mymonit",
-            "exp": now() + 600, "nbf": now() - 5, "iat": now() - 5, "jti": "x"});
+            "exp": now() + 600, "nbf": now() - 5, "iat": now() - 5, "jti": "x", "generation": 0});
         for (key, value) in overrides.as_object().unwrap() {
             claims[key] = value.clone();
         }

@@ -8,8 +8,9 @@ create table users (
     email                text unique,
     role                 text not null check (role in ('ADMIN', 'SCIENTIST', 'AUDITOR')),
     password_hash        text,
-    -- Tokens issued before this instant (epoch seconds) are refused: set on password change.
-    tokens_valid_after   integer not null default 0,
+    -- MyMonit tokens carry the generation they were issued under; changing the password
+    -- moves to the next one, so every earlier token is refused at once.
+    token_generation     integer not null default 0,
     created_at           integer not null,
     -- GDPR erasure: personal data and credentials are nulled, the row stays as a tombstone so
     -- the pseudonymous id keeps meaning the same person in the audit trail.
