@@ -152,7 +152,8 @@ mod tests {
     #[test]
     fn matrix_matches_the_design() {
         use Scope::*;
-        let expected: [(Action, Option<Scope>, Option<Scope>, Option<Scope>); 15] = [
+        type Cell = Option<Scope>;
+        let expected: [(Action, Cell, Cell, Cell); 15] = [
             (ListUsers, Some(All), Some(Own), None),
             (ReadUser, Some(All), Some(Own), None),
             (CreateUser, Some(All), None, None),

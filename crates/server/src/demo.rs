@@ -91,12 +91,18 @@ enum Shape {
     DriftingWalk { start: f64, step: f64, drift: f64 },
 }
 
-/// (experiment, scientist, series of (measure type, shape)).
-const EXPERIMENTS: [(&str, &str, [(&str, Shape); 2]); 2] = [
-    (
-        "device-vibrations",
-        "S001",
-        [
+/// A demo experiment: its scientist and its series.
+struct DemoExperiment {
+    name: &'static str,
+    scientist: &'static str,
+    series: [(&'static str, Shape); 2],
+}
+
+const EXPERIMENTS: [DemoExperiment; 2] = [
+    DemoExperiment {
+        name: "device-vibrations",
+        scientist: "S001",
+        series: [
             (
                 "hertz",
                 Shape::NoisySine {
@@ -115,11 +121,11 @@ const EXPERIMENTS: [(&str, &str, [(&str, Shape); 2]); 2] = [
                 },
             ),
         ],
-    ),
-    (
-        "black-holes",
-        "S002",
-        [
+    },
+    DemoExperiment {
+        name: "black-holes",
+        scientist: "S002",
+        series: [
             (
                 "tesla",
                 Shape::DriftingWalk {
@@ -138,7 +144,7 @@ const EXPERIMENTS: [(&str, &str, [(&str, Shape); 2]); 2] = [
                 },
             ),
         ],
-    ),
+    },
 ];
 
 fn gaussian(rng: &mut impl Rng) -> f64 {
@@ -250,10 +256,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoOutcome> {
 
     let now_minute = now_ns() / MINUTE_NS * MINUTE_NS;
     let start = now_minute - POINTS_PER_SERIES * MINUTE_NS;
-    for (experiment_name, scientist, series_specs) in EXPERIMENTS {
-        let experiment = match meta.experiment_by_name(experiment_name).await? {
+    for DemoExperiment {
+        name,
+        scientist,
+        series: series_specs,
+    } in EXPERIMENTS
+    {
+        let experiment = match meta.experiment_by_name(name).await? {
             Some(experiment) => experiment,
-            None => meta.create_experiment(experiment_name).await?,
+            None => meta.create_experiment(name).await?,
         };
         if meta
             .get_user(scientist)

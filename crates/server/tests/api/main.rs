@@ -1,6 +1,9 @@
 //! Integration tests: each test starts the real server on a random loopback port with a fresh
 //! SQLite database and talks to it over HTTP.
 
+// Tests fail loudly on purpose.
+#![allow(clippy::unwrap_used)]
+
 mod auth;
 mod compat;
 mod helpers;
