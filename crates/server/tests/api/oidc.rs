@@ -20,7 +20,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{TestApp, spawn_app_with};
 
 const ISSUER: &str = "https://securetoken.google.com/mymonit-test";
 const AUDIENCE: &str = "mymonit-test";
@@ -89,23 +89,29 @@ fn claims(overrides: Value) -> Value {
     claims
 }
 
-#[tokio::test]
-async fn external_tokens_map_to_users_by_username() {
-    let first = ProviderKey::generate("key-1");
-    let keys = Arc::new(RwLock::new(vec![first.jwk.clone()]));
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let jwks_url = serve_jwks(keys.clone(), fetches.clone()).await;
+/// A server trusting the fake provider for one algorithm, with the Firebase user S001.
+async fn app_trusting(jwks_url: String, algorithm: &str) -> TestApp {
     let app = spawn_app_with(|settings| {
         settings.oidc = vec![OidcSettings {
             issuer: ISSUER.into(),
             jwks_url,
             audience: AUDIENCE.into(),
             username_claim: "sub".into(),
-            algorithms: vec!["ES256".into()],
+            algorithms: vec![algorithm.into()],
         }];
     })
     .await;
     app.add_user("S001", FIREBASE_UID, Role::Scientist).await;
+    app
+}
+
+#[tokio::test]
+async fn external_tokens_map_to_users_by_username() {
+    let first = ProviderKey::generate("key-1");
+    let keys = Arc::new(RwLock::new(vec![first.jwk.clone()]));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let jwks_url = serve_jwks(keys.clone(), fetches.clone()).await;
+    let app = app_trusting(jwks_url, "ES256").await;
 
     let token = first.sign(&claims(json!({})));
     let me = app.get("/api/v1/auth/me", &token).await;
@@ -170,17 +176,7 @@ async fn disallowed_algorithms_are_refused() {
     let keys = Arc::new(RwLock::new(vec![key.jwk.clone()]));
     let jwks_url = serve_jwks(keys, Arc::new(AtomicUsize::new(0))).await;
     // The provider is trusted for RS256 only: an ES256 token is refused before any key lookup.
-    let app = spawn_app_with(|settings| {
-        settings.oidc = vec![OidcSettings {
-            issuer: ISSUER.into(),
-            jwks_url,
-            audience: AUDIENCE.into(),
-            username_claim: "sub".into(),
-            algorithms: vec!["RS256".into()],
-        }];
-    })
-    .await;
-    app.add_user("S001", FIREBASE_UID, Role::Scientist).await;
+    let app = app_trusting(jwks_url, "RS256").await;
     let detail = app
         .get("/api/v1/auth/me", &key.sign(&claims(json!({}))))
         .await
