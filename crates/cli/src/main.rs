@@ -1,6 +1,7 @@
 //! The `mymonit` binary: parses the command line, sets up logging, loads the configuration
 //! and calls the libraries.
 
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage user accounts directly in the database (works beside a running server).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage ingest tokens, the credentials sources push measures with.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Print the configuration in force (defaults, file, environment, flags) as TOML.
     PrintConfig,
 }
@@ -149,6 +153,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 true,
             );
             user::run(command, &settings).await
+        }
+        Command::Token(command) => {
+            let settings = load_settings(
+                &cli,
+                Overrides {
+                    data_dir: cli.data_dir.clone(),
+                    ..Default::default()
+                },
+            )?;
+            init_logging(
+                &Settings {
+                    log_filter: "warn".into(),
+                    ..settings.clone()
+                },
+                true,
+            );
+            token::run(command, &settings).await
         }
         Command::PrintConfig => {
             let settings = load_settings(

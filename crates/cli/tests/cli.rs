@@ -63,6 +63,13 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
 }
 
 /// Runs `command` to completion with an empty standard input.
+/// Runs `mymonit ARGS --data-dir DATA` without input.
+fn run_args(data_dir: &Path, args: &[&str]) -> Output {
+    let mut command = mymonit(data_dir);
+    command.args(args);
+    run(command)
+}
+
 fn run(mut command: Command) -> Output {
     command
         .stdin(Stdio::null())
@@ -732,4 +739,71 @@ fn print_config_refuses_bad_configuration() {
     let missing = data.join("missing.toml");
     let err = assert_fails_with(&print_config(data, &[], Some(&missing)), "does not exist");
     assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[tokio::test]
+async fn token_create_prints_a_working_secret_on_the_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(data, "A001", "aalcorn", "ADMIN", STRONG_PASSWORD));
+    let server = Server::start(data, &[]).await;
+    let admin = server.token("aalcorn", STRONG_PASSWORD).await;
+    let created = server
+        .client
+        .post(server.url("/api/v1/experiments"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "device-vibrations"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let unknown = run_args(data, &["token", "create", "--experiment", "nope"]);
+    assert_fails_with(&unknown, "experiment \"nope\" not found");
+
+    let output = run_args(
+        data,
+        &[
+            "token",
+            "create",
+            "--experiment",
+            "device-vibrations",
+            "--description",
+            "lab 1",
+        ],
+    );
+    let printed = assert_ok(&output);
+    let secret = printed.lines().last().unwrap().trim().to_string();
+    assert!(secret.starts_with("mmi_"), "{printed}");
+
+    let push = |secret: String| {
+        let client = server.client.clone();
+        let url = server.url("/api/v1/ingest");
+        async move {
+            client
+                .post(url)
+                .bearer_auth(secret)
+                .header("content-type", "application/json")
+                .body(r#"{"experiment":"device-vibrations","measure":"hertz","value":2.2,"timestamp":1653040000}"#)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let pushed = push(secret.clone()).await;
+    assert_eq!(pushed.status(), StatusCode::OK);
+    assert_eq!(pushed.json::<Value>().await.unwrap()["accepted"], 1);
+
+    let listed = assert_ok(&run_args(data, &["token", "list"]));
+    assert!(!listed.contains(&secret), "token list never shows secrets");
+    let token_id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ok(&run_args(data, &["token", "revoke", &token_id]));
+    assert_eq!(push(secret).await.status(), StatusCode::UNAUTHORIZED);
 }

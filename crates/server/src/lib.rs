@@ -10,6 +10,7 @@ pub mod auth;
 pub mod compat;
 pub mod demo;
 pub mod error;
+pub mod ingest;
 pub mod openapi;
 pub mod router;
 pub mod settings;

@@ -26,6 +26,7 @@ use crate::{api, compat, error::Problem};
         api::measures::list,
         api::measure_types::list, api::measure_types::create,
         api::associations::list, api::associations::create, api::associations::delete,
+        api::ingest::push, api::ingest_tokens::create, api::ingest_tokens::list, api::ingest_tokens::revoke,
         compat::list_users, compat::create_user, compat::update_user,
         compat::list_experiments, compat::create_experiment, compat::update_experiment,
         compat::list_measures, compat::list_associations, compat::associate,
@@ -39,6 +40,7 @@ use crate::{api, compat, error::Problem};
         (name = "measures", description = "Reading measures"),
         (name = "measure types", description = "Units"),
         (name = "associations", description = "Which scientist sees which experiment"),
+        (name = "ingest", description = "Sources pushing measures, and their tokens"),
         (name = "original API", description = "The original MyMonit routes, kept for existing clients"),
         (name = "operations", description = "Health checks"),
     )

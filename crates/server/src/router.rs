@@ -64,6 +64,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/associations/{experiment_id}/{user_id}",
             axum::routing::delete(api::associations::delete),
+        )
+        .route(
+            "/ingest",
+            post(api::ingest::push).layer(DefaultBodyLimit::max(settings.max_ingest_bytes)),
+        )
+        .route(
+            "/ingest-tokens",
+            get(api::ingest_tokens::list).post(api::ingest_tokens::create),
+        )
+        .route(
+            "/ingest-tokens/{token_id}",
+            axum::routing::delete(api::ingest_tokens::revoke),
         );
 
     let original = Router::new()

@@ -28,6 +28,8 @@ pub struct Settings {
     pub log_filter: String,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Largest ingest body (`POST /api/v1/ingest`) accepted, in bytes.
+    pub max_ingest_bytes: usize,
     /// Time allowed to produce a response's headers, in seconds.
     pub request_timeout_secs: u64,
     /// Built-in sign-in and tokens.
@@ -113,6 +115,7 @@ impl Default for Settings {
             log_format: LogFormat::Json,
             log_filter: "info".into(),
             max_body_bytes: 1024 * 1024,
+            max_ingest_bytes: 64 * 1024 * 1024,
             request_timeout_secs: 30,
             auth: AuthSettings::default(),
             oidc: Vec::new(),

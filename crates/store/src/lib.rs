@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use mymonit_model::{
     Experiment, MeasureType, Role, User, UserPatch,
+    ingest::IngestToken,
     measure::{Measure, NewMeasure},
 };
 
@@ -138,6 +139,22 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn is_token_revoked(&self, token_hash: &str) -> Result<bool>;
     /// Forgets revocations of tokens that have expired anyway.
     async fn purge_revoked_tokens(&self, now: i64) -> Result<u64>;
+
+    /// Stores a new ingest token (by the hash of its secret) scoped to experiments.
+    async fn create_ingest_token(
+        &self,
+        token_id: &str,
+        token_hash: &str,
+        description: &str,
+        experiment_ids: &[i64],
+        created_by: Option<&str>,
+    ) -> Result<IngestToken>;
+    /// Lists ingest tokens, newest first, revoked ones included.
+    async fn list_ingest_tokens(&self) -> Result<Vec<IngestToken>>;
+    /// Revokes an ingest token; `Ok(false)` when there is no such live token.
+    async fn revoke_ingest_token(&self, token_id: &str) -> Result<bool>;
+    /// The live (not revoked) ingest token with this secret hash.
+    async fn ingest_token_by_hash(&self, token_hash: &str) -> Result<Option<IngestToken>>;
 }
 
 /// The time series. The time-series engine replaces this layout behind the same trait.

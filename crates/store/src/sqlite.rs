@@ -7,6 +7,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use mymonit_model::{
     Experiment, MeasureType, User, UserPatch,
+    ingest::IngestToken,
     measure::{Measure, NewMeasure},
     units::SI_DERIVED_UNITS,
 };
@@ -446,6 +447,111 @@ impl MetaStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn create_ingest_token(
+        &self,
+        token_id: &str,
+        token_hash: &str,
+        description: &str,
+        experiment_ids: &[i64],
+        created_by: Option<&str>,
+    ) -> Result<IngestToken> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into ingest_tokens (token_id, token_hash, description, created_by, created_at)
+             values (?, ?, ?, ?, ?)",
+        )
+        .bind(token_id)
+        .bind(token_hash)
+        .bind(description)
+        .bind(created_by)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_or)?;
+        for experiment_id in experiment_ids {
+            sqlx::query(
+                "insert into ingest_token_experiments (token_id, experiment_id) values (?, ?)
+                 on conflict do nothing",
+            )
+            .bind(token_id)
+            .bind(experiment_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.ingest_token(token_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("ingest token {token_id}")))
+    }
+
+    async fn list_ingest_tokens(&self) -> Result<Vec<IngestToken>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select token_id from ingest_tokens order by created_at desc, token_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tokens = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(token) = self.ingest_token(&id).await? {
+                tokens.push(token);
+            }
+        }
+        Ok(tokens)
+    }
+
+    async fn revoke_ingest_token(&self, token_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "update ingest_tokens set revoked_at = ? where token_id = ? and revoked_at is null",
+        )
+        .bind(now())
+        .bind(token_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn ingest_token_by_hash(&self, token_hash: &str) -> Result<Option<IngestToken>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "select token_id from ingest_tokens where token_hash = ? and revoked_at is null",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => self.ingest_token(&id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn ingest_token(&self, token_id: &str) -> Result<Option<IngestToken>> {
+        let Some(row) = sqlx::query(
+            "select token_id, description, created_by, created_at, revoked_at
+             from ingest_tokens where token_id = ?",
+        )
+        .bind(token_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let experiment_ids: Vec<i64> = sqlx::query_scalar(
+            "select experiment_id from ingest_token_experiments where token_id = ? order by experiment_id",
+        )
+        .bind(token_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(IngestToken {
+            token_id: row.try_get("token_id")?,
+            description: row.try_get("description")?,
+            experiment_ids,
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        }))
     }
 }
 

@@ -5,6 +5,8 @@ pub mod associations;
 pub mod auth;
 pub mod experiments;
 pub mod health;
+pub mod ingest;
+pub mod ingest_tokens;
 pub mod measure_types;
 pub mod measures;
 pub mod users;
@@ -19,6 +21,17 @@ use crate::error::ApiError;
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// The raw body, whose rejections (too large: 413) are problem documents.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(axum::body::Bytes::from_request(request, state).await?))
+    }
+}
 
 /// `Path` whose rejections are problem documents.
 #[derive(FromRequestParts)]

@@ -7,6 +7,7 @@
 mod auth;
 mod compat;
 mod helpers;
+mod ingest;
 mod malformed;
 mod matrix;
 mod measures;

@@ -63,6 +63,12 @@ async fn every_body_route_refuses_bad_input_clearly() {
         ),
         (
             Method::POST,
+            "/api/v1/ingest-tokens".into(),
+            &world.admin,
+            Some(r#"{"description": "x"}"#),
+        ),
+        (
+            Method::POST,
             "/users/".into(),
             &world.admin,
             Some(r#"{"user_id": "X2", "name": "N"}"#),

@@ -197,6 +197,34 @@ async fn every_route_every_role() {
             None,
             [401, 204, 403, 403, 403],
         ),
+        // Ingest tokens.
+        row(
+            M::GET,
+            "/api/v1/ingest-tokens",
+            None,
+            [401, 200, 403, 403, 403],
+        ),
+        row(
+            M::POST,
+            "/api/v1/ingest-tokens",
+            Some(|t| json!({"experiments": ["device-vibrations"], "description": t})),
+            [401, 201, 403, 403, 403],
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/ingest-tokens/no-such-token",
+            None,
+            [401, 404, 403, 403, 403],
+        ),
+        // Ingest itself takes ingest tokens, never user tokens.
+        row(
+            M::POST,
+            "/api/v1/ingest",
+            Some(
+                |_| json!({"experiment": "device-vibrations", "measure": "volt", "value": 1, "timestamp": 1}),
+            ),
+            [401, 401, 401, 401, 401],
+        ),
         // The original routes.
         row(M::GET, "/users/", None, [401, 200, 200, 200, 403]),
         row(

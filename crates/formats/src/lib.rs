@@ -1,0 +1,142 @@
+//! Decoders and encoders of measures, one module per wire format, all streaming: a decoder
+//! reads from a `BufRead` and yields one record (or one error) at a time, so a 1 GB file
+//! needs memory for one record, not for the file.
+//!
+//! Every bad record is reported with its [`Position`] (element index or line), the field at
+//! fault and the reason; decoding goes on with the next record, so one bad record never
+//! hides the good ones after it.
+//!
+//! | format | module | a record is |
+//! |---|---|---|
+//! | JSON: one object, an array, or NDJSON | [`json`] | an object `{"experiment","measure","value","timestamp"[,"timestamp_unit"][,"tags"]}` |
+//! | txt | [`txt`] | a line `VALUE` (timestamped on arrival) or `TIMESTAMP VALUE` |
+//! | CSV | [`csv`] | a row under a header naming `experiment,measure,timestamp,value`; other columns are tags |
+//! | XML | [`xml`] | a `<measure>` element, fields as attributes or child elements |
+//! | InfluxDB line protocol | [`line_protocol`] | a line; each field is one record (measurement = experiment, field key = measure) |
+
+use std::{collections::BTreeMap, fmt};
+
+pub mod csv;
+pub mod json;
+pub mod line_protocol;
+pub mod timestamp;
+pub mod txt;
+pub mod xml;
+
+pub use timestamp::TimeUnit;
+
+/// One measure as sources send it: names, not ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Experiment name.
+    pub experiment: String,
+    /// Measure type name.
+    pub measure: String,
+    /// Nanoseconds since the Unix epoch (UTC).
+    pub timestamp_ns: i64,
+    /// The reading (finite).
+    pub value: f64,
+    /// Tags (`host`, `endpoint`, …).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Where a bad record sits in its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The n-th record (0-based) of a JSON array or XML document, or the n-th line's record
+    /// of NDJSON counted from 0.
+    Index(usize),
+    /// A line, 1-based (txt, CSV, line protocol).
+    Line(usize),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Index(index) => write!(f, "record {index}"),
+            Position::Line(line) => write!(f, "line {line}"),
+        }
+    }
+}
+
+/// A record that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{position}: {}{reason}", field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct RecordError {
+    /// Where it is.
+    pub position: Position,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl RecordError {
+    /// An error about a field.
+    pub fn field(position: Position, field: &str, reason: impl Into<String>) -> Self {
+        Self {
+            position,
+            field: Some(field.to_string()),
+            reason: reason.into(),
+        }
+    }
+
+    /// An error about the record as a whole.
+    pub fn record(position: Position, reason: impl Into<String>) -> Self {
+        Self {
+            position,
+            field: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// The position as a plain number (index or line), for API answers.
+    pub fn index(&self) -> usize {
+        match self.position {
+            Position::Index(index) | Position::Line(index) => index,
+        }
+    }
+}
+
+/// What decoders yield.
+pub type Decoded = Result<Record, RecordError>;
+
+/// Checks the parts every format shares: non-empty names, a finite value.
+pub(crate) fn check_record(record: Record, position: Position) -> Decoded {
+    if record.experiment.trim().is_empty() {
+        return Err(RecordError::field(
+            position,
+            "experiment",
+            "must not be empty",
+        ));
+    }
+    if record.measure.trim().is_empty() {
+        return Err(RecordError::field(position, "measure", "must not be empty"));
+    }
+    if !record.value.is_finite() {
+        return Err(RecordError::field(
+            position,
+            "value",
+            "must be a finite number",
+        ));
+    }
+    Ok(record)
+}
+
+/// Parses a float the way every text format here writes one.
+pub(crate) fn parse_value(text: &str, position: Position) -> Result<f64, RecordError> {
+    let text = text.trim();
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(_) => Err(RecordError::field(
+            position,
+            "value",
+            "must be a finite number",
+        )),
+        Err(_) => Err(RecordError::field(
+            position,
+            "value",
+            format!("{text:?} is not a number"),
+        )),
+    }
+}

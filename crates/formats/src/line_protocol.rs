@@ -1,0 +1,342 @@
+//! InfluxDB line protocol, so Telegraf and Influx clients can write to MyMonit:
+//! `measurement[,tag=value…] field=value[,field=value…] [timestamp]`. The measurement is the
+//! experiment and each numeric field one record whose measure type is the field key
+//! (`device-vibrations,host=lab1 hertz=2.2,volt=230 1653040000000000000`). Floats, integers
+//! (`12i`) and unsigned integers (`12u`) are accepted; string and boolean fields are refused
+//! by name. Timestamps count [`TimeUnit`]s (nanoseconds unless the request says otherwise,
+//! as in InfluxDB); a line without one takes the arrival time. Backslash escapes commas,
+//! spaces and `=` in names, tags and field keys.
+
+use std::{collections::BTreeMap, io::BufRead};
+
+use crate::{Decoded, Position, Record, RecordError, TimeUnit, check_record, timestamp};
+
+/// Decodes lines; `now` gives the arrival time (nanoseconds) of lines without a timestamp.
+/// One line yields one item per field.
+pub fn decode<R: BufRead, N: FnMut() -> i64>(
+    mut reader: R,
+    unit: TimeUnit,
+    mut now: N,
+) -> impl Iterator<Item = Decoded> {
+    let mut line_number = 0;
+    let mut line = String::new();
+    let mut pending: std::vec::IntoIter<Decoded> = Vec::new().into_iter();
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(item) = pending.next() {
+                return Some(item);
+            }
+            line.clear();
+            line_number += 1;
+            let position = Position::Line(line_number);
+            match reader.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(err) => {
+                    return Some(Err(RecordError::record(
+                        position,
+                        format!("cannot read: {err}"),
+                    )));
+                }
+            }
+            let text = line.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() || text.trim_start().starts_with('#') {
+                continue;
+            }
+            pending = match decode_line(text, position, unit, &mut now) {
+                Ok(items) => items.into_iter(),
+                Err(err) => vec![Err(err)].into_iter(),
+            };
+        }
+    })
+}
+
+/// Reads up to an unescaped byte of `stops`; returns the unescaped text and the stop found.
+fn take_until(rest: &mut &str, stops: &[char]) -> (String, Option<char>) {
+    let mut out = String::new();
+    let mut chars = rest.char_indices();
+    while let Some((index, c)) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some((_, escaped)) => out.push(escaped),
+                None => out.push('\\'),
+            }
+            continue;
+        }
+        if stops.contains(&c) {
+            *rest = &rest[index + c.len_utf8()..];
+            return (out, Some(c));
+        }
+        out.push(c);
+    }
+    *rest = "";
+    (out, None)
+}
+
+/// Reads a field value: the number or why it is refused, and the unescaped stop after it.
+fn field_value(rest: &mut &str) -> (Result<f64, String>, Option<char>) {
+    let take_stop = |rest: &mut &str| {
+        let stop = rest.chars().next();
+        *rest = &rest[stop.map_or(0, char::len_utf8)..];
+        stop
+    };
+    if let Some(after_quote) = rest.strip_prefix('"') {
+        // A string field: skip it whole (escaped quotes included), then refuse it.
+        let mut escaped = false;
+        let mut end = None;
+        for (index, c) in after_quote.char_indices() {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    end = Some(index);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            *rest = "";
+            return (Err("unterminated string field".into()), None);
+        };
+        *rest = &after_quote[end + 1..];
+        let stop = take_stop(rest);
+        return (
+            Err("string fields are not measures: send a number".into()),
+            stop,
+        );
+    }
+    let end = rest.find([',', ' ']).unwrap_or(rest.len());
+    let text = &rest[..end];
+    *rest = &rest[end..];
+    let stop = take_stop(rest);
+    let number = text.strip_suffix(['i', 'u']).unwrap_or(text);
+    let value = match number.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        _ if matches!(
+            text,
+            "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE"
+        ) =>
+        {
+            Err("boolean fields are not measures: send a number".into())
+        }
+        _ => Err(format!("{text:?} is not a number")),
+    };
+    (value, stop)
+}
+
+fn decode_line(
+    text: &str,
+    position: Position,
+    unit: TimeUnit,
+    now: &mut impl FnMut() -> i64,
+) -> Result<Vec<Decoded>, RecordError> {
+    let mut rest = text;
+    let (experiment, mut stop) = take_until(&mut rest, &[',', ' ']);
+    let mut tags = BTreeMap::new();
+    while stop == Some(',') {
+        let (key, equals) = take_until(&mut rest, &['=', ' ', ',']);
+        if equals != Some('=') {
+            return Err(RecordError::field(
+                position,
+                "tags",
+                format!("tag {key:?} has no value"),
+            ));
+        }
+        let (value, next) = take_until(&mut rest, &[',', ' ']);
+        if key.is_empty() || value.is_empty() {
+            return Err(RecordError::field(
+                position,
+                "tags",
+                "empty tag key or value",
+            ));
+        }
+        tags.insert(key, value);
+        stop = next;
+    }
+    if stop != Some(' ') {
+        return Err(RecordError::record(
+            position,
+            "expected MEASUREMENT[,TAGS] FIELDS [TIMESTAMP]: no fields",
+        ));
+    }
+    rest = rest.trim_start_matches(' ');
+    let mut fields: Vec<(String, Result<f64, String>)> = Vec::new();
+    loop {
+        let (key, equals) = take_until(&mut rest, &['=', ' ', ',']);
+        if equals != Some('=') || key.is_empty() {
+            return Err(RecordError::record(
+                position,
+                format!("field {key:?} has no value"),
+            ));
+        }
+        let (value, stop) = field_value(&mut rest);
+        fields.push((key, value));
+        if stop != Some(',') {
+            break;
+        }
+    }
+    let timestamp_text = rest.trim();
+    let timestamp_ns = if timestamp_text.is_empty() {
+        now()
+    } else {
+        let count: i64 = timestamp_text.parse().map_err(|_| {
+            RecordError::field(
+                position,
+                "timestamp",
+                format!("{timestamp_text:?} is not an integer"),
+            )
+        })?;
+        timestamp::from_integer(count, unit).ok_or_else(|| {
+            RecordError::field(position, "timestamp", format!("{count} is out of range"))
+        })?
+    };
+    Ok(fields
+        .into_iter()
+        .map(|(measure, value)| match value {
+            Ok(value) => check_record(
+                Record {
+                    experiment: experiment.clone(),
+                    measure,
+                    timestamp_ns,
+                    value,
+                    tags: tags.clone(),
+                },
+                position,
+            ),
+            Err(reason) => Err(RecordError::field(position, &measure, reason)),
+        })
+        .collect())
+}
+
+fn escape(text: &str, special: &[char]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\\' || special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Writes one line per record, timestamps in nanoseconds.
+pub fn encode<W: std::io::Write>(records: &[Record], mut out: W) -> std::io::Result<()> {
+    for record in records {
+        write!(out, "{}", escape(&record.experiment, &[',', ' ']))?;
+        for (key, value) in &record.tags {
+            write!(
+                out,
+                ",{}={}",
+                escape(key, &[',', '=', ' ']),
+                escape(value, &[',', '=', ' '])
+            )?;
+        }
+        writeln!(
+            out,
+            " {}={:?} {}",
+            escape(&record.measure, &[',', '=', ' ']),
+            record.value,
+            record.timestamp_ns
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn decode_all(text: &str) -> Vec<Decoded> {
+        decode(text.as_bytes(), TimeUnit::Nanos, || 42).collect()
+    }
+
+    #[test]
+    fn measurement_is_the_experiment_and_fields_are_measures() {
+        let decoded = decode_all(
+            "device-vibrations,host=lab1,rack=r\\ 2 hertz=2.2,volt=230i 1653040000000000000\n",
+        );
+        assert_eq!(decoded.len(), 2);
+        let hertz = decoded[0].as_ref().unwrap();
+        assert_eq!(hertz.experiment, "device-vibrations");
+        assert_eq!(hertz.measure, "hertz");
+        assert_eq!(hertz.value, 2.2);
+        assert_eq!(hertz.timestamp_ns, 1_653_040_000_000_000_000);
+        assert_eq!(hertz.tags["rack"], "r 2");
+        assert_eq!(decoded[1].as_ref().unwrap().value, 230.0);
+    }
+
+    #[test]
+    fn the_benchmark_shape_with_second_precision() {
+        let decoded: Vec<Decoded> = decode(
+            "bench volt=230.123 1704067200\n".as_bytes(),
+            TimeUnit::Seconds,
+            || 0,
+        )
+        .collect();
+        let record = decoded[0].as_ref().unwrap();
+        assert_eq!(
+            (
+                record.experiment.as_str(),
+                record.measure.as_str(),
+                record.value
+            ),
+            ("bench", "volt", 230.123)
+        );
+        assert_eq!(record.timestamp_ns, 1_704_067_200_000_000_000);
+    }
+
+    #[test]
+    fn refusals_name_line_and_field_and_keep_the_rest() {
+        let text = "e m=1\ne status=\"ok, fine\",m=2 7\ne flag=true\ne\ne m=abc\ne m=1 soon\n# comment\n\ne,host m=1\n";
+        let decoded = decode_all(text);
+        let show: Vec<String> = decoded
+            .iter()
+            .map(|d| match d {
+                Ok(record) => format!(
+                    "ok {}={} @{}",
+                    record.measure, record.value, record.timestamp_ns
+                ),
+                Err(err) => err.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            show,
+            [
+                "ok m=1 @42",
+                "line 2: status: string fields are not measures: send a number",
+                "ok m=2 @7",
+                "line 3: flag: boolean fields are not measures: send a number",
+                "line 4: expected MEASUREMENT[,TAGS] FIELDS [TIMESTAMP]: no fields",
+                "line 5: m: \"abc\" is not a number",
+                "line 6: timestamp: \"soon\" is not an integer",
+                "line 9: tags: tag \"host\" has no value",
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(records in proptest::collection::vec(
+            (
+                "[a-z][a-z0-9 ,=_\\\\-]{0,15}",
+                "[a-zA-Z][a-zA-Z0-9 ,=]{0,10}",
+                any::<i64>(),
+                any::<f64>().prop_filter("finite", |v| v.is_finite()),
+                proptest::collection::btree_map("[a-z][a-z ,=]{0,5}", "[!-~][ -~]{0,9}", 0..3),
+            ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment, measure, timestamp_ns, value, tags }),
+            0..20)) {
+            let mut text = Vec::new();
+            encode(&records, &mut text).unwrap();
+            let decoded: Vec<Record> = decode(&text[..], TimeUnit::Nanos, || 0).map(Result::unwrap).collect();
+            prop_assert_eq!(decoded, records);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "[ -~\\n]{0,200}") {
+            let _ = decode(text.as_bytes(), TimeUnit::Nanos, || 0).take(100).count();
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Ingestion: decode → validate → resolve experiment and measure-type names to ids → store in
+//! one transaction → only then answer. Rejected records never block the good ones and come
+//! back with their reason.
+
+pub mod tokens;
+
+use std::collections::HashMap;
+
+use mymonit_formats::{Decoded, Record, TimeUnit, csv, json, line_protocol, txt, xml};
+use mymonit_model::{ingest::IngestToken, measure::NewMeasure, time::now_ns};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{error::ApiError, state::AppState};
+
+/// Most rejections listed in one answer (the count is always complete).
+pub const MAX_LISTED_REJECTIONS: usize = 1000;
+
+/// A wire format sources may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One object, an array or concatenated objects.
+    Json,
+    /// One object per line.
+    Ndjson,
+    /// CSV with a header.
+    Csv,
+    /// `<measure>` elements.
+    Xml,
+    /// InfluxDB line protocol.
+    LineProtocol,
+    /// One number per line (or `TIMESTAMP VALUE`).
+    Txt,
+}
+
+impl Format {
+    /// The format a Content-Type names.
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(Format::Json),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/json-seq" => Some(Format::Ndjson),
+            "text/csv" => Some(Format::Csv),
+            "application/xml" | "text/xml" => Some(Format::Xml),
+            "text/plain" => Some(Format::LineProtocol),
+            _ => None,
+        }
+    }
+
+    /// The format a name names (`json`, `ndjson`, `csv`, `xml`, `lp`, `txt`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "json" => Some(Format::Json),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "csv" => Some(Format::Csv),
+            "xml" => Some(Format::Xml),
+            "lp" | "line-protocol" | "influx" => Some(Format::LineProtocol),
+            "txt" | "text" => Some(Format::Txt),
+            _ => None,
+        }
+    }
+
+    /// Unit of numeric timestamps when the request does not say: nanoseconds for line
+    /// protocol (as InfluxDB), seconds (the original's) for the others.
+    pub fn default_unit(self) -> TimeUnit {
+        match self {
+            Format::LineProtocol => TimeUnit::Nanos,
+            _ => TimeUnit::Seconds,
+        }
+    }
+}
+
+/// How to read one body.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// The format.
+    pub format: Format,
+    /// Unit of numeric timestamps.
+    pub unit: TimeUnit,
+    /// Default or fixed experiment (txt, CSV without the column).
+    pub experiment: Option<String>,
+    /// Default or fixed measure type (txt, CSV without the column).
+    pub measure: Option<String>,
+    /// CSV delimiter.
+    pub delimiter: Option<u8>,
+}
+
+/// Decodes a whole body (CPU work: call it off the async runtime for large bodies).
+pub fn decode_body(body: &[u8], options: &DecodeOptions) -> Result<Vec<Decoded>, ApiError> {
+    let unit = options.unit;
+    Ok(match options.format {
+        Format::Json => json::decode(body, unit).collect(),
+        Format::Ndjson => json::decode_lines(body, unit).collect(),
+        Format::Csv => csv::decode(
+            body,
+            csv::CsvOptions {
+                delimiter: options.delimiter,
+                unit,
+                experiment: options.experiment.clone(),
+                measure: options.measure.clone(),
+            },
+        )
+        .collect(),
+        Format::Xml => xml::decode(body, unit).collect(),
+        Format::LineProtocol => line_protocol::decode(body, unit, now_ns).collect(),
+        Format::Txt => {
+            let (Some(experiment), Some(measure)) =
+                (options.experiment.clone(), options.measure.clone())
+            else {
+                return Err(ApiError::BadRequest(
+                    "txt bodies need the experiment and measure query parameters".into(),
+                ));
+            };
+            txt::decode(
+                body,
+                txt::TxtOptions {
+                    experiment,
+                    measure,
+                    unit,
+                },
+                now_ns,
+            )
+            .collect()
+        }
+    })
+}
+
+/// A record that was not stored, and why.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct Rejection {
+    /// The record's ordinal in the body, from 0, in decoding order (for line protocol, each
+    /// field of a line is one record).
+    pub index: usize,
+    /// Why, with the position in the input (line or record) when the decoder knows it.
+    pub error: String,
+}
+
+/// What became of a body.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct IngestOutcome {
+    /// Records stored durably.
+    pub accepted: u64,
+    /// Records refused, with reasons (at most [`MAX_LISTED_REJECTIONS`] listed).
+    pub rejected: Vec<Rejection>,
+    /// How many records were refused in all.
+    pub rejected_count: u64,
+}
+
+impl IngestOutcome {
+    fn reject(&mut self, index: usize, error: String) {
+        self.rejected_count += 1;
+        if self.rejected.len() < MAX_LISTED_REJECTIONS {
+            self.rejected.push(Rejection { index, error });
+        }
+    }
+}
+
+/// Resolves names, checks the token's scope and stores the good records in one transaction.
+/// Records naming an experiment the token may not write to make the whole request 403:
+/// nothing is stored.
+pub async fn store(
+    state: &AppState,
+    token: &IngestToken,
+    decoded: Vec<Decoded>,
+) -> Result<IngestOutcome, ApiError> {
+    let mut outcome = IngestOutcome {
+        accepted: 0,
+        rejected: Vec::new(),
+        rejected_count: 0,
+    };
+    let mut experiments: HashMap<String, Option<i64>> = HashMap::new();
+    let mut measure_types: HashMap<String, Option<i64>> = HashMap::new();
+    let mut batch: Vec<NewMeasure> = Vec::with_capacity(decoded.len());
+    for (index, item) in decoded.into_iter().enumerate() {
+        let record: Record = match item {
+            Ok(record) => record,
+            Err(err) => {
+                outcome.reject(index, err.to_string());
+                continue;
+            }
+        };
+        let experiment_id = match experiments.get(&record.experiment) {
+            Some(id) => *id,
+            None => {
+                let id = state
+                    .meta
+                    .experiment_by_name(&record.experiment)
+                    .await?
+                    .map(|e| e.experiment_id);
+                experiments.insert(record.experiment.clone(), id);
+                id
+            }
+        };
+        let Some(experiment_id) = experiment_id else {
+            outcome.reject(index, format!("unknown experiment {:?}", record.experiment));
+            continue;
+        };
+        if !token.experiment_ids.contains(&experiment_id) {
+            return Err(ApiError::Forbidden(format!(
+                "this ingest token may not write to experiment {:?}",
+                record.experiment
+            )));
+        }
+        let measure_type_id = match measure_types.get(&record.measure) {
+            Some(id) => *id,
+            None => {
+                let id = state
+                    .meta
+                    .measure_type_by_name(&record.measure)
+                    .await?
+                    .map(|t| t.measure_type_id);
+                measure_types.insert(record.measure.clone(), id);
+                id
+            }
+        };
+        let Some(measure_type_id) = measure_type_id else {
+            outcome.reject(index, format!("unknown measure type {:?}", record.measure));
+            continue;
+        };
+        batch.push(NewMeasure {
+            experiment_id,
+            measure_type_id,
+            timestamp_ns: record.timestamp_ns,
+            value: record.value,
+            tags: record.tags,
+        });
+    }
+    if !batch.is_empty() {
+        outcome.accepted = state.measures.append(&batch).await?;
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_and_names_pick_formats() {
+        assert_eq!(
+            Format::from_content_type("application/json; charset=utf-8"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_content_type("application/x-ndjson"),
+            Some(Format::Ndjson)
+        );
+        assert_eq!(Format::from_content_type("text/csv"), Some(Format::Csv));
+        assert_eq!(Format::from_content_type("TEXT/XML"), Some(Format::Xml));
+        assert_eq!(
+            Format::from_content_type("text/plain"),
+            Some(Format::LineProtocol)
+        );
+        assert_eq!(Format::from_content_type("image/png"), None);
+        assert_eq!(Format::from_name("lp"), Some(Format::LineProtocol));
+        assert_eq!(Format::from_name("txt"), Some(Format::Txt));
+        assert_eq!(Format::LineProtocol.default_unit(), TimeUnit::Nanos);
+        assert_eq!(Format::Json.default_unit(), TimeUnit::Seconds);
+    }
+
+    #[test]
+    fn txt_needs_experiment_and_measure() {
+        let options = DecodeOptions {
+            format: Format::Txt,
+            unit: TimeUnit::Seconds,
+            experiment: None,
+            measure: None,
+            delimiter: None,
+        };
+        assert!(decode_body(b"1\n", &options).is_err());
+    }
+}
