@@ -58,6 +58,14 @@ struct ServeArgs {
     #[arg(long, value_enum)]
     log_format: Option<LogFormatArg>,
 
+    /// Consume measures from RabbitMQ at this URL, for example
+    /// amqp://guest:guest@127.0.0.1:5672/%2f (amqps:// for TLS). Also MYMONIT_AMQP__URL, or
+    /// the original RABBIT_URL, RABBIT_USER and RABBIT_PASSWORD. Exchange, routing key, queue
+    /// and dead-letter queue are set in the configuration (amqp.*; RABBIT_EXCHANGE,
+    /// RABBIT_ROUTING, RABBIT_QUEUE).
+    #[arg(long, value_name = "URL")]
+    amqp_url: Option<String>,
+
     /// Seed the demo (users, experiments, a week of sample measures) before serving; the
     /// generated passwords are printed once and kept in DATA_DIR/demo-credentials.json.
     /// Running it again adds nothing.
@@ -74,7 +82,14 @@ enum LogFormatArg {
 }
 
 #[derive(Serialize, Default)]
+struct AmqpOverride {
+    url: String,
+}
+
+#[derive(Serialize, Default)]
 struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amqp: Option<AmqpOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Overrides {
                     data_dir: cli.data_dir.clone(),
                     listen: args.listen.clone(),
+                    amqp: args.amqp_url.clone().map(|url| AmqpOverride { url }),
                     log_format: args.log_format.map(|format| match format {
                         LogFormatArg::Json => LogFormat::Json,
                         LogFormatArg::Pretty => LogFormat::Pretty,

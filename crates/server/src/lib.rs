@@ -19,7 +19,7 @@ pub mod state;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use mymonit_store::{MetaStore, SqliteStore};
+use mymonit_store::SqliteStore;
 use tokio::net::TcpListener;
 
 pub use settings::Settings;
@@ -61,6 +61,9 @@ impl Server {
             throttle: Arc::new(throttle),
             settings: Arc::new(settings),
             decoy_hash: Arc::new(decoy_hash),
+            consumer: Arc::new(std::sync::RwLock::new(
+                ingest::amqp::ConsumerState::Disabled,
+            )),
         };
         Ok(Self { state, store })
     }
@@ -87,15 +90,40 @@ impl Server {
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "MyMonit listening");
-        let purge = tokio::spawn(purge_revoked_tokens(self.state.meta.clone()));
+        let purge = tokio::spawn(purge_old_state(self.state.clone()));
+        // One signal stops both the HTTP server and the AMQP consumer.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let consumer = self.state.settings.amqp.url.clone().map(|url| {
+            *self
+                .state
+                .consumer
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = ingest::amqp::ConsumerState::Connecting;
+            tokio::spawn(ingest::amqp::run(
+                self.state.clone(),
+                self.state.settings.amqp.clone(),
+                url,
+                stopped.clone(),
+            ))
+        });
         let app = router::router(self.state.clone());
+        let mut http_stopped = stopped.clone();
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            let _ = http_stopped.wait_for(|stop| *stop).await;
+        })
         .await
         .context("HTTP server failed")?;
+        if let Some(consumer) = consumer {
+            let _ = consumer.await;
+        }
         purge.abort();
         self.store.close().await;
         tracing::info!("MyMonit stopped");
@@ -103,14 +131,20 @@ impl Server {
     }
 }
 
-/// Forgets revocations of expired tokens, hourly.
-async fn purge_revoked_tokens(meta: Arc<dyn MetaStore>) {
+/// How long processed AMQP message keys are remembered: far longer than any redelivery.
+const INBOX_RETENTION_SECS: i64 = 7 * 24 * 3600;
+
+/// Hourly: forgets revocations of expired tokens and old inbox keys.
+async fn purge_old_state(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     loop {
         interval.tick().await;
         let now = auth::tokens::epoch_seconds();
-        if let Err(err) = meta.purge_revoked_tokens(now).await {
+        if let Err(err) = state.meta.purge_revoked_tokens(now).await {
             tracing::warn!(error = %err, "cannot purge revoked tokens");
+        }
+        if let Err(err) = state.measures.purge_inbox(now - INBOX_RETENTION_SECS).await {
+            tracing::warn!(error = %err, "cannot purge the AMQP inbox");
         }
     }
 }

@@ -38,6 +38,72 @@ pub struct Settings {
     pub oidc: Vec<OidcSettings>,
     /// Measures listing.
     pub api: ApiSettings,
+    /// The AMQP consumer (RabbitMQ); off unless `amqp.url` is set.
+    pub amqp: AmqpSettings,
+}
+
+/// Where and how to consume measures from RabbitMQ.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmqpSettings {
+    /// `amqp://user:password@host:5672/%2f` (or `amqps://`); none: no consumer.
+    pub url: Option<String>,
+    /// Durable exchange the sources publish to.
+    pub exchange: String,
+    /// Routing key binding the queue to the exchange.
+    pub routing_key: String,
+    /// Durable queue consumed.
+    pub queue: String,
+    /// Durable queue receiving messages that cannot be stored, with header `x-mymonit-error`.
+    pub dead_letter_queue: String,
+    /// Unacknowledged messages the broker may send ahead (the prefetch window).
+    pub prefetch: u16,
+    /// Most messages stored in one transaction.
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill before storing what has come, in milliseconds.
+    pub batch_wait_ms: u64,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            exchange: "mymonit".into(),
+            routing_key: "measures".into(),
+            queue: "measures".into(),
+            dead_letter_queue: "measures.dead".into(),
+            prefetch: 2000,
+            batch_size: 1000,
+            batch_wait_ms: 5,
+        }
+    }
+}
+
+/// The URL with its password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("exchange", &self.exchange)
+            .field("routing_key", &self.routing_key)
+            .field("queue", &self.queue)
+            .field("dead_letter_queue", &self.dead_letter_queue)
+            .field("prefetch", &self.prefetch)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Log output format.
@@ -120,6 +186,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             oidc: Vec::new(),
             api: ApiSettings::default(),
+            amqp: AmqpSettings::default(),
         }
     }
 }
@@ -181,6 +248,22 @@ impl Settings {
             let listen = rest_host_listen(&host, &current.listen);
             figment = figment.merge(Serialized::default("listen", listen));
         }
+        // The original deployment's RABBIT_* variables.
+        for (variable, key) in [
+            ("RABBIT_EXCHANGE", "amqp.exchange"),
+            ("RABBIT_ROUTING", "amqp.routing_key"),
+            ("RABBIT_QUEUE", "amqp.queue"),
+        ] {
+            if let Some(value) = std::env::var(variable).ok().filter(|v| !v.is_empty()) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        if let Some(url) = std::env::var("RABBIT_URL").ok().filter(|v| !v.is_empty()) {
+            let user = std::env::var("RABBIT_USER").ok();
+            let password = std::env::var("RABBIT_PASSWORD").ok();
+            let url = rabbit_url(&url, user.as_deref(), password.as_deref());
+            figment = figment.merge(Serialized::default("amqp.url", url));
+        }
         let settings: Settings = figment
             .merge(Env::prefixed("MYMONIT_").split("__").ignore(&["config"]))
             .merge(overrides)
@@ -201,6 +284,22 @@ impl Settings {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }
+}
+
+/// The original's `RABBIT_URL` was a host name, with `RABBIT_USER` and `RABBIT_PASSWORD`
+/// beside it; a full `amqp://` URL is taken as it is.
+fn rabbit_url(url: &str, user: Option<&str>, password: Option<&str>) -> String {
+    if url.starts_with("amqp://") || url.starts_with("amqps://") {
+        return url.to_string();
+    }
+    let host = if url.contains(':') {
+        url.to_string()
+    } else {
+        format!("{url}:5672")
+    };
+    let user = user.unwrap_or("guest");
+    let password = password.unwrap_or("guest");
+    format!("amqp://{user}:{password}@{host}/%2f")
 }
 
 /// `REST_HOST` with the port of the listen address configured so far.
@@ -234,6 +333,35 @@ mod tests {
             "10.0.0.1:5000"
         );
         assert_eq!(rest_host_listen("::", "127.0.0.1:9000"), "[::]:9000");
+    }
+
+    #[test]
+    fn rabbit_variables_make_an_amqp_url() {
+        assert_eq!(
+            rabbit_url("localhost", None, None),
+            "amqp://guest:guest@localhost:5672/%2f"
+        );
+        assert_eq!(
+            rabbit_url("rabbit:5673", Some("u"), Some("p")),
+            "amqp://u:p@rabbit:5673/%2f"
+        );
+        assert_eq!(
+            rabbit_url("amqp://a:b@h/%2f", Some("u"), None),
+            "amqp://a:b@h/%2f"
+        );
+        assert_eq!(
+            redact_url("amqp://u:secret@h:5672/%2f"),
+            "amqp://u:***@h:5672/%2f"
+        );
+        assert_eq!(redact_url("amqp://h:5672"), "amqp://h:5672");
+        let settings = Settings {
+            amqp: AmqpSettings {
+                url: Some("amqp://u:secret@h/".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(!format!("{settings:?}").contains("secret"));
     }
 
     #[test]

@@ -162,6 +162,12 @@ pub trait MetaStore: Send + Sync + 'static {
 pub trait MeasureStore: Send + Sync + 'static {
     /// Stores measures durably, in one transaction; returns how many were stored.
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64>;
+    /// Stores the measures of several messages in one transaction, each only if its key is
+    /// not yet in the inbox (a redelivered message is not stored twice); returns how many
+    /// measures were stored.
+    async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64>;
+    /// Forgets inbox keys older than `before` (epoch seconds).
+    async fn purge_inbox(&self, before: i64) -> Result<u64>;
     /// Reads measures in `(timestamp, seq)` order.
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>>;
     /// How many measures an experiment has.

@@ -555,25 +555,67 @@ impl SqliteStore {
     }
 }
 
+async fn insert_measure(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    measure: &NewMeasure,
+) -> Result<()> {
+    sqlx::query(
+        "insert into measures (experiment_id, measure_type_id, ts_ns, value, tags)
+         values (?, ?, ?, ?, ?)",
+    )
+    .bind(measure.experiment_id)
+    .bind(measure.measure_type_id)
+    .bind(measure.timestamp_ns)
+    .bind(measure.value)
+    .bind(tags_to_json(&measure.tags))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         for measure in measures {
-            sqlx::query(
-                "insert into measures (experiment_id, measure_type_id, ts_ns, value, tags)
-                 values (?, ?, ?, ?, ?)",
-            )
-            .bind(measure.experiment_id)
-            .bind(measure.measure_type_id)
-            .bind(measure.timestamp_ns)
-            .bind(measure.value)
-            .bind(tags_to_json(&measure.tags))
-            .execute(&mut *tx)
-            .await?;
+            insert_measure(&mut tx, measure).await?;
         }
         tx.commit().await?;
         Ok(measures.len() as u64)
+    }
+
+    async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut stored = 0;
+        let processed_at = now();
+        for (key, measures) in messages {
+            let fresh = sqlx::query(
+                "insert into inbox (message_key, processed_at) values (?, ?) on conflict do nothing",
+            )
+            .bind(key)
+            .bind(processed_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !fresh {
+                continue;
+            }
+            for measure in measures {
+                insert_measure(&mut tx, measure).await?;
+            }
+            stored += measures.len() as u64;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn purge_inbox(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("delete from inbox where processed_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {

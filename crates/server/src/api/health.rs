@@ -20,5 +20,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         tracing::warn!(error = %err, "readiness check failed");
         ApiError::Unavailable("database unreachable".into())
     })?;
-    Ok(Json(json!({"status": "ready", "database": "ok"})))
+    let consumer = state
+        .consumer
+        .read()
+        .map(|c| c.clone())
+        .unwrap_or(crate::ingest::amqp::ConsumerState::Disabled);
+    Ok(Json(
+        json!({"status": "ready", "database": "ok", "amqp": consumer}),
+    ))
 }

@@ -2,6 +2,7 @@
 //! one transaction → only then answer. Rejected records never block the good ones and come
 //! back with their reason.
 
+pub mod amqp;
 pub mod tokens;
 
 use std::collections::HashMap;

@@ -216,3 +216,26 @@ async fn measures_page_in_time_order_with_ties() {
     assert_eq!(reopened.count(experiment.experiment_id).await.unwrap(), 4);
     assert_eq!(reopened.list_measure_types().await.unwrap().len(), 22);
 }
+
+#[tokio::test]
+async fn redelivered_messages_are_stored_once() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("device-vibrations").await.unwrap();
+    let point = |value: f64| NewMeasure {
+        experiment_id: experiment.experiment_id,
+        measure_type_id: 1,
+        timestamp_ns: 1_000,
+        value,
+        tags: BTreeMap::new(),
+    };
+    let first = vec![("m1".to_string(), vec![point(1.0), point(2.0)])];
+    assert_eq!(store.append_messages(&first).await.unwrap(), 2);
+    // The same message again, beside a new one: only the new one is stored.
+    let again = vec![
+        ("m1".to_string(), vec![point(1.0), point(2.0)]),
+        ("m2".to_string(), vec![point(1.0)]),
+    ];
+    assert_eq!(store.append_messages(&again).await.unwrap(), 1);
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 3);
+    assert_eq!(store.purge_inbox(i64::MAX).await.unwrap(), 2);
+}

@@ -1,0 +1,295 @@
+//! The AMQP path against a real RabbitMQ (`scripts/test` starts one and sets
+//! `MYMONIT_TEST_AMQP_URL`). Each test uses its own exchange and queues, so tests share the
+//! broker without seeing each other's messages.
+
+use std::time::{Duration, Instant};
+
+use lapin::{
+    BasicProperties, Connection, ConnectionProperties, ExchangeKind,
+    options::{
+        BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+        QueueDeclareOptions,
+    },
+    types::{AMQPValue, FieldTable},
+};
+use mymonit_server::settings::AmqpSettings;
+use serde_json::json;
+
+use crate::helpers::{World, world_with};
+
+/// The broker URL, or `None` (the test is skipped) outside CI; in CI a missing broker fails.
+fn broker() -> Option<String> {
+    match std::env::var("MYMONIT_TEST_AMQP_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but MYMONIT_TEST_AMQP_URL is not: scripts/test starts RabbitMQ and sets it"
+            )
+        }
+        _ => {
+            eprintln!("skipped: no RabbitMQ (run scripts/test, or set MYMONIT_TEST_AMQP_URL)");
+            None
+        }
+    }
+}
+
+fn amqp_settings(url: &str, name: &str) -> AmqpSettings {
+    AmqpSettings {
+        url: Some(url.to_string()),
+        exchange: format!("{name}.exchange"),
+        routing_key: "measures".into(),
+        queue: format!("{name}.measures"),
+        dead_letter_queue: format!("{name}.measures.dead"),
+        batch_wait_ms: 2,
+        ..AmqpSettings::default()
+    }
+}
+
+/// A publisher with confirms, on the test's exchange (declared as MyMonit declares it).
+struct Publisher {
+    channel: lapin::Channel,
+    exchange: String,
+    _connection: Connection,
+}
+
+impl Publisher {
+    async fn new(url: &str, exchange: &str) -> Self {
+        let connection = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        channel
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Self {
+            channel,
+            exchange: exchange.to_string(),
+            _connection: connection,
+        }
+    }
+
+    async fn publish(&self, body: &str, message_id: Option<&str>) {
+        let mut properties = BasicProperties::default();
+        if let Some(id) = message_id {
+            properties = properties.with_message_id(id.into());
+        }
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                "measures".into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                properties,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+}
+
+/// Waits until the consumer has declared and bound its queue.
+async fn wait_consuming(world: &World) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = world
+            .app
+            .call(reqwest::Method::GET, "/readyz", None, None)
+            .await
+            .json();
+        if ready["amqp"]["state"] == "consuming" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the AMQP consumer did not start: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the experiment holds `expected` measures (as its scientist reads them).
+async fn wait_for_count(world: &World, expected: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = world
+            .app
+            .get(
+                &format!(
+                    "/api/v1/experiments/{}/measures?measure=volt&limit=10000",
+                    world.vibrations
+                ),
+                &world.scientist,
+            )
+            .await
+            .json();
+        let measures = page["measures"].as_array().unwrap().clone();
+        if measures.len() >= expected || Instant::now() > deadline {
+            return measures;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn original(value: f64, timestamp: i64) -> String {
+    json!({"experiment": "device-vibrations", "measure": "volt", "value": value, "timestamp": timestamp}).to_string()
+}
+
+#[tokio::test]
+async fn original_messages_flow_bad_ones_are_dead_lettered_and_redeliveries_deduplicated() {
+    let Some(url) = broker() else { return };
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = amqp_settings(&url, &name);
+    let world = world_with(|s| s.amqp = settings.clone()).await;
+    wait_consuming(&world).await;
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+
+    publisher.publish(&original(1.0, 1_653_040_000), None).await;
+    publisher.publish("this is not JSON", None).await;
+    publisher.publish(&json!({"experiment": "device-vibrations", "measure": "furlongs", "value": 1, "timestamp": 1}).to_string(), None).await;
+    // Two readings of one series in the same second are both kept...
+    publisher
+        .publish(&original(2.0, 1_653_040_001), Some("reading-a"))
+        .await;
+    publisher
+        .publish(&original(3.0, 1_653_040_001), Some("reading-b"))
+        .await;
+    // ... but the same message delivered twice is stored once.
+    publisher
+        .publish(&original(2.0, 1_653_040_001), Some("reading-a"))
+        .await;
+    // Many measures in one message, as an array.
+    let many: Vec<serde_json::Value> = (0..100)
+        .map(|i| json!({"experiment": "device-vibrations", "measure": "volt", "value": 100 + i, "timestamp": 1_653_050_000 + i}))
+        .collect();
+    publisher
+        .publish(&serde_json::Value::Array(many).to_string(), None)
+        .await;
+    publisher.publish(&original(4.0, 1_653_040_002), None).await;
+
+    let measures = wait_for_count(&world, 104).await;
+    let values: Vec<f64> = measures
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 104, "{values:?}");
+    assert_eq!(&values[..4], &[1.0, 2.0, 3.0, 4.0]);
+    // Nothing else arrives later (the duplicate really was dropped, not delayed).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(wait_for_count(&world, 105).await.len(), 104);
+
+    // The bad messages wait in the dead-letter queue with their reasons.
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let message = channel
+            .basic_get(
+                settings.dead_letter_queue.as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+            .expect("a dead-lettered message");
+        let headers = message.delivery.properties.headers().clone().unwrap();
+        let reason = match headers.inner().get("x-mymonit-error") {
+            Some(AMQPValue::LongString(text)) => text.to_string(),
+            other => panic!("no reason header: {other:?}"),
+        };
+        reasons.push((
+            String::from_utf8_lossy(&message.delivery.data).to_string(),
+            reason,
+        ));
+    }
+    assert_eq!(reasons[0].0, "this is not JSON");
+    assert!(reasons[0].1.contains("malformed JSON"), "{reasons:?}");
+    assert!(
+        reasons[1].1.contains("unknown measure type \"furlongs\""),
+        "{reasons:?}"
+    );
+    let queue = channel
+        .queue_declare(
+            settings.queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.message_count(), 0, "everything was acknowledged");
+}
+
+#[tokio::test]
+async fn two_servers_share_one_queue() {
+    let Some(url) = broker() else { return };
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = amqp_settings(&url, &name);
+    let world = world_with(|s| s.amqp = settings.clone()).await;
+    // A second server on the same data directory and the same queue.
+    let data_dir = world.app.data_dir.clone();
+    let second = crate::helpers::spawn_app_with(|s| {
+        s.data_dir = data_dir;
+        s.amqp = settings.clone();
+    })
+    .await;
+    wait_consuming(&world).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await
+        .json()["amqp"]["state"]
+        != "consuming"
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = channel
+        .queue_declare(
+            settings.queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.consumer_count(), 2);
+    for i in 0..300 {
+        publisher
+            .publish(&original(f64::from(i), 1_653_060_000 + i64::from(i)), None)
+            .await;
+    }
+    let measures = wait_for_count(&world, 300).await;
+    assert_eq!(measures.len(), 300);
+    let mut values: Vec<f64> = measures
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    values.dedup();
+    assert_eq!(values.len(), 300, "each message stored exactly once");
+}

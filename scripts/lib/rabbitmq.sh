@@ -1,0 +1,61 @@
+# RabbitMQ for the tests: installed from Debian's packages when missing, started as an
+# isolated node on loopback with its data in a scratch directory, stopped by PID.
+# Source it, then: rabbitmq_start (exports MYMONIT_TEST_AMQP_URL) and rabbitmq_stop.
+
+RMQ_PORT=${RMQ_PORT:-5679}
+RMQ_DIR=${RMQ_DIR:-$(mktemp -d /tmp/mymonit-rabbitmq.XXXXXX)}
+
+rabbitmq_install() {
+  command -v /usr/lib/rabbitmq/bin/rabbitmq-server >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "rabbitmq-server is not installed and installing it needs root" >&2
+    return 1
+  fi
+  echo "installing rabbitmq-server (Debian package)…" >&2
+  apt-get update -qq >&2 || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq rabbitmq-server >&2 || return 1
+}
+
+rabbitmq_start() {
+  rabbitmq_install || return 1
+  export RABBITMQ_NODENAME="mymonit-test-$RMQ_PORT@localhost" \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RMQ_PORT \
+    RABBITMQ_DIST_PORT=$((RMQ_PORT + 20000)) \
+    RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia RABBITMQ_LOG_BASE=$RMQ_DIR/log \
+    RABBITMQ_PID_FILE=$RMQ_DIR/beam.pid \
+    RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins \
+    RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq.conf \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    ERL_EPMD_ADDRESS=127.0.0.1
+  mkdir -p "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
+  echo "[]." > "$RMQ_DIR/enabled_plugins"
+  echo "listeners.tcp.default = 127.0.0.1:$RMQ_PORT" > "$RMQ_DIR/rabbitmq.conf"
+  # A plain command, so that $! is the server's own PID (not a subshell's).
+  /usr/lib/rabbitmq/bin/rabbitmq-server > "$RMQ_DIR/server.out" 2>&1 &
+  echo $! > "$RMQ_DIR/server.pid"
+  if ! /usr/lib/rabbitmq/bin/rabbitmqctl wait --timeout 120 "$RABBITMQ_PID_FILE" > "$RMQ_DIR/wait.out" 2>&1; then
+    echo "RabbitMQ did not start; its output:" >&2
+    tail -n 30 "$RMQ_DIR/server.out" >&2
+    return 1
+  fi
+  # The broker deletes its pid file while stopping: keep the PID to wait on.
+  cp "$RABBITMQ_PID_FILE" "$RMQ_DIR/beam.keep"
+  export MYMONIT_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$RMQ_PORT/%2f"
+  echo "RabbitMQ is up on 127.0.0.1:$RMQ_PORT (pid $(cat "$RMQ_DIR/server.pid"))" >&2
+}
+
+rabbitmq_stop() {
+  [ -f "$RMQ_DIR/server.pid" ] || return 0
+  local beam
+  beam=$(cat "$RMQ_DIR/beam.keep" 2>/dev/null || true)
+  kill -TERM "$(cat "$RMQ_DIR/server.pid")" 2>/dev/null || true
+  if [ -n "$beam" ]; then
+    for _ in $(seq 1 150); do kill -0 "$beam" 2>/dev/null || break; sleep 0.2; done
+  fi
+  wait "$(cat "$RMQ_DIR/server.pid")" 2>/dev/null || true
+  # Erlang leaves its port mapper running; stop it when no other node uses it.
+  if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep -q '^name '; then
+    epmd -kill >/dev/null 2>&1 || true
+  fi
+  rm -rf "$RMQ_DIR"
+}
