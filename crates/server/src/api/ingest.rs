@@ -127,10 +127,26 @@ pub async fn push(
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<IngestOutcome>> {
     let options = options(&headers, params)?;
+    // Checked before decoding, so that a bad header costs nothing.
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|key| !key.is_empty() && key.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key: 1 to 200 visible ASCII characters".into(),
+                    )
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
     let decoded = tokio::task::spawn_blocking(move || ingest::decode_body(&body, &options))
         .await
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("decoder task failed: {err}")))??;
-    let outcome = ingest::store(&state, &token, decoded).await?;
+    let outcome = ingest::store(&state, &token, decoded, idempotency_key.as_deref()).await?;
     tracing::info!(
         token_id = %token.token_id,
         accepted = outcome.accepted,

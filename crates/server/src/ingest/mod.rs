@@ -153,6 +153,10 @@ pub struct IngestOutcome {
     pub rejected: Vec<Rejection>,
     /// How many records were refused in all.
     pub rejected_count: u64,
+    /// The `Idempotency-Key` was seen before: the records were already stored then, and are
+    /// not stored again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 impl IngestOutcome {
@@ -167,15 +171,20 @@ impl IngestOutcome {
 /// Resolves names, checks the token's scope and stores the good records in one transaction.
 /// Records naming an experiment the token may not write to make the whole request 403:
 /// nothing is stored.
+///
+/// With an idempotency key, a repeated request (a client retrying after a lost answer) stores
+/// nothing twice.
 pub async fn store(
     state: &AppState,
     token: &IngestToken,
     decoded: Vec<Decoded>,
+    idempotency_key: Option<&str>,
 ) -> Result<IngestOutcome, ApiError> {
     let mut outcome = IngestOutcome {
         accepted: 0,
         rejected: Vec::new(),
         rejected_count: 0,
+        duplicate: false,
     };
     let mut experiments: HashMap<String, Option<i64>> = HashMap::new();
     let mut measure_types: HashMap<String, Option<i64>> = HashMap::new();
@@ -234,8 +243,19 @@ pub async fn store(
             tags: record.tags,
         });
     }
-    if !batch.is_empty() {
-        outcome.accepted = state.measures.append(&batch).await?;
+    match (idempotency_key, batch.is_empty()) {
+        (_, true) => {}
+        (None, false) => outcome.accepted = state.measures.append(&batch).await?,
+        (Some(key), false) => {
+            let count = batch.len() as u64;
+            let message = (format!("http:{}:{key}", token.token_id), batch);
+            let stored = state
+                .measures
+                .append_messages(std::slice::from_ref(&message))
+                .await?;
+            outcome.duplicate = stored == 0;
+            outcome.accepted = count;
+        }
     }
     Ok(outcome)
 }

@@ -285,3 +285,33 @@ async fn tokens_are_scoped_revocable_and_secret() {
         .await
         .problem(422);
 }
+
+#[tokio::test]
+async fn a_retried_request_with_an_idempotency_key_is_stored_once() {
+    let world = world().await;
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    let body = r#"[{"experiment":"device-vibrations","measure":"volt","value":1,"timestamp":1},
+                   {"experiment":"device-vibrations","measure":"volt","value":2,"timestamp":2}]"#;
+    let send = || {
+        world
+            .app
+            .client
+            .post(world.app.url("/api/v1/ingest"))
+            .bearer_auth(&secret)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "batch-0001")
+            .body(body)
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        first,
+        json!({"accepted": 2, "rejected": [], "rejected_count": 0})
+    );
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        again,
+        json!({"accepted": 2, "rejected": [], "rejected_count": 0, "duplicate": true})
+    );
+    assert_eq!(values(&world, "volt").await, vec![1.0, 2.0]);
+}
