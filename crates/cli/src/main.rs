@@ -1,6 +1,7 @@
 //! The `mymonit` binary: parses the command line, sets up logging, loads the configuration
 //! and calls the libraries.
 
+mod adapt;
 mod token;
 mod user;
 
@@ -44,6 +45,8 @@ enum Command {
     /// Manage ingest tokens, the credentials sources push measures with.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Read measures from files or standard input and deliver them over HTTP or AMQP.
+    Adapt(adapt::AdaptArgs),
     /// Print the configuration in force (defaults, file, environment, flags) as TOML.
     PrintConfig,
 }
@@ -136,6 +139,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Adapt(args) = cli.command {
+        if !adapt::run(args).await? {
+            anyhow::bail!("not every record was delivered and accepted (see above)");
+        }
+        return Ok(());
+    }
     match &cli.command {
         Command::Serve(args) => {
             let settings = load_settings(
@@ -187,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             token::run(command, &settings).await
         }
+        Command::Adapt(_) => unreachable!("handled above"),
         Command::PrintConfig => {
             let settings = load_settings(
                 &cli,

@@ -807,3 +807,299 @@ async fn token_create_prints_a_working_secret_on_the_last_line() {
     assert_ok(&run_args(data, &["token", "revoke", &token_id]));
     assert_eq!(push(secret).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A server with an admin, the experiment device-vibrations and an ingest token for it.
+struct IngestSetup {
+    server: Server,
+    admin: String,
+    secret: String,
+}
+
+async fn ingest_setup(data: &Path, extra: &[&str]) -> IngestSetup {
+    assert_ok(&add_user(data, "A001", "aalcorn", "ADMIN", STRONG_PASSWORD));
+    assert_ok(&add_user(
+        data,
+        "S001",
+        "phigg",
+        "SCIENTIST",
+        OTHER_STRONG_PASSWORD,
+    ));
+    let server = Server::start(data, extra).await;
+    let admin = server.token("aalcorn", STRONG_PASSWORD).await;
+    let created: Value = server
+        .client
+        .post(server.url("/api/v1/experiments"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "device-vibrations"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["experiment_id"].as_i64().unwrap();
+    let associated = server
+        .client
+        .post(server.url(&format!("/scientists-experiments/{id}/S001")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(associated.status(), StatusCode::CREATED);
+    let printed = assert_ok(&run_args(
+        data,
+        &["token", "create", "--experiment", "device-vibrations"],
+    ));
+    let secret = printed.lines().last().unwrap().trim().to_string();
+    IngestSetup {
+        server,
+        admin,
+        secret,
+    }
+}
+
+impl IngestSetup {
+    /// Values stored for a measure type, as the scientist reads them; waits up to 30 s for
+    /// `expected` of them.
+    async fn values(&self, measure: &str, expected: usize) -> Vec<f64> {
+        let token = self.server.token("phigg", OTHER_STRONG_PASSWORD).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let page: Value = self
+                .server
+                .get(
+                    &format!("/api/v1/experiments/1/measures?measure={measure}&limit=10000"),
+                    Some(&token),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let values: Vec<f64> = page["measures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["value"].as_f64().unwrap())
+                .collect();
+            if values.len() >= expected || Instant::now() > deadline {
+                return values;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The same four points in each input format.
+fn inputs(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        path
+    };
+    vec![
+        (
+            "txt",
+            write("in.txt", "1653040000 1\n1653040001 2\n"),
+            vec!["--experiment", "device-vibrations", "--measure", "hertz"],
+        ),
+        (
+            "csv",
+            write(
+                "in.csv",
+                "experiment,measure,timestamp,value\ndevice-vibrations,hertz,1653040002,3\n",
+            ),
+            vec![],
+        ),
+        (
+            "xml",
+            write(
+                "in.xml",
+                r#"<measures><measure experiment="device-vibrations" measure="hertz" timestamp="1653040003" value="4"/></measures>"#,
+            ),
+            vec![],
+        ),
+        (
+            "json",
+            write(
+                "in.json",
+                r#"[{"experiment":"device-vibrations","measure":"hertz","value":5,"timestamp":1653040004}]"#,
+            ),
+            vec![],
+        ),
+    ]
+}
+
+fn adapt(data: &Path, format: &str, file: &Path, extra: &[&str], to: &str) -> Output {
+    let mut args = vec!["adapt", "--format", format];
+    args.extend_from_slice(extra);
+    let file = file.to_str().unwrap();
+    args.extend_from_slice(&[file, "--to", to]);
+    run_args(data, &args)
+}
+
+#[tokio::test]
+async fn adapt_delivers_every_format_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let setup = ingest_setup(data, &[]).await;
+    for (format, file, extra) in inputs(data) {
+        let mut extra = extra;
+        extra.extend_from_slice(&["--token", &setup.secret]);
+        let output = adapt(data, format, &file, &extra, &setup.server.base);
+        assert_ok(&output);
+        assert!(
+            stderr(&output).contains("0 rejected, 0 not delivered"),
+            "{format}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        setup.values("hertz", 5).await,
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+
+    // A bad line is reported and the exit code says so; the good lines still arrive.
+    let bad = data.join("bad.txt");
+    fs::write(&bad, "1653040010 10\n1653040011 eleven\n1653040012 12\n").unwrap();
+    let output = adapt(
+        data,
+        "txt",
+        &bad,
+        &[
+            "--experiment",
+            "device-vibrations",
+            "--measure",
+            "hertz",
+            "--token",
+            &setup.secret,
+        ],
+        &setup.server.base,
+    );
+    assert_fails_with(&output, "line 2: value: \"eleven\" is not a number");
+    assert!(
+        stderr(&output).contains("2 delivered, 1 rejected"),
+        "{}",
+        stderr(&output)
+    );
+    // Records the server refuses count too.
+    let unknown = data.join("unknown.json");
+    fs::write(
+        &unknown,
+        r#"{"experiment":"device-vibrations","measure":"furlongs","value":1,"timestamp":1}"#,
+    )
+    .unwrap();
+    let output = adapt(
+        data,
+        "json",
+        &unknown,
+        &["--token", &setup.secret],
+        &setup.server.base,
+    );
+    assert_fails_with(&output, "unknown measure type \"furlongs\"");
+    // A wrong token is not retried forever, and says why.
+    let output = adapt(
+        data,
+        "json",
+        &unknown,
+        &["--token", "mmi_wrong"],
+        &setup.server.base,
+    );
+    assert_fails_with(&output, "401");
+    let _ = &setup.admin;
+}
+
+#[tokio::test]
+async fn adapt_follows_a_growing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let setup = ingest_setup(data, &[]).await;
+    let log = data.join("sensor.log");
+    fs::write(&log, "1.5\n").unwrap();
+    let mut command = mymonit(data);
+    command
+        .args([
+            "adapt",
+            "--format",
+            "txt",
+            "--experiment",
+            "device-vibrations",
+            "--measure",
+            "hertz",
+            "--follow",
+        ])
+        .arg(&log)
+        .args(["--to", &setup.server.base, "--token", &setup.secret])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    assert_eq!(setup.values("hertz", 1).await, vec![1.5]);
+    let mut file = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    writeln!(file, "2.5").unwrap();
+    writeln!(file, "3.5").unwrap();
+    drop(file);
+    assert_eq!(setup.values("hertz", 3).await, vec![1.5, 2.5, 3.5]);
+    let interrupted = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("3 delivered"));
+}
+
+#[tokio::test]
+async fn adapt_publishes_to_amqp() {
+    let url = match std::env::var("MYMONIT_TEST_AMQP_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_AMQP_URL is not")
+        }
+        _ => {
+            eprintln!("skipped: no RabbitMQ (run scripts/test)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("adapt-{}", std::process::id());
+    let config = data.join("mymonit.toml");
+    fs::write(
+        &config,
+        format!("[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\ndead_letter_queue = \"{name}.dead\"\n"),
+    )
+    .unwrap();
+    let setup = ingest_setup(data, &["--config", config.to_str().unwrap()]).await;
+    // Wait for the consumer to declare its queue before publishing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready: Value = setup
+            .server
+            .get("/readyz", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if ready["amqp"]["state"] == "consuming" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (format, file, extra) in inputs(data) {
+        let mut extra = extra;
+        extra.extend_from_slice(&["--exchange", &name, "--batch-size", "1"]);
+        let output = adapt(data, format, &file, &extra, &url);
+        assert_ok(&output);
+    }
+    assert_eq!(
+        setup.values("hertz", 5).await,
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+}
