@@ -11,6 +11,7 @@ pub mod compat;
 pub mod demo;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod router;
 pub mod settings;
@@ -61,6 +62,7 @@ impl Server {
             throttle: Arc::new(throttle),
             settings: Arc::new(settings),
             decoy_hash: Arc::new(decoy_hash),
+            metrics: Arc::new(metrics::Metrics::default()),
             consumer: Arc::new(std::sync::RwLock::new(
                 ingest::amqp::ConsumerState::Disabled,
             )),

@@ -22,6 +22,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// The configuration in force.
     pub settings: Arc<Settings>,
+    /// Counters about ingestion.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// What the AMQP consumer is doing.
     pub consumer: crate::ingest::amqp::SharedConsumerState,
     /// A real Argon2 hash of a random password, checked when the account is unknown so that

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::{
     auth::tokens::token_hash,
+    metrics::{Reason, Source},
     settings::{AmqpSettings, redact_url},
     state::AppState,
 };
@@ -244,6 +245,17 @@ impl Resolver {
     }
 }
 
+/// The counter label of a dead-lettering reason.
+fn reason_kind(reason: &str) -> Reason {
+    if reason.starts_with("unknown experiment") {
+        Reason::UnknownExperiment
+    } else if reason.starts_with("unknown measure type") {
+        Reason::UnknownMeasureType
+    } else {
+        Reason::Decode
+    }
+}
+
 /// The key a message is remembered by: its message id, or a hash of its body.
 fn message_key(delivery: &Delivery) -> String {
     match delivery.properties.message_id() {
@@ -307,11 +319,19 @@ async fn store_batch(
     for delivery in &batch {
         match to_measures(app, resolver, delivery).await {
             Ok(measures) => good.push((message_key(delivery), measures)),
-            Err(reason) => rejected.push((delivery, reason)),
+            Err(reason) => {
+                app.metrics.rejected(Source::Amqp, reason_kind(&reason), 1);
+                rejected.push((delivery, reason));
+            }
         }
     }
     // Durable first; a failure here returns without acknowledging, so the broker redelivers.
+    let started = Instant::now();
     let stored = app.measures.append_messages(&good).await?;
+    if stored > 0 {
+        app.metrics
+            .committed(Source::Amqp, stored, started.elapsed());
+    }
     for (delivery, reason) in &rejected {
         let mut headers = FieldTable::default();
         headers.insert(
@@ -335,6 +355,7 @@ async fn store_batch(
             )
             .await?
             .await?;
+        app.metrics.dead_lettered();
         tracing::warn!(reason = %reason, dead_letter_queue = %settings.dead_letter_queue, "message dead-lettered");
     }
     if let Some(last) = batch.last() {

@@ -12,7 +12,11 @@ use mymonit_model::{ingest::IngestToken, measure::NewMeasure, time::now_ns};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    metrics::{Reason, Source},
+    state::AppState,
+};
 
 /// Most rejections listed in one answer (the count is always complete).
 pub const MAX_LISTED_REJECTIONS: usize = 1000;
@@ -193,6 +197,7 @@ pub async fn store(
         let record: Record = match item {
             Ok(record) => record,
             Err(err) => {
+                state.metrics.rejected(Source::Http, Reason::Decode, 1);
                 outcome.reject(index, err.to_string());
                 continue;
             }
@@ -210,10 +215,14 @@ pub async fn store(
             }
         };
         let Some(experiment_id) = experiment_id else {
+            state
+                .metrics
+                .rejected(Source::Http, Reason::UnknownExperiment, 1);
             outcome.reject(index, format!("unknown experiment {:?}", record.experiment));
             continue;
         };
         if !token.experiment_ids.contains(&experiment_id) {
+            state.metrics.rejected(Source::Http, Reason::Forbidden, 1);
             return Err(ApiError::Forbidden(format!(
                 "this ingest token may not write to experiment {:?}",
                 record.experiment
@@ -232,6 +241,9 @@ pub async fn store(
             }
         };
         let Some(measure_type_id) = measure_type_id else {
+            state
+                .metrics
+                .rejected(Source::Http, Reason::UnknownMeasureType, 1);
             outcome.reject(index, format!("unknown measure type {:?}", record.measure));
             continue;
         };
@@ -243,6 +255,7 @@ pub async fn store(
             tags: record.tags,
         });
     }
+    let started = std::time::Instant::now();
     match (idempotency_key, batch.is_empty()) {
         (_, true) => {}
         (None, false) => outcome.accepted = state.measures.append(&batch).await?,
@@ -256,6 +269,11 @@ pub async fn store(
             outcome.duplicate = stored == 0;
             outcome.accepted = count;
         }
+    }
+    if outcome.accepted > 0 && !outcome.duplicate {
+        state
+            .metrics
+            .committed(Source::Http, outcome.accepted, started.elapsed());
     }
     Ok(outcome)
 }
