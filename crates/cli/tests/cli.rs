@@ -1103,3 +1103,104 @@ async fn adapt_publishes_to_amqp() {
         vec![1.0, 2.0, 3.0, 4.0, 5.0]
     );
 }
+
+#[tokio::test]
+async fn kill_9_mid_stream_loses_and_doubles_nothing() {
+    use lapin::{
+        BasicProperties, Connection, ConnectionProperties, ExchangeKind,
+        options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
+        types::FieldTable,
+    };
+    let url = match std::env::var("MYMONIT_TEST_AMQP_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_AMQP_URL is not")
+        }
+        _ => {
+            eprintln!("skipped: no RabbitMQ (run scripts/test)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("kill9-{}", std::process::id());
+    let config = data.join("mymonit.toml");
+    fs::write(
+        &config,
+        format!("[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\ndead_letter_queue = \"{name}.dead\"\nbatch_size = 50\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut setup = ingest_setup(data, &["--config", &config]).await;
+
+    // Publish 3000 messages (each with its id) while the server consumes them.
+    const TOTAL: i64 = 3000;
+    let publisher = {
+        let url = url.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            let connection = Connection::connect(&url, ConnectionProperties::default())
+                .await
+                .unwrap();
+            let channel = connection.create_channel().await.unwrap();
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+            channel
+                .exchange_declare(
+                    name.as_str().into(),
+                    ExchangeKind::Direct,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            for i in 0..TOTAL {
+                let body = json!({"experiment": "device-vibrations", "measure": "volt", "value": i, "timestamp": 1_653_080_000 + i}).to_string();
+                let properties = BasicProperties::default()
+                    .with_message_id(format!("m{i}").into())
+                    .with_delivery_mode(2);
+                let confirm = channel
+                    .basic_publish(
+                        name.as_str().into(),
+                        "measures".into(),
+                        BasicPublishOptions::default(),
+                        body.as_bytes(),
+                        properties,
+                    )
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                assert!(confirm.is_ack());
+            }
+        })
+    };
+    // Kill the server hard once part of the stream is stored.
+    let partial = setup.values("volt", 500).await.len();
+    assert!(partial >= 500, "only {partial} stored before the kill");
+    let killed = Command::new("kill")
+        .arg("-9")
+        .arg(setup.server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let _ = setup.server.child.wait();
+    publisher.await.unwrap();
+
+    // Restarted on the same data directory, it stores the rest: each message exactly once.
+    setup.server = Server::start(data, &["--config", &config]).await;
+    let values = setup.values("volt", TOTAL as usize).await;
+    assert_eq!(
+        values.len(),
+        TOTAL as usize,
+        "stored {} of {TOTAL}",
+        values.len()
+    );
+    let expected: Vec<f64> = (0..TOTAL).map(|i| i as f64).collect();
+    assert_eq!(values, expected);
+}

@@ -2,7 +2,13 @@
 //! `MYMONIT_TEST_AMQP_URL`). Each test uses its own exchange and queues, so tests share the
 //! broker without seeing each other's messages.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use lapin::{
     BasicProperties, Connection, ConnectionProperties, ExchangeKind,
@@ -292,4 +298,130 @@ async fn two_servers_share_one_queue() {
         .collect();
     values.dedup();
     assert_eq!(values.len(), 300, "each message stored exactly once");
+}
+
+/// A TCP proxy to the broker whose connections can be cut, to simulate a network drop.
+struct Proxy {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(broker: &str) -> Self {
+        let target = broker
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("broker URL with user@host:port")
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (accept_cut, accept_connections) = (cut.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if accept_cut.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused while the network is "down"
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                accept_connections.lock().unwrap().push(task);
+            }
+        });
+        Self {
+            port,
+            cut,
+            connections,
+        }
+    }
+
+    fn url(&self, broker: &str) -> String {
+        let (credentials, rest) = broker.split_once('@').unwrap();
+        let vhost = rest.split_once('/').map(|(_, v)| v).unwrap_or("%2f");
+        format!("{credentials}@127.0.0.1:{}/{vhost}", self.port)
+    }
+
+    /// Closes every proxied connection and refuses new ones until [`Proxy::restore`].
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn the_consumer_survives_a_network_drop() {
+    let Some(url) = broker() else { return };
+    let proxy = Proxy::start(&url).await;
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = amqp_settings(&proxy.url(&url), &name);
+    let world = world_with(|s| s.amqp = settings.clone()).await;
+    wait_consuming(&world).await;
+    // The publisher talks to the broker directly: only MyMonit's link goes down.
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    for i in 0..200 {
+        publisher
+            .publish(
+                &original(f64::from(i), 1_653_070_000 + i64::from(i)),
+                Some(&format!("m{i}")),
+            )
+            .await;
+    }
+    proxy.cut();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = world
+            .app
+            .call(reqwest::Method::GET, "/readyz", None, None)
+            .await
+            .json();
+        if ready["amqp"]["state"] == "reconnecting" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the consumer did not notice the drop: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 200..400 {
+        publisher
+            .publish(
+                &original(f64::from(i), 1_653_070_000 + i64::from(i)),
+                Some(&format!("m{i}")),
+            )
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.restore();
+    wait_consuming(&world).await;
+    for i in 400..500 {
+        publisher
+            .publish(
+                &original(f64::from(i), 1_653_070_000 + i64::from(i)),
+                Some(&format!("m{i}")),
+            )
+            .await;
+    }
+    let measures = wait_for_count(&world, 500).await;
+    let values: Vec<f64> = measures
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        (0..500).map(f64::from).collect::<Vec<_>>(),
+        "every message exactly once, in order"
+    );
 }
