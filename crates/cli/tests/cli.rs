@@ -38,7 +38,11 @@ fn mymonit(data_dir: &Path) -> Command {
     command.arg("--data-dir").arg(data_dir);
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
-        if key_text.starts_with("MYMONIT_") || key_text == "REST_HOST" || key_text == "RUST_LOG" {
+        if key_text.starts_with("MYMONIT_")
+            || key_text.starts_with("RABBIT_")
+            || key_text == "REST_HOST"
+            || key_text == "RUST_LOG"
+        {
             command.env_remove(&key);
         }
     }
@@ -720,6 +724,34 @@ fn print_config_layers_environment_and_file() {
 
     let out = assert_ok(&print_config(data, &[("REST_HOST", "0.0.0.0")], None));
     assert!(out.contains(r#"listen = "0.0.0.0:8080""#), "{out}");
+
+    // Variables of the same prefix that are not settings do not break the configuration.
+    let out = assert_ok(&print_config(
+        data,
+        &[
+            ("MYMONIT_INGEST_TOKEN", "mmi_x"),
+            ("MYMONIT_TEST_AMQP_URL", "amqp://x"),
+        ],
+        None,
+    ));
+    assert!(!out.contains("mmi_x"), "{out}");
+
+    // The original RABBIT_* variables configure the consumer; the password is not shown.
+    let out = assert_ok(&print_config(
+        data,
+        &[
+            ("RABBIT_URL", "rabbit"),
+            ("RABBIT_USER", "mm"),
+            ("RABBIT_PASSWORD", "s3cret"),
+            ("RABBIT_QUEUE", "q1"),
+        ],
+        None,
+    ));
+    assert!(
+        out.contains(r#"url = "amqp://mm:***@rabbit:5672/%2f""#),
+        "{out}"
+    );
+    assert!(out.contains(r#"queue = "q1""#), "{out}");
 
     let config = data.join("mymonit.toml");
     fs::write(&config, "max_body_bytes = 1234\n").unwrap();

@@ -8,11 +8,69 @@
 //! one value at a time. [`decode_lines`] reads NDJSON line by line, so a broken line costs
 //! only that line.
 
-use std::{collections::BTreeMap, io::BufRead};
+use std::{borrow::Cow, collections::BTreeMap, io::BufRead};
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::{Map, Value, value::RawValue};
 
 use crate::{Decoded, Position, Record, RecordError, TimeUnit, check_record, timestamp};
+
+/// The message shape, read without building a JSON tree: the fast path. Anything it does not
+/// take goes through [`record_from_value`], which says precisely what is wrong.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message<'a> {
+    #[serde(borrow)]
+    experiment: Cow<'a, str>,
+    #[serde(borrow)]
+    measure: Cow<'a, str>,
+    value: f64,
+    #[serde(borrow)]
+    timestamp: &'a RawValue,
+    #[serde(borrow, default)]
+    timestamp_unit: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+}
+
+fn fast_record(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Option<Decoded> {
+    let message: Message<'_> = serde_json::from_slice(bytes).ok()?;
+    let unit = match message.timestamp_unit {
+        Some(unit) => unit.parse().ok()?,
+        None => default_unit,
+    };
+    let raw = message.timestamp.get();
+    let timestamp_ns = if raw.starts_with('"') {
+        let text: Cow<'_, str> = serde_json::from_str(raw).ok()?;
+        timestamp::from_text(&text, unit).ok()?
+    } else {
+        timestamp::from_text(raw, unit).ok()?
+    };
+    Some(check_record(
+        Record {
+            experiment: message.experiment.into_owned(),
+            measure: message.measure.into_owned(),
+            timestamp_ns,
+            value: message.value,
+            tags: message.tags.unwrap_or_default(),
+        },
+        position,
+    ))
+}
+
+/// Decodes one JSON text (an element or a line) into a record.
+fn decode_one(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Decoded {
+    if let Some(decoded) = fast_record(bytes, position, default_unit) {
+        return decoded;
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => record_from_value(value, position, default_unit),
+        Err(err) => Err(RecordError::record(
+            position,
+            format!("malformed JSON: {err}"),
+        )),
+    }
+}
 
 /// Turns one parsed JSON value into a record.
 pub fn record_from_value(value: Value, position: Position, default_unit: TimeUnit) -> Decoded {
@@ -129,13 +187,7 @@ pub fn decode<R: BufRead>(reader: R, default_unit: TimeUnit) -> impl Iterator<It
         let position = Position::Index(index);
         index += 1;
         Some(match element {
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value) => record_from_value(value, position, default_unit),
-                Err(err) => Err(RecordError::record(
-                    position,
-                    format!("malformed JSON: {err}"),
-                )),
-            },
+            Ok(bytes) => decode_one(&bytes, position, default_unit),
             Err(reason) => Err(RecordError::record(position, reason)),
         })
     })
@@ -167,13 +219,7 @@ pub fn decode_lines<R: BufRead>(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(match serde_json::from_slice::<Value>(&line) {
-                Ok(value) => record_from_value(value, position, default_unit),
-                Err(err) => Err(RecordError::record(
-                    position,
-                    format!("malformed JSON: {err}"),
-                )),
-            });
+            return Some(decode_one(&line, position, default_unit));
         }
     })
 }

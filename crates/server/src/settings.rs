@@ -265,7 +265,14 @@ impl Settings {
             figment = figment.merge(Serialized::default("amqp.url", url));
         }
         let settings: Settings = figment
-            .merge(Env::prefixed("MYMONIT_").split("__").ignore(&["config"]))
+            .merge(
+                Env::prefixed("MYMONIT_")
+                    .split("__")
+                    // Variables of the same prefix that are not settings: the configuration
+                    // file's path, the adapter's ingest token, the test suite's broker.
+                    .ignore(&["config", "ingest_token"])
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")),
+            )
             .merge(overrides)
             .extract()
             .map_err(Box::new)?;
@@ -280,9 +287,12 @@ impl Settings {
             .map_err(|_| SettingsError::Listen(self.listen.clone()))
     }
 
-    /// The configuration as TOML, for `mymonit print-config`.
+    /// The configuration as TOML, for `mymonit print-config`, with the broker password
+    /// replaced by `***`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+        let mut shown = self.clone();
+        shown.amqp.url = shown.amqp.url.as_deref().map(redact_url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }
 }
 

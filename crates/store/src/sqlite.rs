@@ -555,21 +555,40 @@ impl SqliteStore {
     }
 }
 
-async fn insert_measure(
+/// Rows per multi-row `insert`: one statement (and one round trip to SQLite's thread) per
+/// chunk instead of per row. 5 parameters a row stays far below SQLite's limit of 32,766.
+const INSERT_CHUNK: usize = 256;
+
+fn multi_row_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "insert into measures (experiment_id, measure_type_id, ts_ns, value, tags) values ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?, ?, ?)");
+    }
+    sql
+}
+
+async fn insert_measures(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    measure: &NewMeasure,
+    measures: &[&NewMeasure],
 ) -> Result<()> {
-    sqlx::query(
-        "insert into measures (experiment_id, measure_type_id, ts_ns, value, tags)
-         values (?, ?, ?, ?, ?)",
-    )
-    .bind(measure.experiment_id)
-    .bind(measure.measure_type_id)
-    .bind(measure.timestamp_ns)
-    .bind(measure.value)
-    .bind(tags_to_json(&measure.tags))
-    .execute(&mut **tx)
-    .await?;
+    for chunk in measures.chunks(INSERT_CHUNK) {
+        // The same text for every full chunk, so sqlx's statement cache prepares it once.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(chunk.len())));
+        for measure in chunk {
+            query = query
+                .bind(measure.experiment_id)
+                .bind(measure.measure_type_id)
+                .bind(measure.timestamp_ns)
+                .bind(measure.value)
+                .bind(tags_to_json(&measure.tags));
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -577,37 +596,42 @@ async fn insert_measure(
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        for measure in measures {
-            insert_measure(&mut tx, measure).await?;
-        }
+        let rows: Vec<&NewMeasure> = measures.iter().collect();
+        insert_measures(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(measures.len() as u64)
     }
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let mut stored = 0;
         let processed_at = now();
-        for (key, measures) in messages {
-            let fresh = sqlx::query(
-                "insert into inbox (message_key, processed_at) values (?, ?) on conflict do nothing",
-            )
-            .bind(key)
-            .bind(processed_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !fresh {
-                continue;
+        // Which keys are new: `returning` lists only the rows the insert really added.
+        let mut fresh = std::collections::HashSet::with_capacity(messages.len());
+        for chunk in messages.chunks(INSERT_CHUNK) {
+            let mut sql = String::from("insert into inbox (message_key, processed_at) values ");
+            for index in 0..chunk.len() {
+                if index > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?, ?)");
             }
-            for measure in measures {
-                insert_measure(&mut tx, measure).await?;
+            sql.push_str(" on conflict do nothing returning message_key");
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for (key, _) in chunk {
+                query = query.bind(key).bind(processed_at);
             }
-            stored += measures.len() as u64;
+            fresh.extend(query.fetch_all(&mut *tx).await?);
         }
+        let mut rows: Vec<&NewMeasure> = Vec::new();
+        for (key, measures) in messages {
+            // A key twice in one batch (a redelivery racing its original) counts once.
+            if fresh.remove(key) {
+                rows.extend(measures.iter());
+            }
+        }
+        insert_measures(&mut tx, &rows).await?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(rows.len() as u64)
     }
 
     async fn purge_inbox(&self, before: i64) -> Result<u64> {

@@ -239,3 +239,34 @@ async fn redelivered_messages_are_stored_once() {
     assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 3);
     assert_eq!(store.purge_inbox(i64::MAX).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn large_batches_cross_insert_chunks_and_duplicate_keys_in_one_batch_count_once() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("bench").await.unwrap();
+    let points: Vec<NewMeasure> = (0..1000)
+        .map(|i| NewMeasure {
+            experiment_id: experiment.experiment_id,
+            measure_type_id: 1 + i % 4,
+            timestamp_ns: i,
+            value: i as f64,
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    assert_eq!(store.append(&points).await.unwrap(), 1000);
+    let messages: Vec<(String, Vec<NewMeasure>)> = (0..600)
+        .map(|i| (format!("k{}", i % 300), vec![points[i % 300].clone()]))
+        .collect();
+    assert_eq!(store.append_messages(&messages).await.unwrap(), 300);
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 1300);
+    let all = store
+        .query(&MeasureQuery {
+            experiment_id: experiment.experiment_id,
+            limit: 5000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1300);
+    assert_eq!(all.iter().filter(|m| m.value == 299.0).count(), 2);
+}
