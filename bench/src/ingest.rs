@@ -49,7 +49,7 @@ struct Args {
     out: PathBuf,
 }
 
-const PASSWORD: &str = "bench-password-Vq7pLm2xZr9t";
+const PASSWORD: &str = "Vq7pLm2xZr9t-Hk4w-Qs8y";
 
 /// A server on a fresh data directory, with the experiment `bench` and an ingest token.
 struct Server {

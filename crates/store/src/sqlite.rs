@@ -32,6 +32,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite admits one writer at a time; writers of this process queue here instead of
+    /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
+    measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -53,7 +56,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            measure_writer: std::sync::Arc::default(),
+        };
         store.seed_measure_types().await?;
         Ok(store)
     }
@@ -595,6 +601,7 @@ async fn insert_measures(
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
+        let _writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let rows: Vec<&NewMeasure> = measures.iter().collect();
         insert_measures(&mut tx, &rows).await?;
@@ -603,6 +610,7 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
+        let _writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let processed_at = now();
         // Which keys are new: `returning` lists only the rows the insert really added.
