@@ -44,6 +44,9 @@ struct Args {
     /// Broker for (a) and (b); without it they are skipped.
     #[arg(long, env = "MYMONIT_TEST_AMQP_URL")]
     amqp_url: Option<String>,
+    /// Run only these scenarios (a, b, c, c-lp), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Where to write the results.
     #[arg(long, default_value = "bench/results/ingest.json")]
     out: PathBuf,
@@ -183,12 +186,22 @@ impl Server {
         })
     }
 
-    fn stop(mut self) {
+    /// Stops the server; returns its peak resident memory (VmHWM) in MiB.
+    fn stop(mut self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let peak_kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0.0);
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+        peak_kib / 1024.0
     }
 
     /// Waits until the store holds `expected` measures; returns when it does.
@@ -241,7 +254,7 @@ async fn http_run(
     lines: &[String],
     content_type: &str,
     query: &str,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, f64)> {
     let server = Server::start(&args.mymonit, None).await?;
     let bodies: Vec<String> = lines
         .chunks(5000)
@@ -286,11 +299,11 @@ async fn http_run(
         accepted += writer.await??;
     }
     let elapsed = started.elapsed();
-    server.stop();
+    let peak = server.stop();
     if accepted != lines.len() as u64 {
         bail!("accepted {accepted} of {}", lines.len());
     }
-    Ok(accepted as f64 / elapsed.as_secs_f64())
+    Ok((accepted as f64 / elapsed.as_secs_f64(), peak))
 }
 
 /// (a) and (b): publish with confirms, time until everything is stored.
@@ -299,7 +312,7 @@ async fn amqp_run(
     url: &str,
     lines: &[String],
     per_message: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, f64)> {
     let name = format!(
         "bench-{}-{}",
         std::process::id(),
@@ -349,7 +362,7 @@ async fn amqp_run(
                 )
                 .await?,
         );
-        if pending.len() >= 1000 {
+        if pending.len() >= 10_000 {
             for confirm in pending.drain(..) {
                 if !confirm.await?.is_ack() {
                     bail!("the broker refused a message");
@@ -362,11 +375,17 @@ async fn amqp_run(
             bail!("the broker refused a message");
         }
     }
+    let published = started.elapsed();
     server.wait_stored(lines.len() as u64).await?;
+    eprintln!(
+        "  published (confirmed by the broker) in {:.2} s, stored by {:.2} s",
+        published.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
     let elapsed = started.elapsed();
-    server.stop();
+    let peak = server.stop();
     let _ = connection.close(200, "done".into()).await;
-    Ok(lines.len() as f64 / elapsed.as_secs_f64())
+    Ok((lines.len() as f64 / elapsed.as_secs_f64(), peak))
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -401,10 +420,12 @@ async fn main() -> anyhow::Result<()> {
     }
     scenarios.push(("c", "HTTP NDJSON, batches of 5,000", 2_000_000.0));
     scenarios.push(("c-lp", "HTTP line protocol, batches of 5,000", 2_000_000.0));
+    scenarios.retain(|(id, _, _)| args.only.is_empty() || args.only.iter().any(|only| only == id));
     for (id, description, target) in scenarios {
         let mut runs = Vec::new();
+        let mut peaks = Vec::new();
         for run in 0..args.runs {
-            let rate = match id {
+            let (rate, peak) = match id {
                 "a" => {
                     amqp_run(
                         &args,
@@ -426,25 +447,39 @@ async fn main() -> anyhow::Result<()> {
                 "c" => http_run(&args, &ndjson, "application/x-ndjson", "").await?,
                 _ => http_run(&args, &line_protocol, "text/plain", "?precision=s").await?,
             };
-            eprintln!("{id} run {}: {rate:.0} measures/s", run + 1);
+            eprintln!(
+                "{id} run {}: {rate:.0} measures/s, server peak RSS {peak:.0} MiB",
+                run + 1
+            );
             runs.push(rate);
+            peaks.push(peak);
         }
         results.push(
             json!({"scenario": id, "description": description, "measures_per_second": runs,
-            "median": median(&runs), "target": target}),
+            "median": median(&runs), "target": target, "server_peak_rss_mib": peaks}),
         );
     }
     println!(
-        "{:<6} {:<48} {:>14} {:>12}",
-        "", "scenario", "median /s", "target /s"
+        "{:<6} {:<48} {:>14} {:>12} {:>14}",
+        "", "scenario", "median /s", "target /s", "peak RSS MiB"
     );
     for result in &results {
+        let peak = result["server_peak_rss_mib"]
+            .as_array()
+            .map(|peaks| {
+                peaks
+                    .iter()
+                    .filter_map(serde_json::Value::as_f64)
+                    .fold(0.0, f64::max)
+            })
+            .unwrap_or_default();
         println!(
-            "{:<6} {:<48} {:>14.0} {:>12.0}",
+            "{:<6} {:<48} {:>14.0} {:>12.0} {:>14.0}",
             result["scenario"].as_str().unwrap_or_default(),
             result["description"].as_str().unwrap_or_default(),
             result["median"].as_f64().unwrap_or_default(),
-            result["target"].as_f64().unwrap_or_default()
+            result["target"].as_f64().unwrap_or_default(),
+            peak
         );
     }
     if let Some(parent) = args.out.parent() {
