@@ -163,38 +163,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(settings, args.demo).await
         }
         Command::User(command) => {
-            let settings = load_settings(
-                &cli,
-                Overrides {
-                    data_dir: cli.data_dir.clone(),
-                    ..Default::default()
-                },
-            )?;
-            init_logging(
-                &Settings {
-                    log_filter: "warn".into(),
-                    ..settings.clone()
-                },
-                true,
-            );
-            user::run(command, &settings).await
+            let store = open_store(&cli).await?;
+            let result = user::execute(command, &store).await;
+            store.close().await;
+            result
         }
         Command::Token(command) => {
-            let settings = load_settings(
-                &cli,
-                Overrides {
-                    data_dir: cli.data_dir.clone(),
-                    ..Default::default()
-                },
-            )?;
-            init_logging(
-                &Settings {
-                    log_filter: "warn".into(),
-                    ..settings.clone()
-                },
-                true,
-            );
-            token::run(command, &settings).await
+            let store = open_store(&cli).await?;
+            let result = token::execute(command, &store).await;
+            store.close().await;
+            result
         }
         Command::Adapt(_) => unreachable!("handled above"),
         Command::PrintConfig => {
@@ -209,6 +187,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The database of the configured data directory, for the commands that work on it directly
+/// (beside a running server or without one); they log warnings only, on stderr.
+async fn open_store(cli: &Cli) -> anyhow::Result<mymonit_store::SqliteStore> {
+    let settings = load_settings(
+        cli,
+        Overrides {
+            data_dir: cli.data_dir.clone(),
+            ..Default::default()
+        },
+    )?;
+    init_logging(
+        &Settings {
+            log_filter: "warn".into(),
+            ..settings.clone()
+        },
+        true,
+    );
+    mymonit_store::SqliteStore::open(&settings.data_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database in {}",
+                settings.data_dir.display()
+            )
+        })
 }
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {

@@ -1,8 +1,8 @@
 //! `mymonit token …`: ingest tokens straight on the database.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
-use mymonit_server::{Settings, ingest::tokens};
+use mymonit_server::ingest::tokens;
 use mymonit_store::{MetaStore, SqliteStore};
 
 #[derive(Debug, Subcommand)]
@@ -25,21 +25,8 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn run(command: &TokenCommand, settings: &Settings) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&settings.data_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database in {}",
-                settings.data_dir.display()
-            )
-        })?;
-    let result = execute(command, &store).await;
-    store.close().await;
-    result
-}
-
-async fn execute(command: &TokenCommand, store: &SqliteStore) -> anyhow::Result<()> {
+/// Runs a `TokenCommand` on the database.
+pub async fn execute(command: &TokenCommand, store: &SqliteStore) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             experiments,

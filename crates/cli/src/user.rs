@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use mymonit_model::{Redacted, Role, User, password::POLICY};
-use mymonit_server::{Settings, accounts};
+use mymonit_server::accounts;
 use mymonit_store::{MetaStore, SqliteStore};
 
 #[derive(Debug, Subcommand)]
@@ -80,21 +80,8 @@ fn read_password() -> anyhow::Result<Redacted<String>> {
     Ok(Redacted::new(password))
 }
 
-pub async fn run(command: &UserCommand, settings: &Settings) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&settings.data_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database in {}",
-                settings.data_dir.display()
-            )
-        })?;
-    let result = execute(command, &store).await;
-    store.close().await;
-    result
-}
-
-async fn execute(command: &UserCommand, store: &SqliteStore) -> anyhow::Result<()> {
+/// Runs a `UserCommand` on the database.
+pub async fn execute(command: &UserCommand, store: &SqliteStore) -> anyhow::Result<()> {
     match command {
         UserCommand::Add {
             user_id,
