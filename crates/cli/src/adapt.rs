@@ -508,7 +508,9 @@ pub async fn run(args: AdaptArgs) -> anyhow::Result<bool> {
             Ok(())
         })
     };
-    {
+    // While following, Ctrl-C ends the input: what was read is delivered and summed up.
+    // Otherwise Ctrl-C keeps its usual meaning and stops the adapter at once.
+    if args.follow {
         let stop = stop.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
