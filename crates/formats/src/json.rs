@@ -13,7 +13,9 @@ use std::{borrow::Cow, collections::BTreeMap, io::BufRead};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 
-use crate::{Decoded, Position, Record, RecordError, TimeUnit, check_record, timestamp};
+use crate::{
+    Decoded, Position, Record, RecordError, TimeUnit, check_record, numbered_lines, timestamp,
+};
 
 /// The message shape, read without building a JSON tree: the fast path. Anything it does not
 /// take goes through [`record_from_value`], which says precisely what is wrong.
@@ -196,31 +198,11 @@ pub fn decode<R: BufRead>(reader: R, default_unit: TimeUnit) -> impl Iterator<It
 /// Decodes NDJSON line by line; a malformed line costs only itself. Positions are lines from 1;
 /// blank lines are skipped.
 pub fn decode_lines<R: BufRead>(
-    mut reader: R,
+    reader: R,
     default_unit: TimeUnit,
 ) -> impl Iterator<Item = Decoded> {
-    let mut line_number = 0;
-    let mut line = Vec::new();
-    std::iter::from_fn(move || {
-        loop {
-            line.clear();
-            line_number += 1;
-            let position = Position::Line(line_number);
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(err) => {
-                    return Some(Err(RecordError::record(
-                        position,
-                        format!("cannot read: {err}"),
-                    )));
-                }
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            return Some(decode_one(&line, position, default_unit));
-        }
+    numbered_lines(reader).map(move |line| {
+        line.and_then(|(position, line)| decode_one(&line, position, default_unit))
     })
 }
 

@@ -14,7 +14,7 @@
 //! | XML | [`xml`] | a `<measure>` element, fields as attributes or child elements |
 //! | InfluxDB line protocol | [`line_protocol`] | a line; each field is one record (measurement = experiment, field key = measure) |
 
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, fmt, io::BufRead};
 
 pub mod csv;
 pub mod json;
@@ -139,4 +139,43 @@ pub(crate) fn parse_value(text: &str, position: Position) -> Result<f64, RecordE
             format!("{text:?} is not a number"),
         )),
     }
+}
+
+/// The non-blank lines of a reader, without their line ends, each with its 1-based line number;
+/// a line that cannot be read is reported at its number and reading goes on. Shared by the
+/// line-oriented formats (NDJSON, txt, line protocol).
+pub(crate) fn numbered_lines<R: BufRead>(
+    mut reader: R,
+) -> impl Iterator<Item = Result<(Position, Vec<u8>), RecordError>> {
+    let mut line_number = 0;
+    std::iter::from_fn(move || {
+        loop {
+            line_number += 1;
+            let position = Position::Line(line_number);
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(err) => {
+                    return Some(Err(RecordError::record(
+                        position,
+                        format!("cannot read: {err}"),
+                    )));
+                }
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                line.pop();
+            }
+            return Some(Ok((position, line)));
+        }
+    })
+}
+
+/// A line as text, or an error at its position when it is not UTF-8.
+pub(crate) fn line_text(position: Position, line: &[u8]) -> Result<&str, RecordError> {
+    std::str::from_utf8(line)
+        .map_err(|_| RecordError::record(position, "the line is not valid UTF-8"))
 }

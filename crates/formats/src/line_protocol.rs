@@ -9,44 +9,29 @@
 
 use std::{collections::BTreeMap, io::BufRead};
 
-use crate::{Decoded, Position, Record, RecordError, TimeUnit, check_record, timestamp};
+use crate::{
+    Decoded, Position, Record, RecordError, TimeUnit, check_record, line_text, numbered_lines,
+    timestamp,
+};
 
 /// Decodes lines; `now` gives the arrival time (nanoseconds) of lines without a timestamp.
 /// One line yields one item per field.
 pub fn decode<R: BufRead, N: FnMut() -> i64>(
-    mut reader: R,
+    reader: R,
     unit: TimeUnit,
     mut now: N,
 ) -> impl Iterator<Item = Decoded> {
-    let mut line_number = 0;
-    let mut line = String::new();
-    let mut pending: std::vec::IntoIter<Decoded> = Vec::new().into_iter();
-    std::iter::from_fn(move || {
-        loop {
-            if let Some(item) = pending.next() {
-                return Some(item);
+    numbered_lines(reader).flat_map(move |line| {
+        let items = line.and_then(|(position, line)| {
+            let text = line_text(position, &line)?;
+            if text.trim_start().starts_with('#') {
+                return Ok(Vec::new());
             }
-            line.clear();
-            line_number += 1;
-            let position = Position::Line(line_number);
-            match reader.read_line(&mut line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(err) => {
-                    return Some(Err(RecordError::record(
-                        position,
-                        format!("cannot read: {err}"),
-                    )));
-                }
-            }
-            let text = line.trim_end_matches(['\n', '\r']);
-            if text.trim().is_empty() || text.trim_start().starts_with('#') {
-                continue;
-            }
-            pending = match decode_line(text, position, unit, &mut now) {
-                Ok(items) => items.into_iter(),
-                Err(err) => vec![Err(err)].into_iter(),
-            };
+            decode_line(text, position, unit, &mut now)
+        });
+        match items {
+            Ok(items) => items,
+            Err(err) => vec![Err(err)],
         }
     })
 }

@@ -6,7 +6,8 @@
 use std::{collections::BTreeMap, io::BufRead};
 
 use crate::{
-    Decoded, Position, Record, RecordError, TimeUnit, check_record, parse_value, timestamp,
+    Decoded, Position, Record, RecordError, TimeUnit, check_record, line_text, numbered_lines,
+    parse_value, timestamp,
 };
 
 /// What a txt input does not say itself.
@@ -22,33 +23,23 @@ pub struct TxtOptions {
 
 /// Decodes lines; `now` gives the arrival time (nanoseconds) of lines without a timestamp.
 pub fn decode<R: BufRead, N: FnMut() -> i64>(
-    mut reader: R,
+    reader: R,
     options: TxtOptions,
     mut now: N,
 ) -> impl Iterator<Item = Decoded> {
-    let mut line_number = 0;
-    let mut line = String::new();
-    std::iter::from_fn(move || {
-        loop {
-            line.clear();
-            line_number += 1;
-            let position = Position::Line(line_number);
-            match reader.read_line(&mut line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(err) => {
-                    return Some(Err(RecordError::record(
-                        position,
-                        format!("cannot read: {err}"),
-                    )));
-                }
-            }
-            let text = line.trim();
-            if text.is_empty() || text.starts_with('#') {
-                continue;
-            }
-            return Some(decode_line(text, position, &options, &mut now));
+    numbered_lines(reader).filter_map(move |line| {
+        let (position, line) = match line {
+            Ok(line) => line,
+            Err(err) => return Some(Err(err)),
+        };
+        let text = match line_text(position, &line) {
+            Ok(text) => text.trim(),
+            Err(err) => return Some(Err(err)),
+        };
+        if text.starts_with('#') {
+            return None;
         }
+        Some(decode_line(text, position, &options, &mut now))
     })
 }
 
