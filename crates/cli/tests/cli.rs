@@ -239,6 +239,22 @@ impl Server {
         }
     }
 
+    /// Waits until `/readyz` shows the AMQP consumer consuming (its queue declared and bound).
+    async fn wait_consuming(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready: Value = self.get("/readyz", None).await.json().await.unwrap();
+            if ready["amqp"]["state"] == "consuming" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the AMQP consumer did not start: {ready}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -840,6 +856,36 @@ async fn token_create_prints_a_working_secret_on_the_last_line() {
     assert_eq!(push(secret).await.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The test broker's URL, or `None` (the test is skipped) outside CI; in CI a missing broker
+/// fails the test.
+fn test_broker() -> Option<String> {
+    match std::env::var("MYMONIT_TEST_AMQP_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_AMQP_URL is not")
+        }
+        _ => {
+            eprintln!("skipped: no RabbitMQ (run scripts/test)");
+            None
+        }
+    }
+}
+
+/// Writes a configuration file pointing the consumer at the test broker, with exchange and
+/// queues of its own (`name`), plus `extra` lines of the `[amqp]` table; returns its path.
+fn amqp_config(data: &Path, url: &str, name: &str, extra: &str) -> String {
+    let config = data.join("mymonit.toml");
+    fs::write(
+        &config,
+        format!(
+            "[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\n\
+             dead_letter_queue = \"{name}.dead\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    config.to_str().unwrap().to_string()
+}
+
 /// A server with an admin, the experiment device-vibrations and an ingest token for it.
 struct IngestSetup {
     server: Server,
@@ -1088,42 +1134,13 @@ async fn adapt_follows_a_growing_file() {
 
 #[tokio::test]
 async fn adapt_publishes_to_amqp() {
-    let url = match std::env::var("MYMONIT_TEST_AMQP_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but MYMONIT_TEST_AMQP_URL is not")
-        }
-        _ => {
-            eprintln!("skipped: no RabbitMQ (run scripts/test)");
-            return;
-        }
-    };
+    let Some(url) = test_broker() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let name = format!("adapt-{}", std::process::id());
-    let config = data.join("mymonit.toml");
-    fs::write(
-        &config,
-        format!("[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\ndead_letter_queue = \"{name}.dead\"\n"),
-    )
-    .unwrap();
-    let setup = ingest_setup(data, &["--config", config.to_str().unwrap()]).await;
-    // Wait for the consumer to declare its queue before publishing.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready: Value = setup
-            .server
-            .get("/readyz", None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if ready["amqp"]["state"] == "consuming" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{ready}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let config = amqp_config(data, &url, &name, "");
+    let setup = ingest_setup(data, &["--config", &config]).await;
+    setup.server.wait_consuming().await;
     for (format, file, extra) in inputs(data) {
         let mut extra = extra;
         extra.extend_from_slice(&["--exchange", &name, "--batch-size", "1"]);
@@ -1143,27 +1160,14 @@ async fn kill_9_mid_stream_loses_and_doubles_nothing() {
         options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
         types::FieldTable,
     };
-    let url = match std::env::var("MYMONIT_TEST_AMQP_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but MYMONIT_TEST_AMQP_URL is not")
-        }
-        _ => {
-            eprintln!("skipped: no RabbitMQ (run scripts/test)");
-            return;
-        }
-    };
+    let Some(url) = test_broker() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let name = format!("kill9-{}", std::process::id());
-    let config = data.join("mymonit.toml");
-    fs::write(
-        &config,
-        format!("[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\ndead_letter_queue = \"{name}.dead\"\nbatch_size = 50\n"),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap().to_string();
+    let config = amqp_config(data, &url, &name, "batch_size = 50\n");
     let mut setup = ingest_setup(data, &["--config", &config]).await;
+    // Messages published before the consumer binds its queue would be unroutable.
+    setup.server.wait_consuming().await;
 
     // Publish 3000 messages (each with its id) while the server consumes them.
     const TOTAL: i64 = 3000;

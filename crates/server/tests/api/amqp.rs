@@ -21,7 +21,7 @@ use lapin::{
 use mymonit_server::settings::AmqpSettings;
 use serde_json::json;
 
-use crate::helpers::{World, world_with};
+use crate::helpers::{TestApp, World, world_with};
 
 /// The broker URL, or `None` (the test is skipped) outside CI; in CI a missing broker fails.
 fn broker() -> Option<String> {
@@ -109,23 +109,23 @@ impl Publisher {
     }
 }
 
-/// Waits until the consumer has declared and bound its queue.
-async fn wait_consuming(world: &World) {
+/// Waits until `/readyz` shows the consumer in `state` (`consuming`: its queue is declared
+/// and bound).
+async fn wait_for_consumer(app: &TestApp, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let ready = world
-            .app
+        let ready = app
             .call(reqwest::Method::GET, "/readyz", None, None)
             .await
             .json();
-        if ready["amqp"]["state"] == "consuming" {
+        if ready["amqp"]["state"] == state {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "the AMQP consumer did not start: {ready}"
+            "the AMQP consumer did not reach {state}: {ready}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -162,7 +162,7 @@ async fn original_messages_flow_bad_ones_are_dead_lettered_and_redeliveries_dedu
     let name = format!("test-{}", uuid::Uuid::new_v4().simple());
     let settings = amqp_settings(&url, &name);
     let world = world_with(|s| s.amqp = settings.clone()).await;
-    wait_consuming(&world).await;
+    wait_for_consumer(&world.app, "consuming").await;
     let publisher = Publisher::new(&url, &settings.exchange).await;
 
     publisher.publish(&original(1.0, 1_653_040_000), None).await;
@@ -257,17 +257,8 @@ async fn two_servers_share_one_queue() {
         s.amqp = settings.clone();
     })
     .await;
-    wait_consuming(&world).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while second
-        .call(reqwest::Method::GET, "/readyz", None, None)
-        .await
-        .json()["amqp"]["state"]
-        != "consuming"
-    {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_consumer(&world.app, "consuming").await;
+    wait_for_consumer(&second, "consuming").await;
     let publisher = Publisher::new(&url, &settings.exchange).await;
     let connection = Connection::connect(&url, ConnectionProperties::default())
         .await
@@ -367,7 +358,7 @@ async fn the_consumer_survives_a_network_drop() {
     let name = format!("test-{}", uuid::Uuid::new_v4().simple());
     let settings = amqp_settings(&proxy.url(&url), &name);
     let world = world_with(|s| s.amqp = settings.clone()).await;
-    wait_consuming(&world).await;
+    wait_for_consumer(&world.app, "consuming").await;
     // The publisher talks to the broker directly: only MyMonit's link goes down.
     let publisher = Publisher::new(&url, &settings.exchange).await;
     for i in 0..200 {
@@ -379,22 +370,7 @@ async fn the_consumer_survives_a_network_drop() {
             .await;
     }
     proxy.cut();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = world
-            .app
-            .call(reqwest::Method::GET, "/readyz", None, None)
-            .await
-            .json();
-        if ready["amqp"]["state"] == "reconnecting" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the consumer did not notice the drop: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_consumer(&world.app, "reconnecting").await;
     for i in 200..400 {
         publisher
             .publish(
@@ -405,7 +381,7 @@ async fn the_consumer_survives_a_network_drop() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
-    wait_consuming(&world).await;
+    wait_for_consumer(&world.app, "consuming").await;
     for i in 400..500 {
         publisher
             .publish(
