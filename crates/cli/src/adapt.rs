@@ -24,7 +24,7 @@ use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
     types::FieldTable,
 };
-use mymonit_formats::{Decoded, Record, TimeUnit, csv, json, line_protocol, txt, xml};
+use mymonit_formats::{DecodeOptions, Decoded, Format, Record, TimeUnit, json};
 use mymonit_model::time::now_ns;
 use tokio::sync::mpsc;
 
@@ -133,48 +133,32 @@ fn decoder<'a>(
     args: &AdaptArgs,
     reader: Box<dyn BufRead + Send + 'a>,
 ) -> anyhow::Result<Box<dyn Iterator<Item = Decoded> + Send + 'a>> {
+    let format = match args.format {
+        InputFormat::Txt => Format::Txt,
+        InputFormat::Json => Format::Json,
+        InputFormat::Ndjson => Format::Ndjson,
+        InputFormat::Csv => Format::Csv,
+        InputFormat::Xml => Format::Xml,
+        InputFormat::Lp => Format::LineProtocol,
+    };
     let unit = match &args.precision {
         Some(text) => text.parse::<TimeUnit>().map_err(anyhow::Error::msg)?,
-        None if args.format == InputFormat::Lp => TimeUnit::Nanos,
-        None => TimeUnit::Seconds,
+        None => format.default_unit(),
     };
-    Ok(match args.format {
-        InputFormat::Txt => {
-            let (Some(experiment), Some(measure)) = (args.experiment.clone(), args.measure.clone())
-            else {
-                bail!("--format txt needs --experiment and --measure");
-            };
-            Box::new(txt::decode(
-                reader,
-                txt::TxtOptions {
-                    experiment,
-                    measure,
-                    unit,
-                },
-                now_ns,
-            ))
-        }
-        InputFormat::Json => Box::new(json::decode(reader, unit)),
-        InputFormat::Ndjson => Box::new(json::decode_lines(reader, unit)),
-        InputFormat::Csv => {
-            let delimiter = match args.delimiter {
-                Some(c) if c.is_ascii() => Some(c as u8),
-                Some(c) => bail!("--delimiter {c:?} is not an ASCII character"),
-                None => None,
-            };
-            Box::new(csv::decode(
-                reader,
-                csv::CsvOptions {
-                    delimiter,
-                    unit,
-                    experiment: args.experiment.clone(),
-                    measure: args.measure.clone(),
-                },
-            ))
-        }
-        InputFormat::Xml => Box::new(xml::decode(reader, unit)),
-        InputFormat::Lp => Box::new(line_protocol::decode(reader, unit, now_ns)),
-    })
+    let delimiter = match args.delimiter {
+        Some(c) if c.is_ascii() => Some(c as u8),
+        Some(c) => bail!("--delimiter {c:?} is not an ASCII character"),
+        None => None,
+    };
+    let options = DecodeOptions {
+        format,
+        unit,
+        experiment: args.experiment.clone(),
+        measure: args.measure.clone(),
+        delimiter,
+    };
+    mymonit_formats::decoder(reader, &options, now_ns)
+        .map_err(|_| anyhow::anyhow!("--format txt needs --experiment and --measure"))
 }
 
 /// Where batches go.

@@ -17,12 +17,14 @@
 use std::{collections::BTreeMap, fmt, io::BufRead};
 
 pub mod csv;
+pub mod format;
 pub mod json;
 pub mod line_protocol;
 pub mod timestamp;
 pub mod txt;
 pub mod xml;
 
+pub use format::{DecodeOptions, Format, OptionsError, decoder};
 pub use timestamp::TimeUnit;
 
 /// One measure as sources send it: names, not ids.

@@ -7,7 +7,7 @@ pub mod tokens;
 
 use std::collections::HashMap;
 
-use mymonit_formats::{Decoded, Record, TimeUnit, csv, json, line_protocol, txt, xml};
+use mymonit_formats::{Decoded, Record};
 use mymonit_model::{ingest::IngestToken, measure::NewMeasure, time::now_ns};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,121 +21,14 @@ use crate::{
 /// Most rejections listed in one answer (the count is always complete).
 pub const MAX_LISTED_REJECTIONS: usize = 1000;
 
-/// A wire format sources may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// One object, an array or concatenated objects.
-    Json,
-    /// One object per line.
-    Ndjson,
-    /// CSV with a header.
-    Csv,
-    /// `<measure>` elements.
-    Xml,
-    /// InfluxDB line protocol.
-    LineProtocol,
-    /// One number per line (or `TIMESTAMP VALUE`).
-    Txt,
-}
-
-impl Format {
-    /// The format a Content-Type names.
-    pub fn from_content_type(content_type: &str) -> Option<Self> {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" => Some(Format::Json),
-            "application/x-ndjson"
-            | "application/ndjson"
-            | "application/jsonl"
-            | "application/json-seq" => Some(Format::Ndjson),
-            "text/csv" => Some(Format::Csv),
-            "application/xml" | "text/xml" => Some(Format::Xml),
-            "text/plain" => Some(Format::LineProtocol),
-            _ => None,
-        }
-    }
-
-    /// The format a name names (`json`, `ndjson`, `csv`, `xml`, `lp`, `txt`).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "json" => Some(Format::Json),
-            "ndjson" | "jsonl" => Some(Format::Ndjson),
-            "csv" => Some(Format::Csv),
-            "xml" => Some(Format::Xml),
-            "lp" | "line-protocol" | "influx" => Some(Format::LineProtocol),
-            "txt" | "text" => Some(Format::Txt),
-            _ => None,
-        }
-    }
-
-    /// Unit of numeric timestamps when the request does not say: nanoseconds for line
-    /// protocol (as InfluxDB), seconds (the original's) for the others.
-    pub fn default_unit(self) -> TimeUnit {
-        match self {
-            Format::LineProtocol => TimeUnit::Nanos,
-            _ => TimeUnit::Seconds,
-        }
-    }
-}
-
-/// How to read one body.
-#[derive(Debug, Clone)]
-pub struct DecodeOptions {
-    /// The format.
-    pub format: Format,
-    /// Unit of numeric timestamps.
-    pub unit: TimeUnit,
-    /// Default or fixed experiment (txt, CSV without the column).
-    pub experiment: Option<String>,
-    /// Default or fixed measure type (txt, CSV without the column).
-    pub measure: Option<String>,
-    /// CSV delimiter.
-    pub delimiter: Option<u8>,
-}
+pub use mymonit_formats::{DecodeOptions, Format};
 
 /// Decodes a whole body (CPU work: call it off the async runtime for large bodies).
 pub fn decode_body(body: &[u8], options: &DecodeOptions) -> Result<Vec<Decoded>, ApiError> {
-    let unit = options.unit;
-    Ok(match options.format {
-        Format::Json => json::decode(body, unit).collect(),
-        Format::Ndjson => json::decode_lines(body, unit).collect(),
-        Format::Csv => csv::decode(
-            body,
-            csv::CsvOptions {
-                delimiter: options.delimiter,
-                unit,
-                experiment: options.experiment.clone(),
-                measure: options.measure.clone(),
-            },
-        )
-        .collect(),
-        Format::Xml => xml::decode(body, unit).collect(),
-        Format::LineProtocol => line_protocol::decode(body, unit, now_ns).collect(),
-        Format::Txt => {
-            let (Some(experiment), Some(measure)) =
-                (options.experiment.clone(), options.measure.clone())
-            else {
-                return Err(ApiError::BadRequest(
-                    "txt bodies need the experiment and measure query parameters".into(),
-                ));
-            };
-            txt::decode(
-                body,
-                txt::TxtOptions {
-                    experiment,
-                    measure,
-                    unit,
-                },
-                now_ns,
-            )
-            .collect()
-        }
-    })
+    let decoder = mymonit_formats::decoder(body, options, now_ns).map_err(|_| {
+        ApiError::BadRequest("txt bodies need the experiment and measure query parameters".into())
+    })?;
+    Ok(decoder.collect())
 }
 
 /// A record that was not stored, and why.
@@ -283,33 +176,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_types_and_names_pick_formats() {
-        assert_eq!(
-            Format::from_content_type("application/json; charset=utf-8"),
-            Some(Format::Json)
-        );
-        assert_eq!(
-            Format::from_content_type("application/x-ndjson"),
-            Some(Format::Ndjson)
-        );
-        assert_eq!(Format::from_content_type("text/csv"), Some(Format::Csv));
-        assert_eq!(Format::from_content_type("TEXT/XML"), Some(Format::Xml));
-        assert_eq!(
-            Format::from_content_type("text/plain"),
-            Some(Format::LineProtocol)
-        );
-        assert_eq!(Format::from_content_type("image/png"), None);
-        assert_eq!(Format::from_name("lp"), Some(Format::LineProtocol));
-        assert_eq!(Format::from_name("txt"), Some(Format::Txt));
-        assert_eq!(Format::LineProtocol.default_unit(), TimeUnit::Nanos);
-        assert_eq!(Format::Json.default_unit(), TimeUnit::Seconds);
-    }
-
-    #[test]
     fn txt_needs_experiment_and_measure() {
         let options = DecodeOptions {
             format: Format::Txt,
-            unit: TimeUnit::Seconds,
+            unit: mymonit_formats::TimeUnit::Seconds,
             experiment: None,
             measure: None,
             delimiter: None,
