@@ -1,0 +1,561 @@
+//! The statistics of `GET …/stats`: what can be asked, and their exact computation per bucket.
+//!
+//! A bucket takes whole chunks through their [`Summary`] when nothing needs the values
+//! themselves, and decoded runs of points otherwise. Spreads merge with the pairwise formula
+//! of Chan, Golub and LeVeque, so the standard deviation of merged chunks is that of their
+//! points. Percentiles interpolate linearly between the closest ranks (numpy's default,
+//! PostgreSQL's `percentile_cont`), found by selection, not by sorting.
+
+use std::{collections::BTreeSet, fmt, str::FromStr};
+
+use crate::{
+    bits::DecodeError,
+    chunk::{self, Summary},
+};
+
+/// A statistic a caller can ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statistic {
+    /// Number of points.
+    Count,
+    /// Sum of the values.
+    Sum,
+    /// Arithmetic mean.
+    Mean,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Sample standard deviation (n − 1, as PostgreSQL's `stddev`); none for one point.
+    Stddev,
+    /// Value of the earliest point.
+    First,
+    /// Value of the latest point.
+    Last,
+    /// A percentile in 0..=100 (`p50`, `p99.9`).
+    Percentile(f64),
+    /// Number of distinct values of a tag (`count_distinct:tag:host`).
+    CountDistinct(String),
+}
+
+/// A statistic name that means nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown statistic {0:?}: use count, sum, mean, min, max, stddev, first, last, pNN (0 to 100) or count_distinct:tag:KEY"
+)]
+pub struct UnknownStatistic(pub String);
+
+impl FromStr for Statistic {
+    type Err = UnknownStatistic;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownStatistic(text.to_owned());
+        Ok(match text {
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "mean" | "avg" => Self::Mean,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "stddev" => Self::Stddev,
+            "first" => Self::First,
+            "last" => Self::Last,
+            _ => {
+                if let Some(key) = text.strip_prefix("count_distinct:tag:") {
+                    if key.is_empty() {
+                        return Err(unknown());
+                    }
+                    Self::CountDistinct(key.to_owned())
+                } else if let Some(number) = text.strip_prefix('p') {
+                    let valid = !number.is_empty()
+                        && number.chars().all(|c| c.is_ascii_digit() || c == '.');
+                    let p: f64 = number.parse().map_err(|_| unknown())?;
+                    if !valid || !(0.0..=100.0).contains(&p) {
+                        return Err(unknown());
+                    }
+                    Self::Percentile(p)
+                } else {
+                    return Err(unknown());
+                }
+            }
+        })
+    }
+}
+
+impl fmt::Display for Statistic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Count => f.write_str("count"),
+            Self::Sum => f.write_str("sum"),
+            Self::Mean => f.write_str("mean"),
+            Self::Min => f.write_str("min"),
+            Self::Max => f.write_str("max"),
+            Self::Stddev => f.write_str("stddev"),
+            Self::First => f.write_str("first"),
+            Self::Last => f.write_str("last"),
+            Self::Percentile(p) => write!(f, "p{p}"),
+            Self::CountDistinct(key) => write!(f, "count_distinct:tag:{key}"),
+        }
+    }
+}
+
+/// One figure of a bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Figure {
+    /// A count.
+    Integer(u64),
+    /// A value.
+    Number(f64),
+    /// Not defined for this bucket (the mean of nothing, the deviation of one point).
+    Missing,
+}
+
+/// What a request needs kept per bucket.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    values: bool,
+    distinct: bool,
+}
+
+/// The running state of one bucket.
+#[derive(Debug, Clone, Default)]
+pub struct Bucket {
+    count: u64,
+    sum: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+    first: Option<((i64, i64), f64)>,
+    last: Option<((i64, i64), f64)>,
+    values: Vec<f64>,
+    distinct: BTreeSet<String>,
+}
+
+impl Bucket {
+    /// Whether no point was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn merge(&mut self, part: &Summary) {
+        if part.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.count = part.count;
+            self.sum = part.sum;
+            self.m2 = part.m2;
+            self.min = part.min;
+            self.max = part.max;
+        } else {
+            let (n_a, n_b) = (self.count as f64, part.count as f64);
+            let delta = part.sum / n_b - self.sum / n_a;
+            self.m2 += part.m2 + delta * delta * n_a * n_b / (n_a + n_b);
+            self.count += part.count;
+            self.sum += part.sum;
+            self.min = self.min.min(part.min);
+            self.max = self.max.max(part.max);
+        }
+        if self.first.is_none_or(|(key, _)| part.start < key) {
+            self.first = Some((part.start, part.first));
+        }
+        if self.last.is_none_or(|(key, _)| part.end > key) {
+            self.last = Some((part.end, part.last));
+        }
+    }
+}
+
+/// A slice of consecutive points, as columns.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// Timestamps.
+    pub ts: &'a [i64],
+    /// Arrival numbers.
+    pub seq: &'a [i64],
+    /// Values.
+    pub values: &'a [f64],
+}
+
+impl Run<'_> {
+    fn summary(&self) -> Option<Summary> {
+        let n = self.values.len();
+        if n == 0 {
+            return None;
+        }
+        let mut sum = 0.0;
+        let mut min = f64::INFINITY;
+        let mut max = f64::NEG_INFINITY;
+        for &value in self.values {
+            sum += value;
+            min = min.min(value);
+            max = max.max(value);
+        }
+        let mean = sum / n as f64;
+        let m2 = self.values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        let (mut first, mut last) = (0, 0);
+        // Runs from the recent table are not sorted; chunks are.
+        for i in 1..n {
+            if (self.ts[i], self.seq[i]) < (self.ts[first], self.seq[first]) {
+                first = i;
+            }
+            if (self.ts[i], self.seq[i]) > (self.ts[last], self.seq[last]) {
+                last = i;
+            }
+        }
+        Some(Summary {
+            count: n as u64,
+            start: (self.ts[first], self.seq[first]),
+            end: (self.ts[last], self.seq[last]),
+            sum,
+            min,
+            max,
+            m2,
+            first: self.values[first],
+            last: self.values[last],
+        })
+    }
+}
+
+/// Statistics over a set of buckets `[boundaries[i], boundaries[i + 1])`, clipped to
+/// `[from, to)`.
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    statistics: Vec<Statistic>,
+    needs: Needs,
+    boundaries: Vec<i64>,
+    from: i64,
+    to: i64,
+    buckets: Vec<Bucket>,
+}
+
+impl Aggregation {
+    /// Prepares buckets between consecutive `boundaries` (at least two, ascending).
+    pub fn new(statistics: Vec<Statistic>, boundaries: Vec<i64>, from: i64, to: i64) -> Self {
+        let needs = Needs {
+            values: statistics
+                .iter()
+                .any(|s| matches!(s, Statistic::Percentile(_))),
+            distinct: statistics
+                .iter()
+                .any(|s| matches!(s, Statistic::CountDistinct(_))),
+        };
+        let buckets = vec![Bucket::default(); boundaries.len().saturating_sub(1)];
+        Self {
+            statistics,
+            needs,
+            boundaries,
+            from,
+            to,
+            buckets,
+        }
+    }
+
+    /// The statistics asked for, in order.
+    pub fn statistics(&self) -> &[Statistic] {
+        &self.statistics
+    }
+
+    /// The bucket holding `ts`, if any.
+    fn bucket_of(&self, ts: i64) -> Option<usize> {
+        if ts < self.from || ts >= self.to {
+            return None;
+        }
+        let index = self
+            .boundaries
+            .partition_point(|&b| b <= ts)
+            .checked_sub(1)?;
+        (index < self.buckets.len()).then_some(index)
+    }
+
+    /// The value of the tag a distinct count counts, for a series.
+    fn note_distinct(&mut self, bucket: usize, tag_value: Option<&str>) {
+        if let (true, Some(value)) = (self.needs.distinct, tag_value) {
+            self.buckets[bucket].distinct.insert(value.to_owned());
+        }
+    }
+
+    /// Adds a chunk of a series whose distinct-counted tag (if asked) is `tag_value`. Uses
+    /// the summary alone when the chunk lies in one bucket and no value is needed.
+    pub fn add_chunk(
+        &mut self,
+        summary: &Summary,
+        bytes: &[u8],
+        tag_value: Option<&str>,
+    ) -> Result<(), DecodeError> {
+        if !self.needs.values
+            && let Some(bucket) = self.bucket_of(summary.start.0)
+            && self.bucket_of(summary.end.0) == Some(bucket)
+        {
+            self.buckets[bucket].merge(summary);
+            self.note_distinct(bucket, tag_value);
+            return Ok(());
+        }
+        let columns = chunk::decode(bytes)?;
+        self.add_run(
+            Run {
+                ts: &columns.ts,
+                seq: &columns.seq,
+                values: &columns.values,
+            },
+            tag_value,
+        );
+        Ok(())
+    }
+
+    /// Adds points in any order.
+    pub fn add_run(&mut self, run: Run<'_>, tag_value: Option<&str>) {
+        let mut start = 0;
+        while start < run.ts.len() {
+            let Some(bucket) = self.bucket_of(run.ts[start]) else {
+                start += 1;
+                continue;
+            };
+            // Extend while the points stay in this bucket (sorted input gives long runs).
+            let (low, high) = (
+                self.boundaries[bucket].max(self.from),
+                self.boundaries[bucket + 1].min(self.to),
+            );
+            let mut end = start + 1;
+            while end < run.ts.len() && (low..high).contains(&run.ts[end]) {
+                end += 1;
+            }
+            let piece = Run {
+                ts: &run.ts[start..end],
+                seq: &run.seq[start..end],
+                values: &run.values[start..end],
+            };
+            if let Some(summary) = piece.summary() {
+                self.buckets[bucket].merge(&summary);
+            }
+            if self.needs.values {
+                self.buckets[bucket].values.extend_from_slice(piece.values);
+            }
+            self.note_distinct(bucket, tag_value);
+            start = end;
+        }
+    }
+
+    /// The buckets, by start, with one figure per statistic; empty buckets are `None`.
+    pub fn finish(mut self) -> Vec<(i64, Option<Vec<Figure>>)> {
+        let percentiles: Vec<f64> = self
+            .statistics
+            .iter()
+            .filter_map(|s| match s {
+                Statistic::Percentile(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (i, bucket) in self.buckets.iter_mut().enumerate() {
+            let start = self.boundaries[i];
+            if bucket.is_empty() {
+                out.push((start, None));
+                continue;
+            }
+            let mut found = percentile_values(&mut bucket.values, &percentiles).into_iter();
+            let n = bucket.count as f64;
+            let figures = self
+                .statistics
+                .iter()
+                .map(|statistic| match statistic {
+                    Statistic::Count => Figure::Integer(bucket.count),
+                    Statistic::Sum => Figure::Number(bucket.sum),
+                    Statistic::Mean => Figure::Number(bucket.sum / n),
+                    Statistic::Min => Figure::Number(bucket.min),
+                    Statistic::Max => Figure::Number(bucket.max),
+                    Statistic::Stddev if bucket.count > 1 => {
+                        Figure::Number((bucket.m2 / (n - 1.0)).max(0.0).sqrt())
+                    }
+                    Statistic::Stddev => Figure::Missing,
+                    Statistic::First => bucket
+                        .first
+                        .map_or(Figure::Missing, |f| Figure::Number(f.1)),
+                    Statistic::Last => bucket.last.map_or(Figure::Missing, |l| Figure::Number(l.1)),
+                    Statistic::Percentile(_) => {
+                        found.next().map_or(Figure::Missing, Figure::Number)
+                    }
+                    Statistic::CountDistinct(_) => Figure::Integer(bucket.distinct.len() as u64),
+                })
+                .collect();
+            out.push((start, Some(figures)));
+        }
+        out
+    }
+}
+
+/// Percentiles `ps` (0..=100) of `values`, in the order asked, by linear interpolation
+/// between the closest ranks. Reorders `values`. Empty when `values` is.
+pub fn percentile_values(values: &mut [f64], ps: &[f64]) -> Vec<f64> {
+    let n = values.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..ps.len()).collect();
+    order.sort_by(|&a, &b| ps[a].total_cmp(&ps[b]));
+    let mut out = vec![0.0; ps.len()];
+    // Invariant: every value before `lower` is ≤ every value from `lower` on.
+    let mut lower = 0;
+    for index in order {
+        let rank = ps[index].clamp(0.0, 100.0) / 100.0 * (n - 1) as f64;
+        let k = (rank.floor() as usize).min(n - 1);
+        let fraction = rank - k as f64;
+        if k >= lower {
+            values[lower..].select_nth_unstable_by(k - lower, f64::total_cmp);
+            lower = k;
+        }
+        let low = values[k];
+        out[index] = if fraction > 0.0 && k + 1 < n {
+            let high = values[k + 1..]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            low + (high - low) * fraction
+        } else {
+            low
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Point, chunk};
+
+    /// The textbook definition, by sorting.
+    fn reference_percentile(values: &[f64], p: f64) -> f64 {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = p / 100.0 * (sorted.len() - 1) as f64;
+        let k = rank.floor() as usize;
+        let fraction = rank - k as f64;
+        if fraction > 0.0 {
+            sorted[k] + (sorted[k + 1] - sorted[k]) * fraction
+        } else {
+            sorted[k]
+        }
+    }
+
+    #[test]
+    fn statistic_names_parse_and_print_back() {
+        for name in [
+            "count",
+            "sum",
+            "mean",
+            "min",
+            "max",
+            "stddev",
+            "first",
+            "last",
+            "p50",
+            "p99.9",
+            "p0",
+            "p100",
+            "count_distinct:tag:host",
+        ] {
+            assert_eq!(name.parse::<Statistic>().unwrap().to_string(), name);
+        }
+        for bad in [
+            "median",
+            "p",
+            "p101",
+            "p-1",
+            "pNaN",
+            "p1e2",
+            "count_distinct:tag:",
+            "COUNT",
+        ] {
+            assert!(bad.parse::<Statistic>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn percentiles_match_numpy_on_a_known_case() {
+        // numpy.percentile([1, 2, 3, 4], [25, 50, 90]) == [1.75, 2.5, 3.7]
+        let mut values = [4.0, 1.0, 3.0, 2.0];
+        let got = percentile_values(&mut values, &[90.0, 25.0, 50.0]);
+        assert_eq!(got[1], 1.75);
+        assert_eq!(got[2], 2.5);
+        assert!((got[0] - 3.7).abs() < 1e-12);
+        assert_eq!(
+            percentile_values(&mut [5.0], &[0.0, 50.0, 100.0]),
+            vec![5.0; 3]
+        );
+        assert!(percentile_values(&mut [], &[50.0]).is_empty());
+    }
+
+    fn points_of(values: &[f64]) -> Vec<Point> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &value)| Point {
+                ts: i as i64 * 10,
+                seq: i as i64,
+                value,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn percentiles_equal_the_sorting_reference(
+            values in proptest::collection::vec(-1e6f64..1e6, 1..400),
+            ps in proptest::collection::vec(0.0f64..=100.0, 1..6),
+        ) {
+            let got = percentile_values(&mut values.clone(), &ps);
+            for (p, value) in ps.iter().zip(got) {
+                prop_assert_eq!(value, reference_percentile(&values, *p));
+            }
+        }
+
+        /// Chunks taken whole by their summaries and points taken one by one agree with a
+        /// direct computation, whatever the chunk size and bucket width.
+        #[test]
+        fn buckets_agree_with_a_direct_computation(
+            values in proptest::collection::vec(-1000.0f64..1000.0, 1..300),
+            chunk_size in 1usize..50,
+            width in 1i64..200,
+        ) {
+            let points = points_of(&values);
+            let to = points.len() as i64 * 10;
+            let boundaries: Vec<i64> = (0..=to / width + 1).map(|i| i * width).collect();
+            let statistics: Vec<Statistic> = ["count", "sum", "mean", "min", "max", "stddev", "first", "last", "p50", "p90"]
+                .iter().map(|s| s.parse().unwrap()).collect();
+            let aggregates_only: Vec<Statistic> = statistics[..8].to_vec();
+            for stats in [statistics, aggregates_only] {
+                let mut aggregation = Aggregation::new(stats.clone(), boundaries.clone(), 0, to);
+                for piece in points.chunks(chunk_size) {
+                    let summary = chunk::Summary::of(piece).unwrap();
+                    aggregation.add_chunk(&summary, &chunk::encode(piece), None).unwrap();
+                }
+                for (start, figures) in aggregation.finish() {
+                    let inside: Vec<f64> = points.iter().filter(|p| p.ts >= start && p.ts < start + width).map(|p| p.value).collect();
+                    let Some(figures) = figures else {
+                        prop_assert!(inside.is_empty());
+                        continue;
+                    };
+                    let n = inside.len() as f64;
+                    let mean = inside.iter().sum::<f64>() / n;
+                    for (statistic, figure) in stats.iter().zip(figures) {
+                        let expected = match statistic {
+                            Statistic::Count => { prop_assert_eq!(figure, Figure::Integer(inside.len() as u64)); continue; }
+                            Statistic::Sum => inside.iter().sum(),
+                            Statistic::Mean => mean,
+                            Statistic::Min => inside.iter().copied().fold(f64::INFINITY, f64::min),
+                            Statistic::Max => inside.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                            Statistic::Stddev if inside.len() < 2 => { prop_assert_eq!(figure, Figure::Missing); continue; }
+                            Statistic::Stddev => (inside.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
+                            Statistic::First => inside[0],
+                            Statistic::Last => inside[inside.len() - 1],
+                            Statistic::Percentile(p) => reference_percentile(&inside, *p),
+                            Statistic::CountDistinct(_) => unreachable!(),
+                        };
+                        let Figure::Number(got) = figure else { panic!("{statistic}: {figure:?}") };
+                        prop_assert!((got - expected).abs() <= 1e-9 * (1.0 + expected.abs()), "{}: {} vs {}", statistic, got, expected);
+                    }
+                }
+            }
+        }
+    }
+}
