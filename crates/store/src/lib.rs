@@ -15,6 +15,7 @@ use mymonit_model::{
     ingest::IngestToken,
     measure::{Measure, NewMeasure},
 };
+pub use mymonit_tsdb::{Point, chunk::Summary};
 
 pub mod sqlite;
 
@@ -38,6 +39,14 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored bytes do not decode: the database was altered or damaged.
+    #[error("corrupt chunk {chunk_id}: {reason}")]
+    Corrupt {
+        /// The chunk.
+        chunk_id: i64,
+        /// What is wrong with it.
+        reason: mymonit_tsdb::bits::DecodeError,
+    },
     /// The data directory could not be prepared.
     #[error("cannot use data directory: {0}")]
     Io(#[from] std::io::Error),
@@ -75,6 +84,49 @@ pub struct MeasureQuery {
     pub limit: u32,
 }
 
+/// A series: one experiment's measure type with one set of tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Synthetic id.
+    pub series_id: i64,
+    /// The experiment.
+    pub experiment_id: i64,
+    /// The measure type.
+    pub measure_type_id: i64,
+    /// The measure type's name.
+    pub measure_type: String,
+    /// The tags every point of the series carries.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What one compaction pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Series that had recent points.
+    pub series: u64,
+    /// Recent points moved into chunks.
+    pub points: u64,
+    /// Chunks written.
+    pub chunks_written: u64,
+    /// Chunks rewritten because points arrived inside or just after them.
+    pub chunks_replaced: u64,
+}
+
+impl CompactionReport {
+    /// Adds another report's figures.
+    pub fn add(&mut self, other: Self) {
+        self.series += other.series;
+        self.points += other.points;
+        self.chunks_written += other.chunks_written;
+        self.chunks_replaced += other.chunks_replaced;
+    }
+}
+
+/// A visitor of stored chunks: each chunk's summary and its encoded bytes.
+pub type ChunkVisitor<'a> = dyn FnMut(&Summary, &[u8]) -> std::result::Result<(), mymonit_tsdb::bits::DecodeError>
+    + Send
+    + 'a;
+
 /// Accounts, experiments, associations, measure types and revoked tokens.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -111,6 +163,10 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn list_experiments_of(&self, user_id: &str) -> Result<Vec<Experiment>>;
     /// Renames an experiment.
     async fn rename_experiment(&self, experiment_id: i64, name: &str) -> Result<Experiment>;
+    /// How many days of an experiment's points are kept; `None` keeps everything.
+    async fn retention_days(&self, experiment_id: i64) -> Result<Option<u32>>;
+    /// Sets how many days of points are kept (`None`: everything).
+    async fn set_retention_days(&self, experiment_id: i64, days: Option<u32>) -> Result<()>;
 
     /// Associates a scientist with an experiment; `Ok(false)` when it already was.
     async fn associate(&self, experiment_id: i64, user_id: &str) -> Result<bool>;
@@ -172,6 +228,30 @@ pub trait MeasureStore: Send + Sync + 'static {
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>>;
     /// How many measures an experiment has.
     async fn count(&self, experiment_id: i64) -> Result<u64>;
+
+    /// The series of an experiment, optionally of one measure type, by id.
+    async fn series(&self, experiment_id: i64, measure_type_id: Option<i64>)
+    -> Result<Vec<Series>>;
+    /// Visits, in time order, the chunks of a series that hold points of `[from, to)` (they
+    /// may hold points outside it too).
+    async fn scan_chunks(
+        &self,
+        series_id: i64,
+        from: i64,
+        to: i64,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<()>;
+    /// The points of a series in `[from, to)` not yet compacted, in no particular order.
+    async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>>;
+    /// The latest point of a series.
+    async fn latest(&self, series_id: i64) -> Result<Option<Point>>;
+    /// The timestamp of the earliest point of a series.
+    async fn earliest(&self, series_id: i64) -> Result<Option<i64>>;
+    /// Moves recent points into compressed chunks, at most `max_points` per series in one
+    /// transaction; call until it reports no points to drain a backlog.
+    async fn compact(&self, max_points: usize) -> Result<CompactionReport>;
+    /// Drops points older than their experiment's retention; returns how many.
+    async fn apply_retention(&self, now_ns: i64) -> Result<u64>;
 }
 
 /// Tags as stored: a JSON object, or nothing when empty.

@@ -6,10 +6,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use mymonit_model::{
-    Experiment, MeasureType, User, UserPatch,
-    ingest::IngestToken,
-    measure::{Measure, NewMeasure},
-    units::SI_DERIVED_UNITS,
+    Experiment, MeasureType, User, UserPatch, ingest::IngestToken, units::SI_DERIVED_UNITS,
 };
 use sqlx::{
     Row, SqlitePool,
@@ -18,10 +15,7 @@ use sqlx::{
     },
 };
 
-use crate::{
-    Account, MeasureQuery, MeasureStore, MetaStore, Result, StoreError, parse_role, tags_from_json,
-    tags_to_json,
-};
+use crate::{Account, MetaStore, Result, StoreError, parse_role};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "mymonit.db";
@@ -35,6 +29,8 @@ pub struct SqliteStore {
     /// SQLite admits one writer at a time; writers of this process queue here instead of
     /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
     measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
+    series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
 }
 
 impl SqliteStore {
@@ -50,6 +46,9 @@ impl SqliteStore {
             // which is the usual trade; a process crash loses nothing.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
+            // Takes effect for new databases: compaction frees the pages of recent points,
+            // and the compactor gives a large free list back to the file system.
+            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -59,6 +58,7 @@ impl SqliteStore {
         let store = Self {
             pool,
             measure_writer: std::sync::Arc::default(),
+            series_ids: std::sync::Arc::default(),
         };
         store.seed_measure_types().await?;
         Ok(store)
@@ -333,6 +333,30 @@ impl MetaStore for SqliteStore {
         }
     }
 
+    async fn retention_days(&self, experiment_id: i64) -> Result<Option<u32>> {
+        let days: Option<Option<i64>> =
+            sqlx::query_scalar("select retention_days from experiments where experiment_id = ?")
+                .bind(experiment_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match days {
+            None => Err(StoreError::NotFound(format!("experiment {experiment_id}"))),
+            Some(days) => Ok(days.and_then(|d| u32::try_from(d).ok())),
+        }
+    }
+
+    async fn set_retention_days(&self, experiment_id: i64, days: Option<u32>) -> Result<()> {
+        let done = sqlx::query("update experiments set retention_days = ? where experiment_id = ?")
+            .bind(days.map(i64::from))
+            .bind(experiment_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("experiment {experiment_id}")));
+        }
+        Ok(())
+    }
+
     async fn associate(&self, experiment_id: i64, user_id: &str) -> Result<bool> {
         let done = sqlx::query(
             "insert into associations (experiment_id, user_id, created_at) values (?, ?, ?)
@@ -561,143 +585,7 @@ impl SqliteStore {
     }
 }
 
-/// Rows per multi-row `insert`: one statement (and one round trip to SQLite's thread) per
-/// chunk instead of per row. 5 parameters a row stays far below SQLite's limit of 32,766.
-const INSERT_CHUNK: usize = 256;
-
-fn multi_row_insert(rows: usize) -> String {
-    let mut sql = String::from(
-        "insert into measures (experiment_id, measure_type_id, ts_ns, value, tags) values ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?, ?, ?)");
-    }
-    sql
-}
-
-async fn insert_measures(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    measures: &[&NewMeasure],
-) -> Result<()> {
-    for chunk in measures.chunks(INSERT_CHUNK) {
-        // The same text for every full chunk, so sqlx's statement cache prepares it once.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(chunk.len())));
-        for measure in chunk {
-            query = query
-                .bind(measure.experiment_id)
-                .bind(measure.measure_type_id)
-                .bind(measure.timestamp_ns)
-                .bind(measure.value)
-                .bind(tags_to_json(&measure.tags));
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl MeasureStore for SqliteStore {
-    async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<&NewMeasure> = measures.iter().collect();
-        insert_measures(&mut tx, &rows).await?;
-        tx.commit().await?;
-        Ok(measures.len() as u64)
-    }
-
-    async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let processed_at = now();
-        // Which keys are new: `returning` lists only the rows the insert really added.
-        let mut fresh = std::collections::HashSet::with_capacity(messages.len());
-        for chunk in messages.chunks(INSERT_CHUNK) {
-            let mut sql = String::from("insert into inbox (message_key, processed_at) values ");
-            for index in 0..chunk.len() {
-                if index > 0 {
-                    sql.push(',');
-                }
-                sql.push_str("(?, ?)");
-            }
-            sql.push_str(" on conflict do nothing returning message_key");
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for (key, _) in chunk {
-                query = query.bind(key).bind(processed_at);
-            }
-            fresh.extend(query.fetch_all(&mut *tx).await?);
-        }
-        let mut rows: Vec<&NewMeasure> = Vec::new();
-        for (key, measures) in messages {
-            // A key twice in one batch (a redelivery racing its original) counts once.
-            if fresh.remove(key) {
-                rows.extend(measures.iter());
-            }
-        }
-        insert_measures(&mut tx, &rows).await?;
-        tx.commit().await?;
-        Ok(rows.len() as u64)
-    }
-
-    async fn purge_inbox(&self, before: i64) -> Result<u64> {
-        let done = sqlx::query("delete from inbox where processed_at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
-        let (after_ts, after_seq) = query.after.unwrap_or((i64::MIN, i64::MIN));
-        let rows = sqlx::query(
-            "select m.seq, m.experiment_id, e.name as experiment, t.name as measure_type,
-                    m.ts_ns, m.value, m.tags
-             from measures m
-             join experiments e on e.experiment_id = m.experiment_id
-             join measure_types t on t.measure_type_id = m.measure_type_id
-             where m.experiment_id = ?1
-               and m.ts_ns >= ?2 and m.ts_ns < ?3
-               and (?4 is null or m.measure_type_id = ?4)
-               and (m.ts_ns > ?5 or (m.ts_ns = ?5 and m.seq > ?6))
-             order by m.ts_ns, m.seq
-             limit ?7",
-        )
-        .bind(query.experiment_id)
-        .bind(query.from_ns.unwrap_or(i64::MIN))
-        .bind(query.to_ns.unwrap_or(i64::MAX))
-        .bind(query.measure_type_id)
-        .bind(after_ts)
-        .bind(after_seq)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Measure {
-                    seq: row.try_get("seq")?,
-                    experiment_id: row.try_get("experiment_id")?,
-                    experiment: row.try_get("experiment")?,
-                    measure_type: row.try_get("measure_type")?,
-                    timestamp_ns: row.try_get("ts_ns")?,
-                    value: row.try_get("value")?,
-                    tags: tags_from_json(row.try_get::<Option<&str>, _>("tags")?),
-                })
-            })
-            .collect()
-    }
-
-    async fn count(&self, experiment_id: i64) -> Result<u64> {
-        let count: i64 =
-            sqlx::query_scalar("select count(*) from measures where experiment_id = ?")
-                .bind(experiment_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(count.max(0) as u64)
-    }
-}
+mod measures;
 
 #[cfg(test)]
 mod tests;

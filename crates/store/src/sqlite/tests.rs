@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use mymonit_model::{Role, User, UserPatch, measure::NewMeasure};
 
 use super::*;
+use crate::{MeasureQuery, MeasureStore};
 
 fn user(id: &str, username: &str, role: Role) -> User {
     User {
@@ -269,4 +270,264 @@ async fn large_batches_cross_insert_chunks_and_duplicate_keys_in_one_batch_count
         .unwrap();
     assert_eq!(all.len(), 1300);
     assert_eq!(all.iter().filter(|m| m.value == 299.0).count(), 2);
+}
+
+/// A tiny deterministic generator, so a failure replays.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+async fn everything(
+    store: &SqliteStore,
+    experiment_id: i64,
+    page: u32,
+) -> Vec<(i64, i64, String, f64)> {
+    let mut out = Vec::new();
+    let mut query = MeasureQuery {
+        experiment_id,
+        limit: page,
+        ..Default::default()
+    };
+    loop {
+        let measures = store.query(&query).await.unwrap();
+        let Some(last) = measures.last() else {
+            return out;
+        };
+        query.after = Some((last.timestamp_ns, last.seq));
+        out.extend(
+            measures
+                .iter()
+                .map(|m| (m.timestamp_ns, m.seq, m.measure_type.clone(), m.value)),
+        );
+    }
+}
+
+/// Chunks of each series, as (start, end, count), checked to be in order and disjoint.
+async fn chunk_layout(store: &SqliteStore) -> Vec<(i64, i64, i64)> {
+    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "select series_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
+         order by series_id, end_ns, end_seq",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap();
+    for pair in rows.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if a.0 == b.0 {
+            assert!((a.3, a.4) < (b.1, b.2), "chunks overlap: {a:?} {b:?}");
+        }
+    }
+    rows.iter().map(|r| (r.1, r.3, r.5)).collect()
+}
+
+async fn recent_count(store: &SqliteStore) -> i64 {
+    sqlx::query_scalar("select count(*) from recent_points")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn compaction_keeps_every_point_in_order_even_late_and_tied_ones() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("vibrations").await.unwrap();
+    let mut rng = Lcg(7);
+    let point = |ts: i64, value: f64, type_id: i64, host: &str| NewMeasure {
+        experiment_id: experiment.experiment_id,
+        measure_type_id: type_id,
+        timestamp_ns: ts,
+        value,
+        tags: if host.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([("host".to_string(), host.to_string())])
+        },
+    };
+    // Rounds of arrivals: mostly in order, some late (inside compacted ranges), some ties.
+    for round in 0..6 {
+        let batch: Vec<NewMeasure> = (0..900)
+            .map(|i| {
+                let ts = if rng.next(10) == 0 {
+                    rng.next(1000 * (round + 1)) as i64 * 1_000
+                } else {
+                    (1000 * round + i) as i64 * 1_000
+                };
+                let value = rng.next(100_000) as f64 / 1000.0;
+                let host = ["", "lab1", "lab2"][rng.next(3) as usize];
+                point(ts, value, 1 + rng.next(2) as i64, host)
+            })
+            .collect();
+        store.append(&batch).await.unwrap();
+        let before = everything(&store, experiment.experiment_id, 10_000).await;
+        let report = store.compact(500).await.unwrap();
+        assert!(report.points > 0);
+        // Until drained: the limit of 500 per series leaves some behind.
+        while store.compact(500).await.unwrap().points > 0 {}
+        assert_eq!(recent_count(&store).await, 0);
+        let after = everything(&store, experiment.experiment_id, 10_000).await;
+        assert_eq!(
+            after, before,
+            "round {round}: compaction changed what a query reads"
+        );
+        let paged = everything(&store, experiment.experiment_id, 7).await;
+        assert_eq!(
+            paged, before,
+            "round {round}: small pages across chunks differ"
+        );
+        assert!(
+            before
+                .windows(2)
+                .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1))
+        );
+        chunk_layout(&store).await;
+    }
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 5400);
+}
+
+#[tokio::test]
+async fn a_series_fed_a_few_points_at_a_time_still_fills_its_chunks() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("slow").await.unwrap();
+    for step in 0..300i64 {
+        let batch: Vec<NewMeasure> = (0..10)
+            .map(|i| NewMeasure {
+                experiment_id: experiment.experiment_id,
+                measure_type_id: 1,
+                timestamp_ns: (step * 10 + i) * 1_000_000_000,
+                value: 20.0 + (i as f64) / 8.0,
+                tags: BTreeMap::new(),
+            })
+            .collect();
+        store.append(&batch).await.unwrap();
+        store.compact(100_000).await.unwrap();
+    }
+    let layout = chunk_layout(&store).await;
+    assert_eq!(layout.iter().map(|c| c.2).sum::<i64>(), 3000);
+    assert!(
+        layout.len() <= 4,
+        "{} chunks for 3,000 points: {layout:?}",
+        layout.len()
+    );
+}
+
+#[tokio::test]
+async fn chunk_scans_recent_points_and_ends_of_series() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("ends").await.unwrap();
+    let measures: Vec<NewMeasure> = (0..3000i64)
+        .map(|i| NewMeasure {
+            experiment_id: experiment.experiment_id,
+            measure_type_id: 2,
+            timestamp_ns: 1_000 + i * 10,
+            value: i as f64,
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    store.append(&measures).await.unwrap();
+    store.compact(100_000).await.unwrap();
+    store
+        .append(&[NewMeasure {
+            timestamp_ns: 5,
+            value: -1.0,
+            ..measures[0].clone()
+        }])
+        .await
+        .unwrap();
+    let series = store
+        .series(experiment.experiment_id, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    let id = series[0].series_id;
+    assert!(
+        store
+            .series(experiment.experiment_id, Some(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut seen = 0;
+    store
+        .scan_chunks(
+            id,
+            1_000 + 1500 * 10,
+            1_000 + 1600 * 10,
+            &mut |summary, bytes| {
+                let columns = mymonit_tsdb::chunk::decode(bytes)?;
+                assert_eq!(columns.len() as u64, summary.count);
+                seen += 1;
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        (1..=2).contains(&seen),
+        "{seen} chunks for a window inside one or two"
+    );
+    let recent = store.recent_points(id, 0, 10).await.unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(store.earliest(id).await.unwrap(), Some(5));
+    let latest = store.latest(id).await.unwrap().unwrap();
+    assert_eq!((latest.ts, latest.value), (1_000 + 2999 * 10, 2999.0));
+}
+
+#[tokio::test]
+async fn retention_drops_old_points_and_only_them() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("short-memory").await.unwrap();
+    let day = 86_400 * 1_000_000_000i64;
+    let now = 100 * day;
+    // One point an hour over ten days.
+    let measures: Vec<NewMeasure> = (0..240i64)
+        .map(|h| NewMeasure {
+            experiment_id: experiment.experiment_id,
+            measure_type_id: 1,
+            timestamp_ns: now - 10 * day + h * day / 24,
+            value: h as f64,
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    store.append(&measures[..200]).await.unwrap();
+    store.compact(100_000).await.unwrap();
+    store.append(&measures[200..]).await.unwrap();
+    assert_eq!(
+        store.apply_retention(now).await.unwrap(),
+        0,
+        "no rule, nothing dropped"
+    );
+    assert_eq!(
+        store
+            .retention_days(experiment.experiment_id)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .set_retention_days(experiment.experiment_id, Some(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .retention_days(experiment.experiment_id)
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(store.apply_retention(now).await.unwrap(), 168);
+    let kept = everything(&store, experiment.experiment_id, 1000).await;
+    assert_eq!(kept.len(), 72);
+    assert!(kept.iter().all(|m| m.0 >= now - 3 * day));
+    assert!(matches!(
+        store.set_retention_days(999, Some(1)).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -1,0 +1,808 @@
+//! The time series on SQLite. Ingest appends to `recent_points`; [`MeasureStore::compact`]
+//! moves those points into compressed `chunks` of one series (see `mymonit_tsdb::chunk`),
+//! each in one transaction, so a crash mid-compaction leaves either the recent rows or the
+//! chunks that replace them, never both and never neither. Chunks of a series never overlap
+//! in `(ts, seq)`: a late point is merged into the chunk whose range holds it.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::PoisonError,
+};
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mymonit_model::measure::{Measure, NewMeasure};
+use mymonit_tsdb::{
+    Point,
+    chunk::{self, Summary},
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction, sqlite::SqliteRow};
+
+use super::{SqliteStore, now};
+use crate::{
+    ChunkVisitor, CompactionReport, MeasureQuery, MeasureStore, Result, Series, StoreError,
+    tags_from_json, tags_to_json,
+};
+
+/// Series ids by (experiment, measure type, tags as stored).
+pub(super) type SeriesCache = HashMap<(i64, i64, String), i64>;
+
+type SeriesKey = (i64, i64, String);
+
+/// Rows per multi-row `insert`: one statement per 256 rows instead of per row; 3 parameters
+/// a row stays far below SQLite's limit of 32,766.
+const INSERT_CHUNK: usize = 256;
+/// Chunks fetched at a time when reading raw points.
+const CHUNK_BATCH: i64 = 4;
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+fn multi_row_insert(rows: usize) -> String {
+    let mut sql = String::from("insert into recent_points (series_id, ts_ns, value) values ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?)");
+    }
+    sql
+}
+
+fn series_key(measure: &NewMeasure) -> SeriesKey {
+    (
+        measure.experiment_id,
+        measure.measure_type_id,
+        tags_to_json(&measure.tags).unwrap_or_default(),
+    )
+}
+
+fn corrupt(chunk_id: i64) -> impl Fn(mymonit_tsdb::bits::DecodeError) -> StoreError {
+    move |reason| StoreError::Corrupt { chunk_id, reason }
+}
+
+/// The bounds of a stored chunk.
+#[derive(Debug, Clone, Copy)]
+struct ChunkMeta {
+    chunk_id: i64,
+    start: (i64, i64),
+    end: (i64, i64),
+    count: i64,
+}
+
+fn meta_from_row(row: &SqliteRow) -> Result<ChunkMeta> {
+    Ok(ChunkMeta {
+        chunk_id: row.try_get("chunk_id")?,
+        start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
+        end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
+        count: row.try_get("point_count")?,
+    })
+}
+
+fn point_from_row(row: &SqliteRow) -> Result<Point> {
+    Ok(Point {
+        ts: row.try_get("ts_ns")?,
+        seq: row.try_get("seq")?,
+        value: row.try_get("value")?,
+    })
+}
+
+impl SqliteStore {
+    /// Series ids for `measures`, creating missing series inside `tx`. Returns the ids and
+    /// the series created, which enter the cache only once `tx` commits.
+    async fn resolve_series(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        measures: &[&NewMeasure],
+    ) -> Result<(Vec<i64>, Vec<(SeriesKey, i64)>)> {
+        let mut ids = Vec::with_capacity(measures.len());
+        let mut local: HashMap<SeriesKey, i64> = HashMap::new();
+        let mut created = Vec::new();
+        for measure in measures {
+            let key = series_key(measure);
+            if let Some(id) = local.get(&key) {
+                ids.push(*id);
+                continue;
+            }
+            let cached = self
+                .series_ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&key)
+                .copied();
+            let id = match cached {
+                Some(id) => id,
+                None => {
+                    sqlx::query(
+                        "insert into series (experiment_id, measure_type_id, tags) values (?, ?, ?)
+                         on conflict do nothing",
+                    )
+                    .bind(key.0)
+                    .bind(key.1)
+                    .bind(&key.2)
+                    .execute(&mut **tx)
+                    .await?;
+                    let id: i64 = sqlx::query_scalar(
+                        "select series_id from series
+                         where experiment_id = ? and measure_type_id = ? and tags = ?",
+                    )
+                    .bind(key.0)
+                    .bind(key.1)
+                    .bind(&key.2)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    created.push((key.clone(), id));
+                    id
+                }
+            };
+            local.insert(key, id);
+            ids.push(id);
+        }
+        Ok((ids, created))
+    }
+
+    /// Inserts measures into `recent_points` inside `tx`; returns the series to cache.
+    async fn insert_recent(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        measures: &[&NewMeasure],
+    ) -> Result<Vec<(SeriesKey, i64)>> {
+        let (series_ids, created) = self.resolve_series(tx, measures).await?;
+        for (rows, ids) in measures
+            .chunks(INSERT_CHUNK)
+            .zip(series_ids.chunks(INSERT_CHUNK))
+        {
+            // The same text for every full chunk, so sqlx's statement cache prepares it once.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(rows.len())));
+            for (measure, series_id) in rows.iter().zip(ids) {
+                query = query
+                    .bind(series_id)
+                    .bind(measure.timestamp_ns)
+                    .bind(measure.value);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(created)
+    }
+
+    fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
+        if created.is_empty() {
+            return;
+        }
+        self.series_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(created);
+    }
+
+    /// Compacts one series in its own transaction.
+    async fn compact_series(&self, series_id: i64, max_points: usize) -> Result<CompactionReport> {
+        let _writer = self.measure_writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let report = compact_series(&mut tx, series_id, max_points).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Gives a large free list back to the file system (databases created with incremental
+    /// auto-vacuum; a no-op otherwise).
+    async fn shrink_if_sparse(&self) -> Result<()> {
+        let free: i64 = sqlx::query_scalar("pragma freelist_count")
+            .fetch_one(&self.pool)
+            .await?;
+        let pages: i64 = sqlx::query_scalar("pragma page_count")
+            .fetch_one(&self.pool)
+            .await?;
+        if free > 2048 && free * 4 > pages {
+            let _writer = self.measure_writer.lock().await;
+            sqlx::query("pragma incremental_vacuum")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// How a run of points is cut into chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// In equal pieces: for runs between other chunks, which will not grow.
+    Evenly,
+    /// In full chunks and a short last one: for the end of a series, which will grow.
+    FullFirst,
+}
+
+/// Writes sorted points as chunks of at most [`chunk::TARGET_POINTS`].
+async fn insert_chunks(
+    tx: &mut Transaction<'_, Sqlite>,
+    series_id: i64,
+    points: &[Point],
+    cut: Cut,
+) -> Result<u64> {
+    let pieces: Vec<&[Point]> = match cut {
+        Cut::Evenly => chunk::split_evenly(points, chunk::TARGET_POINTS).collect(),
+        Cut::FullFirst => points.chunks(chunk::TARGET_POINTS).collect(),
+    };
+    let mut written = 0;
+    for piece in pieces {
+        let Some(summary) = Summary::of(piece) else {
+            continue;
+        };
+        sqlx::query(
+            "insert into chunks (series_id, start_ns, start_seq, end_ns, end_seq, point_count,
+                                 sum, min, max, m2, first, last, data)
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(series_id)
+        .bind(summary.start.0)
+        .bind(summary.start.1)
+        .bind(summary.end.0)
+        .bind(summary.end.1)
+        .bind(summary.count as i64)
+        .bind(summary.sum)
+        .bind(summary.min)
+        .bind(summary.max)
+        .bind(summary.m2)
+        .bind(summary.first)
+        .bind(summary.last)
+        .bind(chunk::encode(piece))
+        .execute(&mut **tx)
+        .await?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Decodes a stored chunk and deletes it (its points are about to be written again).
+async fn take_chunk(tx: &mut Transaction<'_, Sqlite>, chunk_id: i64) -> Result<Vec<Point>> {
+    let data: Vec<u8> = sqlx::query_scalar("delete from chunks where chunk_id = ? returning data")
+        .bind(chunk_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(chunk::decode(&data)
+        .map_err(corrupt(chunk_id))?
+        .points()
+        .collect())
+}
+
+/// Where a recent point goes: into an existing chunk, or into the gap before chunk `i`
+/// (`i` = number of chunks for the gap after the last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Destination {
+    Chunk(usize),
+    Gap(usize),
+}
+
+async fn compact_series(
+    tx: &mut Transaction<'_, Sqlite>,
+    series_id: i64,
+    max_points: usize,
+) -> Result<CompactionReport> {
+    let rows: Vec<Point> = sqlx::query(
+        "select seq, ts_ns, value from recent_points where series_id = ?
+         order by ts_ns, seq limit ?",
+    )
+    .bind(series_id)
+    .bind(max_points.max(1) as i64)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(point_from_row)
+    .collect::<Result<_>>()?;
+    let (Some(low), Some(high)) = (rows.first().map(Point::key), rows.last().map(Point::key))
+    else {
+        return Ok(CompactionReport::default());
+    };
+    // Every chunk a recent point could fall inside or between.
+    let mut metas: Vec<ChunkMeta> = sqlx::query(
+        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
+         where series_id = ? and end_ns >= ? and start_ns <= ? order by end_ns, end_seq",
+    )
+    .bind(series_id)
+    .bind(low.0)
+    .bind(high.0)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(meta_from_row)
+    .collect::<Result<_>>()?;
+    let last = sqlx::query(
+        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
+         where series_id = ? order by end_ns desc, end_seq desc limit 1",
+    )
+    .bind(series_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .as_ref()
+    .map(meta_from_row)
+    .transpose()?;
+    if metas.is_empty()
+        && let Some(last) = last
+        && last.end < low
+    {
+        metas.push(last);
+    }
+    // A short last chunk absorbs the points that follow it, so that a series fed a few
+    // points at a time still ends up in full chunks.
+    let extend_last = metas.last().is_some_and(|meta| {
+        last.is_some_and(|last| last.chunk_id == meta.chunk_id)
+            && meta.count < chunk::TARGET_POINTS as i64
+    });
+    let mut groups: BTreeMap<Destination, Vec<Point>> = BTreeMap::new();
+    for row in &rows {
+        let index = metas.partition_point(|meta| meta.end < row.key());
+        let destination = if index < metas.len() && metas[index].start <= row.key() {
+            Destination::Chunk(index)
+        } else if index == metas.len() && extend_last {
+            Destination::Chunk(index - 1)
+        } else {
+            Destination::Gap(index)
+        };
+        groups.entry(destination).or_default().push(*row);
+    }
+    let mut report = CompactionReport {
+        series: 1,
+        points: rows.len() as u64,
+        ..CompactionReport::default()
+    };
+    let tail = if extend_last {
+        Destination::Chunk(metas.len() - 1)
+    } else {
+        Destination::Gap(metas.len())
+    };
+    for (destination, mut points) in groups {
+        let cut = if destination == tail {
+            Cut::FullFirst
+        } else {
+            Cut::Evenly
+        };
+        if let Destination::Chunk(index) = destination {
+            points.extend(take_chunk(tx, metas[index].chunk_id).await?);
+            points.sort_by_key(Point::key);
+            points.dedup_by_key(|point| point.key());
+            report.chunks_replaced += 1;
+        }
+        report.chunks_written += insert_chunks(tx, series_id, &points, cut).await?;
+    }
+    sqlx::query(
+        "delete from recent_points
+         where series_id = ?1 and (ts_ns < ?2 or (ts_ns = ?2 and seq <= ?3))",
+    )
+    .bind(series_id)
+    .bind(high.0)
+    .bind(high.1)
+    .execute(&mut **tx)
+    .await?;
+    Ok(report)
+}
+
+/// Reads one series in `(ts, seq)` order for a raw query: its chunks, fetched a few at a
+/// time, merged with its recent points.
+struct SeriesCursor {
+    series_id: i64,
+    measure_type: String,
+    tags: BTreeMap<String, String>,
+    from: i64,
+    to: i64,
+    after: (i64, i64),
+    /// Chunks with an end key above this are still to fetch.
+    fetched_up_to: (i64, i64),
+    chunks_done: bool,
+    pending: VecDeque<(i64, (i64, i64), Vec<u8>)>,
+    decoded: VecDeque<Point>,
+    recent: VecDeque<Point>,
+}
+
+impl SeriesCursor {
+    fn wanted(&self, point: &Point) -> bool {
+        point.ts >= self.from && point.ts < self.to && point.key() > self.after
+    }
+
+    async fn fetch_chunks(&mut self, pool: &SqlitePool) -> Result<()> {
+        let rows = sqlx::query(
+            "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
+             where series_id = ?1 and (end_ns > ?2 or (end_ns = ?2 and end_seq > ?3))
+               and start_ns < ?4
+             order by end_ns, end_seq limit ?5",
+        )
+        .bind(self.series_id)
+        .bind(self.fetched_up_to.0)
+        .bind(self.fetched_up_to.1)
+        .bind(self.to)
+        .bind(CHUNK_BATCH)
+        .fetch_all(pool)
+        .await?;
+        self.chunks_done = (rows.len() as i64) < CHUNK_BATCH;
+        for row in &rows {
+            let chunk_id: i64 = row.try_get("chunk_id")?;
+            let start = (row.try_get("start_ns")?, row.try_get("start_seq")?);
+            self.fetched_up_to = (row.try_get("end_ns")?, row.try_get("end_seq")?);
+            self.pending
+                .push_back((chunk_id, start, row.try_get("data")?));
+        }
+        Ok(())
+    }
+
+    /// The next point without taking it.
+    async fn peek(&mut self, pool: &SqlitePool) -> Result<Option<Point>> {
+        loop {
+            let recent = self.recent.front().copied();
+            if let Some(point) = self.decoded.front().copied() {
+                return Ok(Some(match recent {
+                    Some(recent) if recent.key() < point.key() => recent,
+                    _ => point,
+                }));
+            }
+            if let Some((chunk_id, start, _)) = self.pending.front() {
+                if let Some(recent) = recent
+                    && recent.key() < *start
+                {
+                    return Ok(Some(recent));
+                }
+                let chunk_id = *chunk_id;
+                let Some((_, _, data)) = self.pending.pop_front() else {
+                    continue;
+                };
+                let columns = chunk::decode(&data).map_err(corrupt(chunk_id))?;
+                let points: Vec<Point> = columns.points().filter(|p| self.wanted(p)).collect();
+                self.decoded.extend(points);
+                continue;
+            }
+            if !self.chunks_done {
+                self.fetch_chunks(pool).await?;
+                continue;
+            }
+            return Ok(recent);
+        }
+    }
+
+    /// Takes the point `peek` returned.
+    fn advance(&mut self) {
+        match (self.decoded.front(), self.recent.front()) {
+            (Some(chunk), Some(recent)) if recent.key() < chunk.key() => self.recent.pop_front(),
+            (Some(_), _) => self.decoded.pop_front(),
+            (None, _) => self.recent.pop_front(),
+        };
+    }
+}
+
+#[async_trait]
+impl MeasureStore for SqliteStore {
+    async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
+        let _writer = self.measure_writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<&NewMeasure> = measures.iter().collect();
+        let created = self.insert_recent(&mut tx, &rows).await?;
+        tx.commit().await?;
+        self.remember_series(created);
+        Ok(measures.len() as u64)
+    }
+
+    async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
+        let _writer = self.measure_writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let processed_at = now();
+        // Which keys are new: `returning` lists only the rows the insert really added.
+        let mut fresh = std::collections::HashSet::with_capacity(messages.len());
+        for chunk in messages.chunks(INSERT_CHUNK) {
+            let mut sql = String::from("insert into inbox (message_key, processed_at) values ");
+            for index in 0..chunk.len() {
+                if index > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?, ?)");
+            }
+            sql.push_str(" on conflict do nothing returning message_key");
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for (key, _) in chunk {
+                query = query.bind(key).bind(processed_at);
+            }
+            fresh.extend(query.fetch_all(&mut *tx).await?);
+        }
+        let mut rows: Vec<&NewMeasure> = Vec::new();
+        for (key, measures) in messages {
+            // A key twice in one batch (a redelivery racing its original) counts once.
+            if fresh.remove(key) {
+                rows.extend(measures.iter());
+            }
+        }
+        let created = self.insert_recent(&mut tx, &rows).await?;
+        tx.commit().await?;
+        self.remember_series(created);
+        Ok(rows.len() as u64)
+    }
+
+    async fn purge_inbox(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("delete from inbox where processed_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
+        let Some(experiment) =
+            sqlx::query_scalar::<_, String>("select name from experiments where experiment_id = ?")
+                .bind(query.experiment_id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let from = query.from_ns.unwrap_or(i64::MIN);
+        let to = query.to_ns.unwrap_or(i64::MAX);
+        let after = query
+            .after
+            .unwrap_or((i64::MIN, i64::MIN))
+            .max((from, i64::MIN));
+        let limit = query.limit as usize;
+        let mut cursors = Vec::new();
+        for series in self
+            .series(query.experiment_id, query.measure_type_id)
+            .await?
+        {
+            let recent = sqlx::query(
+                "select seq, ts_ns, value from recent_points
+                 where series_id = ?1 and ts_ns >= ?2 and ts_ns < ?3
+                   and (ts_ns > ?4 or (ts_ns = ?4 and seq > ?5))
+                 order by ts_ns, seq limit ?6",
+            )
+            .bind(series.series_id)
+            .bind(from)
+            .bind(to)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(point_from_row)
+            .collect::<Result<VecDeque<_>>>()?;
+            cursors.push(SeriesCursor {
+                series_id: series.series_id,
+                measure_type: series.measure_type,
+                tags: series.tags,
+                from,
+                to,
+                after,
+                fetched_up_to: after,
+                chunks_done: false,
+                pending: VecDeque::new(),
+                decoded: VecDeque::new(),
+                recent,
+            });
+        }
+        let mut out = Vec::with_capacity(limit.min(10_000));
+        while out.len() < limit {
+            let mut best: Option<(usize, Point)> = None;
+            for (index, cursor) in cursors.iter_mut().enumerate() {
+                if let Some(point) = cursor.peek(&self.pool).await?
+                    && best.is_none_or(|(_, b)| point.key() < b.key())
+                {
+                    best = Some((index, point));
+                }
+            }
+            let Some((index, point)) = best else {
+                break;
+            };
+            let cursor = &mut cursors[index];
+            cursor.advance();
+            out.push(Measure {
+                seq: point.seq,
+                experiment_id: query.experiment_id,
+                experiment: experiment.clone(),
+                measure_type: cursor.measure_type.clone(),
+                timestamp_ns: point.ts,
+                value: point.value,
+                tags: cursor.tags.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn count(&self, experiment_id: i64) -> Result<u64> {
+        let compacted: i64 = sqlx::query_scalar(
+            "select coalesce(sum(c.point_count), 0) from chunks c
+             join series s on s.series_id = c.series_id where s.experiment_id = ?",
+        )
+        .bind(experiment_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let recent: i64 = sqlx::query_scalar(
+            "select count(*) from recent_points r
+             join series s on s.series_id = r.series_id where s.experiment_id = ?",
+        )
+        .bind(experiment_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((compacted + recent).max(0) as u64)
+    }
+
+    async fn series(
+        &self,
+        experiment_id: i64,
+        measure_type_id: Option<i64>,
+    ) -> Result<Vec<Series>> {
+        let rows = sqlx::query(
+            "select s.series_id, s.experiment_id, s.measure_type_id, t.name, s.tags
+             from series s join measure_types t on t.measure_type_id = s.measure_type_id
+             where s.experiment_id = ?1 and (?2 is null or s.measure_type_id = ?2)
+             order by s.series_id",
+        )
+        .bind(experiment_id)
+        .bind(measure_type_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let tags: &str = row.try_get("tags")?;
+                Ok(Series {
+                    series_id: row.try_get("series_id")?,
+                    experiment_id: row.try_get("experiment_id")?,
+                    measure_type_id: row.try_get("measure_type_id")?,
+                    measure_type: row.try_get("name")?,
+                    tags: tags_from_json((!tags.is_empty()).then_some(tags)),
+                })
+            })
+            .collect()
+    }
+
+    async fn scan_chunks(
+        &self,
+        series_id: i64,
+        from: i64,
+        to: i64,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<()> {
+        let mut rows = sqlx::query(
+            "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
+                    sum, min, max, m2, first, last, data
+             from chunks where series_id = ? and end_ns >= ? order by end_ns, end_seq",
+        )
+        .bind(series_id)
+        .bind(from)
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let start_ns: i64 = row.try_get("start_ns")?;
+            // Chunks are disjoint and in order: once one starts at `to`, all later do.
+            if start_ns >= to {
+                break;
+            }
+            let chunk_id: i64 = row.try_get("chunk_id")?;
+            let summary = Summary {
+                count: row.try_get::<i64, _>("point_count")?.max(0) as u64,
+                start: (start_ns, row.try_get("start_seq")?),
+                end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
+                sum: row.try_get("sum")?,
+                min: row.try_get("min")?,
+                max: row.try_get("max")?,
+                m2: row.try_get("m2")?,
+                first: row.try_get("first")?,
+                last: row.try_get("last")?,
+            };
+            let data: &[u8] = row.try_get("data")?;
+            visit(&summary, data).map_err(corrupt(chunk_id))?;
+        }
+        Ok(())
+    }
+
+    async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>> {
+        sqlx::query(
+            "select seq, ts_ns, value from recent_points
+             where series_id = ? and ts_ns >= ? and ts_ns < ?",
+        )
+        .bind(series_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(point_from_row)
+        .collect()
+    }
+
+    async fn latest(&self, series_id: i64) -> Result<Option<Point>> {
+        let chunked = sqlx::query(
+            "select end_ns as ts_ns, end_seq as seq, last as value from chunks
+             where series_id = ? order by end_ns desc, end_seq desc limit 1",
+        )
+        .bind(series_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(point_from_row)
+        .transpose()?;
+        let recent = sqlx::query(
+            "select seq, ts_ns, value from recent_points
+             where series_id = ? order by ts_ns desc, seq desc limit 1",
+        )
+        .bind(series_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(point_from_row)
+        .transpose()?;
+        Ok(match (chunked, recent) {
+            (Some(a), Some(b)) => Some(if b.key() > a.key() { b } else { a }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    async fn earliest(&self, series_id: i64) -> Result<Option<i64>> {
+        let chunked: Option<i64> = sqlx::query_scalar(
+            "select start_ns from chunks where series_id = ? order by end_ns, end_seq limit 1",
+        )
+        .bind(series_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let recent: Option<i64> =
+            sqlx::query_scalar("select min(ts_ns) from recent_points where series_id = ?")
+                .bind(series_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(match (chunked, recent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    async fn compact(&self, max_points: usize) -> Result<CompactionReport> {
+        let pending: Vec<i64> = sqlx::query_scalar("select distinct series_id from recent_points")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut report = CompactionReport::default();
+        for series_id in pending {
+            report.add(self.compact_series(series_id, max_points).await?);
+        }
+        if report.points > 0 {
+            self.shrink_if_sparse().await?;
+        }
+        Ok(report)
+    }
+
+    async fn apply_retention(&self, now_ns: i64) -> Result<u64> {
+        let rules: Vec<(i64, i64)> = sqlx::query_as(
+            "select experiment_id, retention_days from experiments
+             where retention_days is not null",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut dropped = 0u64;
+        for (experiment_id, days) in rules {
+            let cutoff = now_ns.saturating_sub(days.saturating_mul(NS_PER_DAY));
+            for series in self.series(experiment_id, None).await? {
+                let _writer = self.measure_writer.lock().await;
+                let mut tx = self.pool.begin().await?;
+                let recent =
+                    sqlx::query("delete from recent_points where series_id = ? and ts_ns < ?")
+                        .bind(series.series_id)
+                        .bind(cutoff)
+                        .execute(&mut *tx)
+                        .await?;
+                dropped += recent.rows_affected();
+                let whole: Vec<i64> = sqlx::query_scalar(
+                    "delete from chunks where series_id = ? and end_ns < ? returning point_count",
+                )
+                .bind(series.series_id)
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+                dropped += whole.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
+                let straddling: Vec<i64> = sqlx::query_scalar(
+                    "select chunk_id from chunks where series_id = ? and start_ns < ?",
+                )
+                .bind(series.series_id)
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+                for chunk_id in straddling {
+                    let points = take_chunk(&mut tx, chunk_id).await?;
+                    let kept: Vec<Point> =
+                        points.iter().filter(|p| p.ts >= cutoff).copied().collect();
+                    dropped += (points.len() - kept.len()) as u64;
+                    insert_chunks(&mut tx, series.series_id, &kept, Cut::Evenly).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(dropped)
+    }
+}
