@@ -66,6 +66,7 @@ impl Server {
             consumer: Arc::new(std::sync::RwLock::new(
                 ingest::amqp::ConsumerState::Disabled,
             )),
+            stopping: tokio::sync::watch::channel(false).0,
         };
         Ok(Self { state, store })
     }
@@ -93,8 +94,10 @@ impl Server {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "MyMonit listening");
         let purge = tokio::spawn(purge_old_state(self.state.clone()));
-        // One signal stops both the HTTP server and the AMQP consumer.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let compactor = tokio::spawn(compact_continuously(self.state.clone()));
+        // One signal stops the HTTP server, live streams and the AMQP consumer.
+        let stop = self.state.stopping.clone();
+        let stopped = stop.subscribe();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -127,6 +130,9 @@ impl Server {
             let _ = consumer.await;
         }
         purge.abort();
+        // Dropping a compaction mid-transaction rolls it back: nothing is lost or doubled.
+        compactor.abort();
+        let _ = compactor.await;
         self.store.close().await;
         tracing::info!("MyMonit stopped");
         Ok(())
@@ -148,6 +154,41 @@ async fn purge_old_state(state: AppState) {
         if let Err(err) = state.measures.purge_inbox(now - INBOX_RETENTION_SECS).await {
             tracing::warn!(error = %err, "cannot purge the AMQP inbox");
         }
+        match state
+            .measures
+            .apply_retention(mymonit_model::time::now_ns())
+            .await
+        {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "retention dropped old points"),
+            Err(err) => tracing::warn!(error = %err, "cannot apply retention"),
+        }
+    }
+}
+
+/// Moves recent points into compressed chunks, draining any backlog before pausing.
+async fn compact_continuously(state: AppState) {
+    let settings = state.settings.storage.clone();
+    let pause = Duration::from_millis(settings.compact_interval_ms.max(10));
+    loop {
+        match state.measures.compact(settings.compact_batch_points).await {
+            Ok(report) if report.points > 0 => {
+                tracing::debug!(
+                    points = report.points,
+                    series = report.series,
+                    chunks_written = report.chunks_written,
+                    chunks_replaced = report.chunks_replaced,
+                    "compacted"
+                );
+                // A full batch means more is waiting: go on at once.
+                if report.points >= settings.compact_batch_points as u64 {
+                    continue;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "compaction failed; retrying later"),
+        }
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -24,6 +24,8 @@ use crate::{api, compat, error::Problem};
         api::users::list, api::users::create, api::users::get, api::users::update, api::users::erase,
         api::experiments::list, api::experiments::create, api::experiments::get, api::experiments::rename,
         api::measures::list,
+        api::stats::stats, api::stats::boxplot, api::stats::series, api::stats::latest,
+        api::stats::stream, api::stats::get_retention, api::stats::set_retention,
         api::measure_types::list, api::measure_types::create,
         api::associations::list, api::associations::create, api::associations::delete,
         api::ingest::push, api::ingest_tokens::create, api::ingest_tokens::list, api::ingest_tokens::revoke,

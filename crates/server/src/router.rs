@@ -53,6 +53,27 @@ pub fn router(state: AppState) -> Router {
             "/experiments/{experiment_id}/measures",
             get(api::measures::list),
         )
+        .route("/experiments/{experiment_id}/stats", get(api::stats::stats))
+        .route(
+            "/experiments/{experiment_id}/boxplot",
+            get(api::stats::boxplot),
+        )
+        .route(
+            "/experiments/{experiment_id}/series",
+            get(api::stats::series),
+        )
+        .route(
+            "/experiments/{experiment_id}/latest",
+            get(api::stats::latest),
+        )
+        .route(
+            "/experiments/{experiment_id}/stream",
+            get(api::stats::stream),
+        )
+        .route(
+            "/experiments/{experiment_id}/retention",
+            get(api::stats::get_retention).put(api::stats::set_retention),
+        )
         .route(
             "/measure-types",
             get(api::measure_types::list).post(api::measure_types::create),

@@ -40,6 +40,8 @@ pub struct Settings {
     pub api: ApiSettings,
     /// The AMQP consumer (RabbitMQ); off unless `amqp.url` is set.
     pub amqp: AmqpSettings,
+    /// Compaction of recent points into chunks.
+    pub storage: StorageSettings,
 }
 
 /// Where and how to consume measures from RabbitMQ.
@@ -163,6 +165,29 @@ pub struct ApiSettings {
     pub default_page_size: u32,
     /// Largest `limit` accepted.
     pub max_page_size: u32,
+    /// Most buckets a statistics request may produce.
+    pub max_buckets: usize,
+    /// Most points a chart series request may ask for.
+    pub max_series_points: usize,
+}
+
+/// The time-series store's background work.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Pause between compaction passes, in milliseconds.
+    pub compact_interval_ms: u64,
+    /// Most recent points of one series compacted in one transaction.
+    pub compact_batch_points: usize,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            compact_interval_ms: 1000,
+            compact_batch_points: 65_536,
+        }
+    }
 }
 
 fn default_username_claim() -> String {
@@ -187,6 +212,7 @@ impl Default for Settings {
             oidc: Vec::new(),
             api: ApiSettings::default(),
             amqp: AmqpSettings::default(),
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -210,6 +236,8 @@ impl Default for ApiSettings {
         Self {
             default_page_size: 1000,
             max_page_size: 10_000,
+            max_buckets: 100_000,
+            max_series_points: 100_000,
         }
     }
 }

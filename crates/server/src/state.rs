@@ -29,4 +29,7 @@ pub struct AppState {
     /// A real Argon2 hash of a random password, checked when the account is unknown so that
     /// unknown users and wrong passwords take the same time.
     pub decoy_hash: Arc<String>,
+    /// Turns true when the server begins to stop; long-lived responses (live streams) end
+    /// then, so that shutdown does not wait for them.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }

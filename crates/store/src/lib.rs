@@ -252,6 +252,9 @@ pub trait MeasureStore: Send + Sync + 'static {
     async fn compact(&self, max_points: usize) -> Result<CompactionReport>;
     /// Drops points older than their experiment's retention; returns how many.
     async fn apply_retention(&self, now_ns: i64) -> Result<u64>;
+    /// Every batch of measures once committed (for live views). A receiver that falls
+    /// behind by more than a few hundred batches is told how many it missed.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>>;
 }
 
 /// Tags as stored: a JSON object, or nothing when empty.

@@ -31,6 +31,9 @@ pub struct SqliteStore {
     measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
+    /// Committed batches, for live views.
+    committed:
+        tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
 }
 
 impl SqliteStore {
@@ -59,6 +62,7 @@ impl SqliteStore {
             pool,
             measure_writer: std::sync::Arc::default(),
             series_ids: std::sync::Arc::default(),
+            committed: tokio::sync::broadcast::channel(256).0,
         };
         store.seed_measure_types().await?;
         Ok(store)

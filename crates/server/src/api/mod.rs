@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod ingest_tokens;
 pub mod measure_types;
 pub mod measures;
+pub mod stats;
 pub mod users;
 
 use axum::extract::FromRequest;

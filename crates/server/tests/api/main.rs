@@ -13,4 +13,5 @@ mod malformed;
 mod matrix;
 mod measures;
 mod oidc;
+mod stats;
 mod users;

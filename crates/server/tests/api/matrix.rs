@@ -162,6 +162,42 @@ async fn every_route_every_role() {
             None,
             [401, 403, 200, 403, 403],
         ),
+        row(
+            M::GET,
+            format!("/api/v1/experiments/{vib}/stats?measure=hertz"),
+            None,
+            [401, 403, 200, 403, 403],
+        ),
+        row(
+            M::GET,
+            format!("/api/v1/experiments/{vib}/boxplot"),
+            None,
+            [401, 403, 200, 403, 403],
+        ),
+        row(
+            M::GET,
+            format!("/api/v1/experiments/{vib}/series?measure=hertz"),
+            None,
+            [401, 403, 200, 403, 403],
+        ),
+        row(
+            M::GET,
+            format!("/api/v1/experiments/{vib}/latest"),
+            None,
+            [401, 403, 200, 403, 403],
+        ),
+        row(
+            M::GET,
+            format!("/api/v1/experiments/{vib}/retention"),
+            None,
+            [401, 200, 403, 403, 403],
+        ),
+        row(
+            M::PUT,
+            format!("/api/v1/experiments/{vib}/retention"),
+            Some(|_| json!({"days": 400})),
+            [401, 200, 403, 403, 403],
+        ),
         // Measure types.
         row(
             M::GET,

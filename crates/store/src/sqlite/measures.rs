@@ -163,6 +163,15 @@ impl SqliteStore {
         Ok(created)
     }
 
+    /// Tells live views about committed measures (only when someone listens: copying a
+    /// large batch for nobody would cost ingest time).
+    fn publish(&self, rows: &[&NewMeasure]) {
+        if self.committed.receiver_count() > 0 && !rows.is_empty() {
+            let batch: Vec<NewMeasure> = rows.iter().map(|m| (*m).clone()).collect();
+            let _ = self.committed.send(std::sync::Arc::new(batch));
+        }
+    }
+
     fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
         if created.is_empty() {
             return;
@@ -473,6 +482,7 @@ impl MeasureStore for SqliteStore {
         let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
         self.remember_series(created);
+        self.publish(&rows);
         Ok(measures.len() as u64)
     }
 
@@ -507,6 +517,7 @@ impl MeasureStore for SqliteStore {
         let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
         self.remember_series(created);
+        self.publish(&rows);
         Ok(rows.len() as u64)
     }
 
@@ -756,6 +767,10 @@ impl MeasureStore for SqliteStore {
             self.shrink_if_sparse().await?;
         }
         Ok(report)
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>> {
+        self.committed.subscribe()
     }
 
     async fn apply_retention(&self, now_ns: i64) -> Result<u64> {

@@ -1,0 +1,651 @@
+//! Statistics, boxplots, chart series, latest values and the live stream of an experiment.
+//! The computation is `mymonit_tsdb`'s; this module checks access, reads the store's chunks
+//! and recent points, and shapes the answers.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    convert::Infallible,
+    time::Duration,
+};
+
+use axum::{
+    Json,
+    extract::State,
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use futures::{StreamExt, stream};
+use mymonit_model::{Action, measure::NewMeasure, time};
+use mymonit_store::{Point, Series};
+use mymonit_tsdb::{
+    downsample::M4,
+    stats::{Aggregation, Figure, Run, Statistic},
+    timeslice::{self, Timeslice},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment};
+use crate::{
+    auth::AuthUser,
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// Statistics when the request names none.
+const DEFAULT_STATISTICS: &str = "count,mean,min,max";
+/// Chart points when the request gives no `points`.
+const DEFAULT_SERIES_POINTS: usize = 1000;
+
+/// What an empty bucket shows.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Fill {
+    /// Listed, with counts of 0 and other statistics null.
+    Null,
+    /// Listed, with every statistic 0.
+    Zero,
+}
+
+/// Query parameters of the statistics endpoint.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// Measure type name (required), for example `volt`.
+    pub measure: Option<String>,
+    /// Comma-separated: count, sum, mean, min, max, stddev, first, last, pNN,
+    /// count_distinct:tag:KEY. Default `count,mean,min,max`.
+    pub statistics: Option<String>,
+    /// Start, inclusive (RFC 3339 or epoch seconds); default: the first point.
+    pub from: Option<String>,
+    /// End, exclusive; default: now.
+    pub to: Option<String>,
+    /// minute, hour, day, week, month, year (calendar), or a duration such as 15m, 1h, 7d
+    /// (with `timeslice_is_static=false`). Without it the range is one bucket.
+    pub timeslice: Option<String>,
+    /// `false`: slices of fixed length from `from`; `true` (default for units): calendar.
+    pub timeslice_is_static: Option<bool>,
+    /// `tag:KEY`: one set of buckets per value of the tag.
+    pub group_by: Option<String>,
+    /// IANA time zone for calendar slices; default UTC.
+    pub tz: Option<String>,
+    /// `null` or `zero` to list empty buckets too.
+    #[param(inline)]
+    pub fill: Option<Fill>,
+}
+
+/// Query parameters of the boxplot endpoint.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RangeParams {
+    /// Start, inclusive (RFC 3339 or epoch seconds); default: the first point.
+    pub from: Option<String>,
+    /// End, exclusive; default: now.
+    pub to: Option<String>,
+}
+
+/// Query parameters of the chart series endpoint.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesParams {
+    /// Measure type name (required).
+    pub measure: Option<String>,
+    /// Start, inclusive; default: the first point.
+    pub from: Option<String>,
+    /// End, exclusive; default: now.
+    pub to: Option<String>,
+    /// About how many points to return per series (default 1000).
+    pub points: Option<usize>,
+}
+
+/// The body of a retention change.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Points older than this many days are dropped; `null` keeps everything.
+    pub days: Option<u32>,
+}
+
+fn bad(text: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(text.into())
+}
+
+fn parse_instant(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+    value
+        .map(|text| time::parse_instant(text).map_err(|err| bad(format!("{name}: {err}"))))
+        .transpose()
+}
+
+/// The series of a measure type in an experiment the caller may read.
+async fn measure_series(
+    state: &AppState,
+    actor: &AuthUser,
+    experiment_id: i64,
+    measure: Option<&str>,
+) -> ApiResult<(String, Vec<Series>)> {
+    visible_experiment(state, actor, Action::ReadMeasures, experiment_id).await?;
+    let name =
+        measure.ok_or_else(|| bad("measure: required (a measure type name such as volt)"))?;
+    let measure_type = state
+        .meta
+        .measure_type_by_name(name)
+        .await?
+        .ok_or_else(|| bad(format!("measure: unknown measure type {name:?}")))?;
+    let series = state
+        .measures
+        .series(experiment_id, Some(measure_type.measure_type_id))
+        .await?;
+    Ok((name.to_owned(), series))
+}
+
+/// `[from, to)` from the parameters; `from` defaults to the first point and `to` to now.
+/// `None` when there is no point and no `from`.
+async fn range(
+    state: &AppState,
+    series: &[Series],
+    from: Option<&str>,
+    to: Option<&str>,
+) -> ApiResult<Option<(i64, i64)>> {
+    let to = parse_instant("to", to)?.unwrap_or_else(|| time::now_ns().saturating_add(1));
+    let from = match parse_instant("from", from)? {
+        Some(from) => from,
+        None => {
+            let mut earliest = None;
+            for one in series {
+                if let Some(ts) = state.measures.earliest(one.series_id).await? {
+                    earliest = Some(earliest.map_or(ts, |e: i64| e.min(ts)));
+                }
+            }
+            match earliest {
+                Some(ts) => ts.min(to.saturating_sub(1)),
+                None => return Ok(None),
+            }
+        }
+    };
+    if from >= to {
+        return Err(bad("from must be before to"));
+    }
+    Ok(Some((from, to)))
+}
+
+/// Buckets of one group: starts and figures.
+type Buckets = Vec<(i64, Option<Vec<Figure>>)>;
+
+/// Runs an aggregation over series, one per group (`group_by` tag value).
+async fn aggregate(
+    state: &AppState,
+    series: &[Series],
+    statistics: &[Statistic],
+    boundaries: &[i64],
+    (from, to): (i64, i64),
+    group_by: Option<&str>,
+) -> ApiResult<BTreeMap<Option<String>, Buckets>> {
+    let distinct_key = statistics.iter().find_map(|s| match s {
+        Statistic::CountDistinct(key) => Some(key.as_str()),
+        _ => None,
+    });
+    let mut groups: BTreeMap<Option<String>, Aggregation> = BTreeMap::new();
+    for one in series {
+        let group = group_by.and_then(|key| one.tags.get(key).cloned());
+        let tag_value = distinct_key
+            .and_then(|key| one.tags.get(key))
+            .map(String::as_str);
+        let aggregation = groups.entry(group).or_insert_with(|| {
+            Aggregation::new(statistics.to_vec(), boundaries.to_vec(), from, to)
+        });
+        state
+            .measures
+            .scan_chunks(one.series_id, from, to, &mut |summary, bytes| {
+                aggregation.add_chunk(summary, bytes, tag_value)
+            })
+            .await?;
+        let recent = state
+            .measures
+            .recent_points(one.series_id, from, to)
+            .await?;
+        let ts: Vec<i64> = recent.iter().map(|p| p.ts).collect();
+        let seq: Vec<i64> = recent.iter().map(|p| p.seq).collect();
+        let values: Vec<f64> = recent.iter().map(|p| p.value).collect();
+        aggregation.add_run(
+            Run {
+                ts: &ts,
+                seq: &seq,
+                values: &values,
+            },
+            tag_value,
+        );
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(group, aggregation)| (group, aggregation.finish()))
+        .collect())
+}
+
+fn figure_json(figure: Figure) -> Value {
+    match figure {
+        Figure::Integer(n) => json!(n),
+        Figure::Number(x) => json!(x),
+        Figure::Missing => Value::Null,
+    }
+}
+
+fn bucket_json(
+    start: i64,
+    figures: Option<Vec<Figure>>,
+    statistics: &[Statistic],
+    fill: Option<Fill>,
+) -> Option<Map<String, Value>> {
+    let mut object = Map::new();
+    object.insert("start".into(), json!(time::format_rfc3339(start)));
+    match figures {
+        Some(figures) => {
+            for (statistic, figure) in statistics.iter().zip(figures) {
+                object.insert(statistic.to_string(), figure_json(figure));
+            }
+        }
+        None => {
+            let fill = fill?;
+            for statistic in statistics {
+                let counted = matches!(statistic, Statistic::Count | Statistic::CountDistinct(_));
+                let value = match (fill, counted) {
+                    (_, true) => json!(0),
+                    (Fill::Zero, false) => json!(0.0),
+                    (Fill::Null, false) => Value::Null,
+                };
+                object.insert(statistic.to_string(), value);
+            }
+        }
+    }
+    Some(object)
+}
+
+fn parse_statistics(text: &str) -> ApiResult<Vec<Statistic>> {
+    let statistics: Vec<Statistic> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|err| bad(format!("statistics: {err}"))))
+        .collect::<ApiResult<_>>()?;
+    if statistics.is_empty() {
+        return Err(bad("statistics: name at least one"));
+    }
+    Ok(statistics)
+}
+
+/// Statistics of one measure type over a range, in time slices (associated scientists).
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/stats", tag = "measures",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path), StatsParams),
+    responses(
+        (status = 200, description = "`{measure, from, to, timeslice, tz, buckets: [{start, <statistic>: value…}]}`"),
+        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<StatsParams>,
+) -> ApiResult<Json<Value>> {
+    let (measure, series) =
+        measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
+    let statistics = parse_statistics(params.statistics.as_deref().unwrap_or(DEFAULT_STATISTICS))?;
+    let timeslice = params
+        .timeslice
+        .as_deref()
+        .map(|text| Timeslice::parse(text, params.timeslice_is_static))
+        .transpose()
+        .map_err(|err| bad(format!("timeslice: {err}")))?;
+    if timeslice.is_none() && params.timeslice_is_static.is_some() {
+        return Err(bad("timeslice_is_static: only meaningful with a timeslice"));
+    }
+    let zone_name = params.tz.as_deref().unwrap_or("UTC");
+    let zone = timeslice::parse_zone(zone_name).map_err(|err| bad(format!("tz: {err}")))?;
+    let group_by = params
+        .group_by
+        .as_deref()
+        .map(|text| {
+            text.strip_prefix("tag:")
+                .filter(|key| !key.is_empty())
+                .ok_or_else(|| bad(format!("group_by: {text:?} is not tag:KEY")))
+        })
+        .transpose()?;
+    let range = range(
+        &state,
+        &series,
+        params.from.as_deref(),
+        params.to.as_deref(),
+    )
+    .await?;
+    let mut answer = Map::new();
+    answer.insert("measure".into(), json!(measure));
+    answer.insert("timeslice".into(), json!(params.timeslice));
+    answer.insert("tz".into(), json!(zone_name));
+    let Some((from, to)) = range else {
+        answer.insert("from".into(), Value::Null);
+        answer.insert("to".into(), Value::Null);
+        answer.insert("buckets".into(), json!([]));
+        return Ok(Json(Value::Object(answer)));
+    };
+    let max_buckets = state.settings.api.max_buckets;
+    let boundaries = match timeslice {
+        Some(slice) => slice
+            .boundaries(from, to, zone, max_buckets)
+            .map_err(|err| bad(format!("timeslice: {err}")))?,
+        None => vec![from, to],
+    };
+    let groups = aggregate(
+        &state,
+        &series,
+        &statistics,
+        &boundaries,
+        (from, to),
+        group_by,
+    )
+    .await?;
+    let mut buckets = Vec::new();
+    for (group, figures) in groups {
+        for (start, figures) in figures {
+            if let Some(mut object) = bucket_json(start, figures, &statistics, params.fill) {
+                if group_by.is_some() {
+                    object.insert("group".into(), json!(group));
+                }
+                buckets.push((start, Value::Object(object)));
+            }
+        }
+    }
+    // Groups were filled one after the other; the answer reads in time order.
+    buckets.sort_by_key(|(start, _)| *start);
+    answer.insert("from".into(), json!(time::format_rfc3339(from)));
+    answer.insert("to".into(), json!(time::format_rfc3339(to)));
+    answer.insert(
+        "buckets".into(),
+        Value::Array(buckets.into_iter().map(|(_, b)| b).collect()),
+    );
+    Ok(Json(Value::Object(answer)))
+}
+
+/// Min, quartiles and max of every measure type of an experiment over a range.
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/boxplot", tag = "measures",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path), RangeParams),
+    responses(
+        (status = 200, description = "`{from, to, boxes: [{measure, count, min, p25, p50, p75, max}]}`"),
+        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
+pub async fn boxplot(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<RangeParams>,
+) -> ApiResult<Json<Value>> {
+    visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+    let all = state.measures.series(experiment_id, None).await?;
+    let Some((from, to)) =
+        range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
+    else {
+        return Ok(Json(json!({"from": null, "to": null, "boxes": []})));
+    };
+    let statistics = parse_statistics("count,min,p25,p50,p75,max")?;
+    let mut by_type: BTreeMap<String, Vec<Series>> = BTreeMap::new();
+    for one in all {
+        by_type
+            .entry(one.measure_type.clone())
+            .or_default()
+            .push(one);
+    }
+    let mut boxes = Vec::new();
+    for (measure, series) in by_type {
+        let groups = aggregate(&state, &series, &statistics, &[from, to], (from, to), None).await?;
+        for (_, buckets) in groups {
+            for (_, figures) in buckets {
+                let Some(figures) = figures else { continue };
+                let mut object = Map::new();
+                object.insert("measure".into(), json!(measure));
+                for (statistic, figure) in statistics.iter().zip(figures) {
+                    object.insert(statistic.to_string(), figure_json(figure));
+                }
+                boxes.push(Value::Object(object));
+            }
+        }
+    }
+    Ok(Json(json!({
+        "from": time::format_rfc3339(from),
+        "to": time::format_rfc3339(to),
+        "boxes": boxes,
+    })))
+}
+
+/// A measure type's series downsampled for a chart: at most about `points` points per series
+/// that draw the same line as all of them (first, last, min and max per pixel column).
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/series", tag = "measures",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path), SeriesParams),
+    responses(
+        (status = 200, description = "`{measure, from, to, series: [{tags, timestamps_ms: [..], values: [..]}]}`"),
+        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
+pub async fn series(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<SeriesParams>,
+) -> ApiResult<Json<Value>> {
+    let (measure, all) =
+        measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
+    let points = params.points.unwrap_or(DEFAULT_SERIES_POINTS);
+    let max = state.settings.api.max_series_points;
+    if points < 4 || points > max {
+        return Err(bad(format!("points: between 4 and {max}")));
+    }
+    let Some((from, to)) =
+        range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
+    else {
+        return Ok(Json(
+            json!({"measure": measure, "from": null, "to": null, "series": []}),
+        ));
+    };
+    let mut out = Vec::new();
+    for one in &all {
+        let mut m4 = M4::new(from, to, points);
+        state
+            .measures
+            .scan_chunks(one.series_id, from, to, &mut |_, bytes| {
+                let columns = mymonit_tsdb::chunk::decode(bytes)?;
+                columns.points().for_each(|point| m4.add(point));
+                Ok(())
+            })
+            .await?;
+        for point in state
+            .measures
+            .recent_points(one.series_id, from, to)
+            .await?
+        {
+            m4.add(point);
+        }
+        let kept = m4.finish();
+        if kept.is_empty() {
+            continue;
+        }
+        out.push(json!({
+            "tags": one.tags,
+            "timestamps_ms": kept.iter().map(|p| p.ts.div_euclid(1_000_000)).collect::<Vec<_>>(),
+            "values": kept.iter().map(|p| p.value).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(json!({
+        "measure": measure,
+        "from": time::format_rfc3339(from),
+        "to": time::format_rfc3339(to),
+        "series": out,
+    })))
+}
+
+/// The latest point of every series of an experiment.
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/latest", tag = "measures",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path)),
+    responses(
+        (status = 200, description = "`{experiment_id, latest: [{measure_type, tags, timestamp, value}]}`"),
+        (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn latest(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
+    visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+    let mut latest = Vec::new();
+    for one in state.measures.series(experiment_id, None).await? {
+        if let Some(Point { ts, value, .. }) = state.measures.latest(one.series_id).await? {
+            latest.push(json!({
+                "measure_type": one.measure_type,
+                "tags": one.tags,
+                "timestamp": time::format_rfc3339(ts),
+                "value": value,
+            }));
+        }
+    }
+    Ok(Json(
+        json!({"experiment_id": experiment_id, "latest": latest}),
+    ))
+}
+
+/// What the live stream needs to name measures.
+struct LiveContext {
+    state: AppState,
+    experiment_id: i64,
+    experiment: String,
+    measure_types: HashMap<i64, String>,
+}
+
+impl LiveContext {
+    async fn events(&mut self, batch: &[NewMeasure]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for measure in batch
+            .iter()
+            .filter(|m| m.experiment_id == self.experiment_id)
+        {
+            if !self.measure_types.contains_key(&measure.measure_type_id)
+                && let Ok(types) = self.state.meta.list_measure_types().await
+            {
+                self.measure_types = types
+                    .into_iter()
+                    .map(|t| (t.measure_type_id, t.name))
+                    .collect();
+            }
+            let measure_type = self
+                .measure_types
+                .get(&measure.measure_type_id)
+                .cloned()
+                .unwrap_or_default();
+            let mut data = json!({
+                "measure_type": measure_type,
+                "timestamp": time::format_rfc3339(measure.timestamp_ns),
+                "experiment": self.experiment,
+                "value": measure.value,
+            });
+            if !measure.tags.is_empty() {
+                data["tags"] = json!(measure.tags);
+            }
+            events.push(Event::default().event("measure").data(data.to_string()));
+        }
+        events
+    }
+}
+
+/// Each new measure of the experiment, as Server-Sent Events (`event: measure`), once it is
+/// committed. A client too slow to keep up gets `event: lagged` with how many batches it
+/// missed, then the stream goes on.
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/stream", tag = "measures",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path)),
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "`event: measure` with `{measure_type, timestamp, experiment, value, tags}`"),
+        (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let experiment =
+        visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+    let receiver = state.measures.subscribe();
+    let mut stopping = state.stopping.subscribe();
+    let context = LiveContext {
+        state: state.clone(),
+        experiment_id,
+        experiment: experiment.name,
+        measure_types: HashMap::new(),
+    };
+    let events = stream::unfold(
+        (receiver, context),
+        |(mut receiver, mut context)| async move {
+            loop {
+                let events = match receiver.recv().await {
+                    Ok(batch) => context.events(&batch).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        vec![
+                            Event::default()
+                                .event("lagged")
+                                .data(json!({"missed_batches": missed}).to_string()),
+                        ]
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                };
+                if !events.is_empty() {
+                    return Some((stream::iter(events), (receiver, context)));
+                }
+            }
+        },
+    )
+    .flatten()
+    .map(Ok::<Event, Infallible>);
+    // Ends when the server stops, so that shutdown does not wait for open streams.
+    let until_stop = events.take_until(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
+    Ok(Sse::new(until_stop)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// How many days of points an experiment keeps (admins).
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/retention", tag = "experiments",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path)),
+    responses((status = 200, body = Retention), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
+pub async fn get_retention(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+) -> ApiResult<Json<Retention>> {
+    actor.require(Action::ManageExperiments)?;
+    let days = state.meta.retention_days(experiment_id).await?;
+    Ok(Json(Retention { days }))
+}
+
+/// Sets how many days of points an experiment keeps (admins); older points are dropped by
+/// the hourly maintenance.
+#[utoipa::path(put, path = "/api/v1/experiments/{experiment_id}/retention", tag = "experiments",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path)), request_body = Retention,
+    responses((status = 200, body = Retention), (status = 400, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn set_retention(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+    ApiJson(retention): ApiJson<Retention>,
+) -> ApiResult<Json<Retention>> {
+    actor.require(Action::ManageExperiments)?;
+    if retention.days == Some(0) {
+        return Err(ApiError::Invalid(
+            "days: at least 1, or null to keep everything".into(),
+            Some("days"),
+        ));
+    }
+    state
+        .meta
+        .set_retention_days(experiment_id, retention.days)
+        .await?;
+    Ok(Json(retention))
+}
