@@ -5,21 +5,21 @@
 //! fresh data directory; the table shows medians, the JSON file every run.
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use lapin::{
     BasicProperties, Connection, ConnectionProperties, ExchangeKind,
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
     types::FieldTable,
 };
-use mymonit_store::{MeasureStore, SqliteStore};
 use serde_json::json;
+
+use mymonit_bench::{Server, generate, median};
 
 #[derive(Parser)]
 struct Args {
@@ -50,202 +50,6 @@ struct Args {
     /// Where to write the results.
     #[arg(long, default_value = "bench/results/ingest.json")]
     out: PathBuf,
-}
-
-const PASSWORD: &str = "Vq7pLm2xZr9t-Hk4w-Qs8y";
-
-/// A server on a fresh data directory, with the experiment `bench` and an ingest token.
-struct Server {
-    child: Child,
-    base: String,
-    data: tempfile::TempDir,
-    token: String,
-}
-
-impl Server {
-    async fn start(binary: &Path, amqp: Option<(&str, &str)>) -> anyhow::Result<Self> {
-        let data = tempfile::tempdir()?;
-        let dir = data.path().to_str().context("temp path")?.to_string();
-        let mut add = Command::new(binary)
-            .args([
-                "user",
-                "add",
-                "--id",
-                "A001",
-                "--name",
-                "Bench Admin",
-                "--username",
-                "bench",
-                "--email",
-                "bench@home.cern",
-                "--role",
-                "ADMIN",
-                "--password-stdin",
-                "--data-dir",
-                &dir,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
-        use std::io::Write as _;
-        add.stdin
-            .take()
-            .context("stdin")?
-            .write_all(format!("{PASSWORD}\n").as_bytes())?;
-        if !add.wait()?.success() {
-            bail!("cannot add the bench user");
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = Command::new(binary);
-        command.args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            &dir,
-        ]);
-        if let Some((url, name)) = amqp {
-            let config = data.path().join("bench.toml");
-            std::fs::write(
-                &config,
-                format!(
-                    "[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\ndead_letter_queue = \"{name}.dead\"\n"
-                ),
-            )?;
-            command.arg("--config").arg(config);
-        }
-        let log = std::fs::File::create(data.path().join("server.log"))?;
-        let child = command
-            .env("RUST_LOG", "warn")
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client.get(format!("{base}/readyz")).send().await.is_err() {
-            if Instant::now() > deadline {
-                bail!("the server did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let login: serde_json::Value = client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "bench", "password": PASSWORD}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let admin = login["access_token"]
-            .as_str()
-            .context("no token")?
-            .to_string();
-        client
-            .post(format!("{base}/api/v1/experiments"))
-            .bearer_auth(&admin)
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await?;
-        let created: serde_json::Value = client
-            .post(format!("{base}/api/v1/ingest-tokens"))
-            .bearer_auth(&admin)
-            .json(&json!({"experiments": ["bench"]}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = created["token"]
-            .as_str()
-            .context("no ingest token")?
-            .to_string();
-        if amqp.is_some() {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let ready: serde_json::Value = client
-                    .get(format!("{base}/readyz"))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                if ready["amqp"]["state"] == "consuming" {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!("the AMQP consumer did not start: {ready}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        Ok(Self {
-            child,
-            base,
-            data,
-            token,
-        })
-    }
-
-    /// Stops the server; returns its peak resident memory (VmHWM) in MiB.
-    fn stop(mut self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let peak_kib: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or(0.0);
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        peak_kib / 1024.0
-    }
-
-    /// Waits until the store holds `expected` measures; returns when it does.
-    async fn wait_stored(&self, expected: u64) -> anyhow::Result<()> {
-        let store = SqliteStore::open(self.data.path()).await?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let count = store.count(1).await?;
-            if count >= expected {
-                store.close().await;
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("only {count} of {expected} measures stored after 10 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-fn generate(generator: &Path, points: usize, format: &str) -> anyhow::Result<Vec<String>> {
-    let output = Command::new("python3")
-        .arg(generator)
-        .args([
-            "--n",
-            &points.to_string(),
-            "--seed",
-            "42",
-            "--format",
-            format,
-        ])
-        .output()
-        .with_context(|| format!("cannot run {}", generator.display()))?;
-    if !output.status.success() {
-        bail!(
-            "{} failed: {}",
-            generator.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?
-        .lines()
-        .map(str::to_string)
-        .collect())
 }
 
 /// (c): batches of 5,000 lines over `writers` connections; measures per second.
@@ -299,7 +103,7 @@ async fn http_run(
         accepted += writer.await??;
     }
     let elapsed = started.elapsed();
-    let peak = server.stop();
+    let peak = server.stop().0;
     if accepted != lines.len() as u64 {
         bail!("accepted {accepted} of {}", lines.len());
     }
@@ -383,15 +187,9 @@ async fn amqp_run(
         started.elapsed().as_secs_f64()
     );
     let elapsed = started.elapsed();
-    let peak = server.stop();
+    let peak = server.stop().0;
     let _ = connection.close(200, "done".into()).await;
     Ok((lines.len() as f64 / elapsed.as_secs_f64(), peak))
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 #[tokio::main]

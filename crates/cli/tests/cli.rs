@@ -1240,3 +1240,98 @@ async fn kill_9_mid_stream_loses_and_doubles_nothing() {
     let expected: Vec<f64> = (0..TOTAL).map(|i| i as f64).collect();
     assert_eq!(values, expected);
 }
+
+/// Compaction moves recent points into chunks one transaction per batch: killed with SIGKILL
+/// in the middle of it, the server restarts and finishes with every point stored once.
+#[tokio::test]
+async fn kill_9_mid_compaction_loses_and_doubles_nothing() {
+    use mymonit_store::{MeasureQuery, MeasureStore, SqliteStore};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let paused = data.join("paused.toml");
+    fs::write(
+        &paused,
+        "[storage]\ncompact_interval_ms = 3600000\ncompact_batch_points = 10000\n",
+    )
+    .unwrap();
+    let running = data.join("running.toml");
+    fs::write(&running, "[storage]\ncompact_batch_points = 10000\n").unwrap();
+    let mut setup = ingest_setup(data, &["--config", paused.to_str().unwrap()]).await;
+
+    // Two series, pushed while the compactor sleeps, so they wait in the recent table.
+    const TOTAL: usize = 200_000;
+    let lines: Vec<String> = (0..TOTAL)
+        .map(|i| {
+            let measure = if i % 2 == 0 { "volt" } else { "watt" };
+            format!("device-vibrations {measure}={i} {}", 1_653_080_000 + i / 2)
+        })
+        .collect();
+    for batch in lines.chunks(20_000) {
+        let reply = setup
+            .server
+            .client
+            .post(setup.server.url("/api/v1/ingest?precision=s"))
+            .bearer_auth(&setup.secret)
+            .header("content-type", "text/plain")
+            .body(batch.join("\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+    }
+    let store = SqliteStore::open(data).await.unwrap();
+    assert_eq!(store.pending_compaction().await.unwrap(), TOTAL as u64);
+    assert!(setup.server.terminate().success());
+
+    // With the compactor running: killed once some batches, not all, are committed.
+    setup.server = Server::start(data, &["--config", running.to_str().unwrap()]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = store.pending_compaction().await.unwrap();
+        if pending < TOTAL as u64 {
+            assert!(pending > 0, "compaction ended before the kill");
+            break;
+        }
+        assert!(Instant::now() < deadline, "compaction did not start");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let killed = Command::new("kill")
+        .arg("-9")
+        .arg(setup.server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let _ = setup.server.child.wait();
+    let pending_at_kill = store.pending_compaction().await.unwrap();
+
+    // Restarted, it compacts the rest; every point is there once, in order.
+    setup.server = Server::start(data, &["--config", running.to_str().unwrap()]).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while store.pending_compaction().await.unwrap() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "compaction did not finish after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = store
+        .query(&MeasureQuery {
+            experiment_id: 1,
+            limit: TOTAL as u32 + 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        TOTAL,
+        "{pending_at_kill} points were pending at the kill"
+    );
+    for (i, measure) in stored.iter().enumerate() {
+        assert_eq!(measure.value, i as f64);
+        assert_eq!(
+            measure.timestamp_ns,
+            (1_653_080_000 + i as i64 / 2) * 1_000_000_000
+        );
+    }
+}

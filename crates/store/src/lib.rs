@@ -19,7 +19,7 @@ pub use mymonit_tsdb::{Point, chunk::Summary};
 
 pub mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StorageStats};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]

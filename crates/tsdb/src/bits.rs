@@ -1,6 +1,7 @@
 //! Integer columns: each is stored as raw values, deltas or deltas of deltas (whichever is
-//! smallest), bit-packed against their minimum ("frame of reference"). A regular clock costs
-//! no bits per point; a noisy reading costs about log2 of its spread.
+//! smallest), bit-packed against a base ("frame of reference") with the rare values that do
+//! not fit listed apart. A regular clock costs no bits per point; a noisy reading costs about
+//! log2 of its spread; a jump costs its own few bytes.
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,70 +92,137 @@ fn width_of(span: u64) -> u32 {
     64 - span.leading_zeros()
 }
 
-/// Minimum and bit width of a sequence, as a frame of reference.
-fn frame(values: impl Iterator<Item = i64>) -> (i64, u32) {
-    let mut min = i64::MAX;
-    let mut max = i64::MIN;
-    for value in values {
-        min = min.min(value);
-        max = max.max(value);
+fn varint_len(value: u64) -> u64 {
+    u64::from(width_of(value).max(1).div_ceil(7))
+}
+
+/// Bits an exception of offset bit length `length` costs: an index byte and its varint.
+fn exception_bits(length: u32) -> u64 {
+    8 + 8 * u64::from((length + 1).div_ceil(7))
+}
+
+/// How a sequence is packed: offsets from `base` in `width` bits, except the few values
+/// that do not fit, which are listed apart ("patched" frame of reference, as in PFOR). One
+/// outlier (a jump in a clock, a spike in a reading) then costs its own bytes instead of
+/// widening every value of the chunk.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    base: i64,
+    width: u32,
+    /// Estimated size in bits.
+    cost: u64,
+}
+
+/// The cheapest plan over two bases: the minimum (no low exception), or the first
+/// percentile (so a few low outliers do not shift the frame).
+fn plan(values: &[i64]) -> Plan {
+    let n = values.len();
+    if n == 0 {
+        return Plan {
+            base: 0,
+            width: 0,
+            cost: 8,
+        };
     }
-    if min > max {
-        return (0, 0);
+    let mut sorted = values.to_vec();
+    let low_index = n / 100;
+    sorted.select_nth_unstable(low_index);
+    let robust = sorted[low_index];
+    let min = sorted[..=low_index].iter().copied().min().unwrap_or(robust);
+    let mut best = Plan {
+        base: min,
+        width: 64,
+        cost: u64::MAX,
+    };
+    for base in [min, robust] {
+        // Bit lengths of the offsets; negative offsets are always exceptions.
+        let mut by_length = [0u64; 65];
+        let mut below_cost = 0u64;
+        for &value in values {
+            let offset = value.wrapping_sub(base);
+            if value < base {
+                below_cost += 8 + 8 * varint_len(zigzag(offset));
+            } else {
+                by_length[width_of(offset as u64) as usize] += 1;
+            }
+        }
+        let mut exceptions_cost = below_cost
+            + (1..=64u32)
+                .map(|b| by_length[b as usize] * exception_bits(b))
+                .sum::<u64>();
+        for width in 0..=64u32 {
+            if width > 0 {
+                exceptions_cost -= by_length[width as usize] * exception_bits(width);
+            }
+            let cost = n as u64 * u64::from(width) + exceptions_cost + 24;
+            if cost < best.cost {
+                best = Plan { base, width, cost };
+            }
+        }
     }
-    (min, width_of(max.wrapping_sub(min) as u64))
+    best
 }
 
 /// Appends a column of integers; [`decode_ints`] reads it back given the same length.
 pub fn encode_ints(out: &mut Vec<u8>, values: &[i64]) {
-    let deltas = || values.windows(2).map(|w| w[1].wrapping_sub(w[0]));
-    let dods = || {
-        values.windows(3).map(|w| {
-            w[2].wrapping_sub(w[1])
-                .wrapping_sub(w[1].wrapping_sub(w[0]))
-        })
-    };
-    let n = values.len() as u64;
-    let raw = frame(values.iter().copied());
-    let delta = frame(deltas());
-    let dod = frame(dods());
-    // Packed bits, plus a rough allowance for the extra header values of each transform.
-    let cost_raw = n * u64::from(raw.1);
-    let cost_delta = n.saturating_sub(1) * u64::from(delta.1) + 64;
-    let cost_dod = n.saturating_sub(2) * u64::from(dod.1) + 128;
-    let best = if n >= 3 && cost_dod < cost_delta && cost_dod < cost_raw {
+    let deltas: Vec<i64> = values.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let dods: Vec<i64> = deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let raw = plan(values);
+    let delta = plan(&deltas);
+    let dod = plan(&dods);
+    // Packed bits, plus the extra header values of each transform.
+    let (cost_delta, cost_dod) = (delta.cost.saturating_add(64), dod.cost.saturating_add(128));
+    let best = if values.len() >= 3 && cost_dod < cost_delta && cost_dod < raw.cost {
         Transform::DeltaOfDelta
-    } else if n >= 2 && cost_delta < cost_raw {
+    } else if values.len() >= 2 && cost_delta < raw.cost {
         Transform::Delta
     } else {
         Transform::Raw
     };
     out.push(best as u8);
     match best {
-        Transform::Raw => pack(out, values.iter().copied(), raw),
+        Transform::Raw => pack(out, values, raw),
         Transform::Delta => {
             put_varint(out, zigzag(values[0]));
-            pack(out, deltas(), delta);
+            pack(out, &deltas, delta);
         }
         Transform::DeltaOfDelta => {
             put_varint(out, zigzag(values[0]));
-            put_varint(out, zigzag(values[1].wrapping_sub(values[0])));
-            pack(out, dods(), dod);
+            put_varint(out, zigzag(deltas[0]));
+            pack(out, &dods, dod);
         }
     }
 }
 
-/// Writes the frame, then each value minus the minimum in `width` bits, little-endian.
-fn pack(out: &mut Vec<u8>, values: impl Iterator<Item = i64>, (min, width): (i64, u32)) {
-    put_varint(out, zigzag(min));
+/// Writes the base, the width, the exceptions (index gap, offset) and then every value minus
+/// the base in `width` bits, little-endian (an exception's slot holds 0).
+fn pack(out: &mut Vec<u8>, values: &[i64], plan: Plan) {
+    let Plan { base, width, .. } = plan;
+    put_varint(out, zigzag(base));
     out.push(width as u8);
+    let fits = |value: i64| {
+        value >= base && (width == 64 || (value.wrapping_sub(base) as u64) >> width == 0)
+    };
+    let exceptions: Vec<usize> = (0..values.len()).filter(|&i| !fits(values[i])).collect();
+    put_varint(out, exceptions.len() as u64);
+    let mut previous = 0;
+    for &index in &exceptions {
+        put_varint(out, (index - previous) as u64);
+        put_varint(out, zigzag(values[index].wrapping_sub(base)));
+        previous = index;
+    }
     if width == 0 {
         return;
     }
     let mut acc: u128 = 0;
     let mut filled = 0u32;
-    for value in values {
-        acc |= u128::from(value.wrapping_sub(min) as u64) << filled;
+    for &value in values {
+        let offset = if fits(value) {
+            value.wrapping_sub(base) as u64
+        } else {
+            0
+        };
+        acc |= u128::from(offset) << filled;
         filled += width;
         while filled >= 8 {
             out.push(acc as u8);
@@ -167,37 +235,55 @@ fn pack(out: &mut Vec<u8>, values: impl Iterator<Item = i64>, (min, width): (i64
     }
 }
 
-/// Reads `count` packed values into `out` (offsets from the minimum, minimum added).
+/// Reads `count` packed values into `out`.
 fn unpack(reader: &mut Reader<'_>, count: usize, out: &mut Vec<i64>) -> Result<(), DecodeError> {
-    let min = unzigzag(reader.varint()?);
+    let base = unzigzag(reader.varint()?);
     let width = u32::from(reader.byte()?);
     if width > 64 {
         return Err(DecodeError::Corrupt("bit width above 64"));
     }
-    if width == 0 {
-        out.extend(std::iter::repeat_n(min, count));
-        return Ok(());
+    let exception_count = reader.varint()?;
+    if exception_count > count as u64 {
+        return Err(DecodeError::Corrupt("more exceptions than values"));
     }
-    let bytes_needed = (count as u64 * u64::from(width)).div_ceil(8);
-    let packed = reader.take(usize::try_from(bytes_needed).map_err(|_| DecodeError::Truncated)?)?;
-    out.reserve(count);
-    // Padding lets every value be read with one unaligned 16-byte load.
-    let mut padded = Vec::with_capacity(packed.len() + 16);
-    padded.extend_from_slice(packed);
-    padded.resize(packed.len() + 16, 0);
-    let mask: u128 = if width == 64 {
-        u128::from(u64::MAX)
+    let mut exceptions = Vec::with_capacity(exception_count as usize);
+    let mut index = 0u64;
+    for _ in 0..exception_count {
+        index = index
+            .checked_add(reader.varint()?)
+            .filter(|&i| i < count as u64)
+            .ok_or(DecodeError::Corrupt("exception index out of range"))?;
+        exceptions.push((index as usize, unzigzag(reader.varint()?)));
+    }
+    let start = out.len();
+    if width == 0 {
+        out.extend(std::iter::repeat_n(base, count));
     } else {
-        (1u128 << width) - 1
-    };
-    let mut bit = 0usize;
-    for _ in 0..count {
-        let byte = bit / 8;
-        let mut word = [0u8; 16];
-        word.copy_from_slice(&padded[byte..byte + 16]);
-        let offset = (u128::from_le_bytes(word) >> (bit % 8)) & mask;
-        out.push(min.wrapping_add(offset as u64 as i64));
-        bit += width as usize;
+        let bytes_needed = (count as u64 * u64::from(width)).div_ceil(8);
+        let packed =
+            reader.take(usize::try_from(bytes_needed).map_err(|_| DecodeError::Truncated)?)?;
+        out.reserve(count);
+        // Padding lets every value be read with one unaligned 16-byte load.
+        let mut padded = Vec::with_capacity(packed.len() + 16);
+        padded.extend_from_slice(packed);
+        padded.resize(packed.len() + 16, 0);
+        let mask: u128 = if width == 64 {
+            u128::from(u64::MAX)
+        } else {
+            (1u128 << width) - 1
+        };
+        let mut bit = 0usize;
+        for _ in 0..count {
+            let byte = bit / 8;
+            let mut word = [0u8; 16];
+            word.copy_from_slice(&padded[byte..byte + 16]);
+            let offset = (u128::from_le_bytes(word) >> (bit % 8)) & mask;
+            out.push(base.wrapping_add(offset as u64 as i64));
+            bit += width as usize;
+        }
+    }
+    for (index, offset) in exceptions {
+        out[start + index] = base.wrapping_add(offset);
     }
     Ok(())
 }
@@ -260,6 +346,26 @@ mod tests {
         let (decoded, size) = round_trip(&clock);
         assert_eq!(decoded, clock);
         assert!(size < 24, "{size} bytes for a regular clock");
+    }
+
+    #[test]
+    fn a_jump_in_a_regular_sequence_costs_bytes_not_bits_per_point() {
+        // Arrival numbers of one series: every 4th, with one jump where another batch
+        // came in between.
+        let mut seq: Vec<i64> = (0..1024).map(|i| 1_000 + 4 * i).collect();
+        for value in &mut seq[600..] {
+            *value += 250_000;
+        }
+        let (decoded, size) = round_trip(&seq);
+        assert_eq!(decoded, seq);
+        assert!(size < 32, "{size} bytes");
+        // A spike in a quiet reading.
+        let mut readings: Vec<i64> = (0..1024).map(|i| 50_000 + (i * 7) % 13).collect();
+        readings[77] = 9_000_000;
+        readings[900] = -3;
+        let (decoded, size) = round_trip(&readings);
+        assert_eq!(decoded, readings);
+        assert!(size < 1024 * 4 / 8 + 32, "{size} bytes");
     }
 
     #[test]

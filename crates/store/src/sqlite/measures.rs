@@ -200,7 +200,9 @@ impl SqliteStore {
         let pages: i64 = sqlx::query_scalar("pragma page_count")
             .fetch_one(&self.pool)
             .await?;
-        if free > 2048 && free * 4 > pages {
+        // Pages freed by compaction are reused by the next recent points, so only a free list
+        // that is both large and a good part of the file goes back.
+        if free > 64 && free * 10 > pages {
             let _writer = self.measure_writer.lock().await;
             sqlx::query("pragma incremental_vacuum")
                 .execute(&self.pool)

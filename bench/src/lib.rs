@@ -1,0 +1,246 @@
+//! MyMonit's benchmarks (`ingest-bench`, `query-bench`) and what they share: a MyMonit server on a fresh data directory, the data generator
+//! of the shared benchmark kit, medians.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use mymonit_store::{MeasureStore, SqliteStore};
+use serde_json::json;
+
+pub const PASSWORD: &str = "Vq7pLm2xZr9t-Hk4w-Qs8y";
+
+/// A server on a fresh data directory, with the experiment `bench` and an ingest token.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data directory, removed when dropped.
+    pub data: tempfile::TempDir,
+    /// An ingest token for `bench`.
+    pub token: String,
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory with an admin, the experiment `bench` and an
+    /// ingest token; with `amqp` (url, name prefix) it also consumes.
+    pub async fn start(binary: &Path, amqp: Option<(&str, &str)>) -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let dir = data.path().to_str().context("temp path")?.to_string();
+        let mut add = Command::new(binary)
+            .args([
+                "user",
+                "add",
+                "--id",
+                "A001",
+                "--name",
+                "Bench Admin",
+                "--username",
+                "bench",
+                "--email",
+                "bench@home.cern",
+                "--role",
+                "ADMIN",
+                "--password-stdin",
+                "--data-dir",
+                &dir,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        use std::io::Write as _;
+        add.stdin
+            .take()
+            .context("stdin")?
+            .write_all(format!("{PASSWORD}\n").as_bytes())?;
+        if !add.wait()?.success() {
+            bail!("cannot add the bench user");
+        }
+        let (child, base) = Self::launch(binary, &dir, &data, amqp).await?;
+        let client = reqwest::Client::new();
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "bench", "password": PASSWORD}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let admin = login["access_token"]
+            .as_str()
+            .context("no token")?
+            .to_string();
+        client
+            .post(format!("{base}/api/v1/experiments"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await?;
+        let created: serde_json::Value = client
+            .post(format!("{base}/api/v1/ingest-tokens"))
+            .bearer_auth(&admin)
+            .json(&json!({"experiments": ["bench"]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = created["token"]
+            .as_str()
+            .context("no ingest token")?
+            .to_string();
+        if amqp.is_some() {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let ready: serde_json::Value = client
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if ready["amqp"]["state"] == "consuming" {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the AMQP consumer did not start: {ready}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(Self {
+            child,
+            base,
+            data,
+            token,
+        })
+    }
+
+    /// Starts `mymonit serve` on `dir` and waits until it answers.
+    async fn launch(
+        binary: &Path,
+        dir: &str,
+        data: &tempfile::TempDir,
+        amqp: Option<(&str, &str)>,
+    ) -> anyhow::Result<(Child, String)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(binary);
+        command.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            dir,
+        ]);
+        if let Some((url, name)) = amqp {
+            let config = data.path().join("bench.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\ndead_letter_queue = \"{name}.dead\"\n"
+                ),
+            )?;
+            command.arg("--config").arg(config);
+        }
+        let log = std::fs::File::create(data.path().join("server.log"))?;
+        let child = command
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client.get(format!("{base}/readyz")).send().await.is_err() {
+            if Instant::now() > deadline {
+                bail!("the server did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok((child, base))
+    }
+
+    /// Starts a server again on the data directory of a stopped one.
+    pub async fn resume(binary: &Path, data: tempfile::TempDir) -> anyhow::Result<Self> {
+        let dir = data.path().to_str().context("temp path")?.to_string();
+        let (child, base) = Self::launch(binary, &dir, &data, None).await?;
+        Ok(Self {
+            child,
+            base,
+            data,
+            token: String::new(),
+        })
+    }
+
+    /// Stops the server; returns its peak resident memory (VmHWM) in MiB and the data
+    /// directory.
+    pub fn stop(mut self) -> (f64, tempfile::TempDir) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let peak_kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0.0);
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        (peak_kib / 1024.0, self.data)
+    }
+
+    /// Waits until the store holds `expected` measures; returns when it does.
+    pub async fn wait_stored(&self, expected: u64) -> anyhow::Result<()> {
+        let store = SqliteStore::open(self.data.path()).await?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let count = store.count(1).await?;
+            if count >= expected {
+                store.close().await;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("only {count} of {expected} measures stored after 10 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Runs the generator with seed 42; one string per line.
+pub fn generate(generator: &Path, points: usize, format: &str) -> anyhow::Result<Vec<String>> {
+    let output = Command::new("python3")
+        .arg(generator)
+        .args([
+            "--n",
+            &points.to_string(),
+            "--seed",
+            "42",
+            "--format",
+            format,
+        ])
+        .output()
+        .with_context(|| format!("cannot run {}", generator.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            generator.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The median (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}

@@ -1,0 +1,372 @@
+//! Query latency over HTTP on the shared benchmark's 10 M points (`gen.py --seed 42`,
+//! experiment `bench`, 4 types × 2.5 M points, one a second):
+//! q1 hourly count/mean/min/max of one type over the whole range, q2 hourly p50/p90/p99,
+//! q3 the raw points of one type in a one-hour window, q4 the last value of each type; and
+//! bytes on disk per point. The points go in through HTTP line protocol ingest; timing starts
+//! once compaction has finished and the server was restarted. Medians of `--runs` runs after
+//! a warm-up, client-side.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use mymonit_store::SqliteStore;
+use serde_json::{Value, json};
+
+use mymonit_bench::{PASSWORD, Server, median};
+
+#[derive(Parser)]
+struct Args {
+    /// The mymonit binary (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/mymonit")]
+    mymonit: PathBuf,
+    /// The data generator.
+    #[arg(long, default_value = "../shared/bench/gen.py")]
+    generator: PathBuf,
+    /// Points to load.
+    #[arg(long, default_value_t = 10_000_000)]
+    points: usize,
+    /// Timed runs per query (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Where to write the results.
+    #[arg(long, default_value = "bench/results/query.json")]
+    out: PathBuf,
+}
+
+/// Lines per ingest request.
+const BATCH_LINES: usize = 10_000;
+/// The generator's first second (2024-01-01T00:00:00Z) and its number of types.
+const START: i64 = 1_704_067_200;
+const TYPES: i64 = 4;
+
+/// Streams the generator's line protocol into the server, `writers` requests in flight.
+async fn load(args: &Args, server: &Server) -> anyhow::Result<f64> {
+    let mut generator = Command::new("python3")
+        .arg(&args.generator)
+        .args([
+            "--n",
+            &args.points.to_string(),
+            "--seed",
+            "42",
+            "--format",
+            "mlp",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", args.generator.display()))?;
+    let stdout = generator.stdout.take().context("generator stdout")?;
+    let (send, receive) = tokio::sync::mpsc::channel::<String>(8);
+    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut body = String::new();
+        let mut lines = 0;
+        for line in BufReader::new(stdout).lines() {
+            body.push_str(&line?);
+            body.push('\n');
+            lines += 1;
+            if lines == BATCH_LINES {
+                send.blocking_send(std::mem::take(&mut body))?;
+                lines = 0;
+            }
+        }
+        if !body.is_empty() {
+            send.blocking_send(body)?;
+        }
+        Ok(())
+    });
+    let receive = std::sync::Arc::new(tokio::sync::Mutex::new(receive));
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/ingest?precision=s", server.base);
+    let started = Instant::now();
+    let progress = indicatif::ProgressBar::new(args.points as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "loading {bar:40} {pos}/{len} points ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (receive, client, url, token, progress) = (
+            receive.clone(),
+            client.clone(),
+            url.clone(),
+            server.token.clone(),
+            progress.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = receive.lock().await.recv().await else {
+                    return anyhow::Ok(());
+                };
+                let lines = body.lines().count() as u64;
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "text/plain")
+                    .body(body)
+                    .send()
+                    .await?;
+                if !reply.status().is_success() {
+                    bail!("ingest failed: {} {}", reply.status(), reply.text().await?);
+                }
+                progress.inc(lines);
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    if !generator.wait()?.success() {
+        bail!("the generator failed");
+    }
+    progress.finish_and_clear();
+    Ok(args.points as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn wait_compacted(
+    server: &Server,
+    points: u64,
+) -> anyhow::Result<(f64, mymonit_store::StorageStats)> {
+    let started = Instant::now();
+    let store = SqliteStore::open(server.data.path()).await?;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        use mymonit_store::MeasureStore as _;
+        let stored = store.count(1).await?;
+        let pending = store.pending_compaction().await?;
+        if stored >= points && pending == 0 {
+            let stats = store.storage_stats().await?;
+            store.close().await;
+            return Ok((started.elapsed().as_secs_f64(), stats));
+        }
+        if Instant::now() > deadline {
+            bail!("{stored} stored, {pending} not compacted after 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn bytes_on_disk(data: &std::path::Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for name in ["mymonit.db", "mymonit.db-wal"] {
+        if let Ok(meta) = std::fs::metadata(data.join(name)) {
+            total += meta.len();
+        }
+    }
+    Ok(total)
+}
+
+async fn scientist_token(base: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "bench", "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let admin = login["access_token"].as_str().context("no admin token")?;
+    client
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(admin)
+        .json(
+            &json!({"user_id": "S900", "name": "Bench Scientist", "username": "scientist",
+            "email": "scientist@home.cern", "role": "SCIENTIST", "password": PASSWORD}),
+        )
+        .send()
+        .await?
+        .error_for_status()?;
+    client
+        .post(format!("{base}/api/v1/associations"))
+        .bearer_auth(admin)
+        .json(&json!({"experiment_id": 1, "user_id": "S900"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "scientist", "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(login["access_token"]
+        .as_str()
+        .context("no scientist token")?
+        .to_string())
+}
+
+fn rfc3339(seconds: i64) -> String {
+    mymonit_model::time::format_rfc3339(seconds * 1_000_000_000)
+}
+
+/// A query of the benchmark: its name, path and a check of the answer.
+struct Query {
+    name: &'static str,
+    what: &'static str,
+    path: String,
+    check: fn(&Value) -> bool,
+    target_ms: f64,
+    influxdb_ms: f64,
+    postgresql_ms: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let seconds = (args.points as u64).div_ceil(TYPES as u64) as i64;
+    let end = START + seconds;
+    let server = Server::start(&args.mymonit, None).await?;
+    eprintln!("loading {} points through HTTP line protocol…", args.points);
+    let load_rate = load(&args, &server).await?;
+    let (compaction_wait, storage) = wait_compacted(&server, args.points as u64).await?;
+    let (peak_load_mib, data) = server.stop();
+    let bytes = bytes_on_disk(data.path())?;
+    let bytes_per_point = bytes as f64 / args.points as f64;
+    let server = Server::resume(&args.mymonit, data).await?;
+    let token = scientist_token(&server.base).await?;
+    let experiment = "/api/v1/experiments/1";
+    let whole = format!("from={}&to={}", rfc3339(START), rfc3339(end));
+    let middle = START + seconds / 2;
+    let queries = [
+        Query {
+            name: "q1",
+            what: "hourly count/mean/min/max, whole range",
+            path: format!(
+                "{experiment}/stats?measure=hertz&statistics=count,mean,min,max&timeslice=hour&{whole}"
+            ),
+            check: |v| {
+                v["buckets"]
+                    .as_array()
+                    .is_some_and(|b| b.len() > 1 && b[0]["count"] == 3600)
+            },
+            target_ms: 50.0,
+            influxdb_ms: 3900.0,
+            postgresql_ms: 930.0,
+        },
+        Query {
+            name: "q2",
+            what: "hourly p50/p90/p99, whole range",
+            path: format!(
+                "{experiment}/stats?measure=hertz&statistics=p50,p90,p99&timeslice=hour&{whole}"
+            ),
+            check: |v| {
+                v["buckets"]
+                    .as_array()
+                    .is_some_and(|b| b.len() > 1 && b[0]["p50"].is_f64())
+            },
+            target_ms: 250.0,
+            influxdb_ms: 17_000.0,
+            postgresql_ms: 4400.0,
+        },
+        Query {
+            name: "q3",
+            what: "raw points of one type, one hour",
+            path: format!(
+                "{experiment}/measures?measure=hertz&limit=10000&from={}&to={}",
+                rfc3339(middle),
+                rfc3339(middle + 3600)
+            ),
+            check: |v| v["measures"].as_array().is_some_and(|m| m.len() == 3600),
+            target_ms: 5.0,
+            influxdb_ms: 4.7,
+            postgresql_ms: 1.9,
+        },
+        Query {
+            name: "q4",
+            what: "last value of each type",
+            path: format!("{experiment}/latest"),
+            check: |v| v["latest"].as_array().is_some_and(|l| l.len() == 4),
+            target_ms: 2.0,
+            influxdb_ms: 2.7,
+            postgresql_ms: 0.1,
+        },
+    ];
+    let client = reqwest::Client::new();
+    let mut results = Vec::new();
+    for query in &queries {
+        let url = format!("{}{}", server.base, query.path);
+        let mut times = Vec::new();
+        for run in 0..=args.runs {
+            let started = Instant::now();
+            let reply = client.get(&url).bearer_auth(&token).send().await?;
+            let status = reply.status();
+            let body = reply.bytes().await?;
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            if !status.is_success() {
+                bail!(
+                    "{}: {status} {}",
+                    query.name,
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            if run == 0 {
+                let value: Value = serde_json::from_slice(&body)?;
+                if !(query.check)(&value) {
+                    bail!(
+                        "{}: unexpected answer {}",
+                        query.name,
+                        &value.to_string()[..300.min(value.to_string().len())]
+                    );
+                }
+            } else {
+                times.push(elapsed);
+            }
+        }
+        results.push(json!({
+            "query": query.name, "what": query.what, "runs_ms": times,
+            "median_ms": median(&times), "target_ms": query.target_ms,
+            "influxdb_1_6_ms": query.influxdb_ms, "postgresql_15_ms": query.postgresql_ms,
+        }));
+    }
+    let (peak_query_mib, _) = server.stop();
+    println!(
+        "{:<4} {:<42} {:>10} {:>10} {:>12} {:>12}",
+        "", "query", "median ms", "target ms", "InfluxDB ms", "PostgreSQL ms"
+    );
+    for result in &results {
+        println!(
+            "{:<4} {:<42} {:>10.2} {:>10.1} {:>12.1} {:>12.1}",
+            result["query"].as_str().unwrap_or_default(),
+            result["what"].as_str().unwrap_or_default(),
+            result["median_ms"].as_f64().unwrap_or_default(),
+            result["target_ms"].as_f64().unwrap_or_default(),
+            result["influxdb_1_6_ms"].as_f64().unwrap_or_default(),
+            result["postgresql_15_ms"].as_f64().unwrap_or_default(),
+        );
+    }
+    println!(
+        "bytes on disk per point: {bytes_per_point:.2} (target 3; InfluxDB 6.4, PostgreSQL 84)"
+    );
+    println!(
+        "  of which chunk payload {:.2}, free pages {:.2}, other (rows, indexes, users…) {:.2}; {} chunks",
+        storage.chunk_bytes as f64 / args.points as f64,
+        storage.free_bytes as f64 / args.points as f64,
+        (storage.file_bytes - storage.chunk_bytes - storage.free_bytes) as f64 / args.points as f64,
+        storage.chunks
+    );
+    println!(
+        "load: {load_rate:.0} points/s over HTTP; compaction finished {compaction_wait:.1} s after the last request"
+    );
+    let report = json!({
+        "points": args.points, "runs": args.runs, "queries": results,
+        "bytes_on_disk": bytes, "bytes_per_point": bytes_per_point, "storage": storage,
+        "load_points_per_s": load_rate, "compaction_wait_s": compaction_wait,
+        "peak_rss_mib": {"load": peak_load_mib, "queries": peak_query_mib},
+    });
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    println!("results written to {}", args.out.display());
+    Ok(())
+}
