@@ -177,7 +177,7 @@ pub struct ApiSettings {
 pub struct StorageSettings {
     /// Pause between compaction passes, in milliseconds.
     pub compact_interval_ms: u64,
-    /// Most recent points of one series compacted in one transaction.
+    /// Most recent points compacted in one transaction (the writer waits meanwhile).
     pub compact_batch_points: usize,
 }
 

@@ -247,8 +247,8 @@ pub trait MeasureStore: Send + Sync + 'static {
     async fn latest(&self, series_id: i64) -> Result<Option<Point>>;
     /// The timestamp of the earliest point of a series.
     async fn earliest(&self, series_id: i64) -> Result<Option<i64>>;
-    /// Moves recent points into compressed chunks, at most `max_points` per series in one
-    /// transaction; call until it reports no points to drain a backlog.
+    /// Moves the oldest recent points, at most `max_points`, into compressed chunks in one
+    /// transaction; call until it reports fewer than `max_points` to drain a backlog.
     async fn compact(&self, max_points: usize) -> Result<CompactionReport>;
     /// Drops points older than their experiment's retention; returns how many.
     async fn apply_retention(&self, now_ns: i64) -> Result<u64>;

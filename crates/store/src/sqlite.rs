@@ -47,7 +47,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// SQLite admits one writer at a time; writers of this process queue here instead of
     /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
-    measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    measure_writer: std::sync::Arc<tokio::sync::Mutex<measures::Writer>>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
     /// Committed batches, for live views.
@@ -80,6 +80,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        measures::move_legacy_measures(&pool).await?;
         let store = Self {
             pool,
             measure_writer: std::sync::Arc::default(),
@@ -109,9 +110,10 @@ impl SqliteStore {
 
     /// Points written but not yet compacted into chunks (benchmarks wait for zero).
     pub async fn pending_compaction(&self) -> Result<u64> {
-        let count: i64 = sqlx::query_scalar("select count(*) from recent_points")
-            .fetch_one(&self.pool)
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("select coalesce(sum(point_count), 0) from recent_blocks")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(count.max(0) as u64)
     }
 
@@ -132,9 +134,10 @@ impl SqliteStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        let recent_points: i64 = sqlx::query_scalar("select count(*) from recent_points")
-            .fetch_one(&self.pool)
-            .await?;
+        let recent_points: i64 =
+            sqlx::query_scalar("select coalesce(sum(point_count), 0) from recent_blocks")
+                .fetch_one(&self.pool)
+                .await?;
         let series: i64 = sqlx::query_scalar("select count(*) from series")
             .fetch_one(&self.pool)
             .await?;

@@ -10,6 +10,7 @@
 //! - [`downsample`]: at most N points that keep a series' shape (M4).
 
 pub mod bits;
+pub mod block;
 pub mod chunk;
 pub mod downsample;
 pub mod stats;

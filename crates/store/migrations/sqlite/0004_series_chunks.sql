@@ -1,5 +1,5 @@
 -- The time-series layout: a series is one experiment's measure type with one set of tags.
--- New points land in `recent_points` (cheap durable inserts); the compactor moves them into
+-- New points land in `recent_blocks` (cheap durable inserts); the compactor moves them into
 -- `chunks`: compressed runs of one series, sorted by (ts_ns, seq), never overlapping, with
 -- the aggregates that let statistics skip decoding.
 create table series (
@@ -11,14 +11,19 @@ create table series (
     unique (experiment_id, measure_type_id, tags)
 );
 
-create table recent_points (
-    -- Arrival order, unique in the store and never reused (kept in chunks too).
-    seq        integer primary key autoincrement,
-    series_id  integer not null references series (series_id),
-    ts_ns      integer not null,
-    value      real not null
+-- One row per series per ingest transaction: the points as they came (see
+-- mymonit_tsdb::block), so ingest writes a few rows per batch instead of one per point.
+create table recent_blocks (
+    block_id     integer primary key autoincrement,
+    series_id    integer not null references series (series_id),
+    point_count  integer not null,
+    min_ts       integer not null,
+    max_ts       integer not null,
+    -- The highest arrival number in the block.
+    last_seq     integer not null,
+    data         blob not null
 );
-create index recent_points_by_series on recent_points (series_id, ts_ns, seq);
+create index recent_blocks_by_series on recent_blocks (series_id, max_ts);
 
 create table chunks (
     chunk_id     integer primary key,
@@ -38,16 +43,8 @@ create table chunks (
 );
 create index chunks_by_series on chunks (series_id, end_ns, end_seq, start_ns);
 
-insert into series (experiment_id, measure_type_id, tags)
-    select distinct experiment_id, measure_type_id, coalesce(tags, '') from measures;
-insert into recent_points (seq, series_id, ts_ns, value)
-    select m.seq, s.series_id, m.ts_ns, m.value
-    from measures m
-    join series s on s.experiment_id = m.experiment_id
-                 and s.measure_type_id = m.measure_type_id
-                 and s.tags = coalesce(m.tags, '');
-drop index measures_by_time;
-drop table measures;
+-- The rows of the first layout's `measures` table are moved into recent blocks by the store
+-- when it opens (blocks are binary), which then drops the table.
 
 -- Points older than this many days are dropped; null keeps everything.
 alter table experiments add column retention_days integer;

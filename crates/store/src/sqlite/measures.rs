@@ -1,7 +1,8 @@
-//! The time series on SQLite. Ingest appends to `recent_points`; [`MeasureStore::compact`]
-//! moves those points into compressed `chunks` of one series (see `mymonit_tsdb::chunk`),
-//! each in one transaction, so a crash mid-compaction leaves either the recent rows or the
-//! chunks that replace them, never both and never neither. Chunks of a series never overlap
+//! The time series on SQLite. Ingest appends one block per series per transaction to
+//! `recent_blocks` (see `mymonit_tsdb::block`); [`MeasureStore::compact`] moves those points
+//! into compressed `chunks` of one series (see `mymonit_tsdb::chunk`) in one transaction, so a
+//! crash mid-compaction leaves either the blocks or the chunks that replace them, never both
+//! and never neither. Chunks of a series never overlap
 //! in `(ts, seq)`: a late point is merged into the chunk whose range holds it.
 
 use std::{
@@ -29,22 +30,81 @@ pub(super) type SeriesCache = HashMap<(i64, i64, String), i64>;
 
 type SeriesKey = (i64, i64, String);
 
-/// Rows per multi-row `insert`: one statement per 256 rows instead of per row; 3 parameters
-/// a row stays far below SQLite's limit of 32,766.
-const INSERT_CHUNK: usize = 256;
+/// Blocks per multi-row `insert` (6 parameters each, far below SQLite's limit of 32,766).
+const INSERT_CHUNK: usize = 128;
 /// Chunks fetched at a time when reading raw points.
 const CHUNK_BATCH: i64 = 4;
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
 fn multi_row_insert(rows: usize) -> String {
-    let mut sql = String::from("insert into recent_points (series_id, ts_ns, value) values ");
+    let mut sql = String::from(
+        "insert into recent_blocks (series_id, point_count, min_ts, max_ts, last_seq, data) values ",
+    );
     for row in 0..rows {
         if row > 0 {
             sql.push(',');
         }
-        sql.push_str("(?, ?, ?)");
+        sql.push_str("(?, ?, ?, ?, ?, ?)");
     }
     sql
+}
+
+/// The writer's state, behind the mutex that queues this process's writers.
+#[derive(Debug, Default)]
+pub(super) struct Writer {
+    /// The next arrival number; read from the database on first use.
+    next_seq: Option<i64>,
+}
+
+impl Writer {
+    async fn next_seq(&mut self, tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
+        if let Some(next) = self.next_seq {
+            return Ok(next);
+        }
+        let recent: i64 =
+            sqlx::query_scalar("select coalesce(max(last_seq), 0) from recent_blocks")
+                .fetch_one(&mut **tx)
+                .await?;
+        let chunked: i64 = sqlx::query_scalar("select coalesce(max(end_seq), 0) from chunks")
+            .fetch_one(&mut **tx)
+            .await?;
+        let next = recent.max(chunked) + 1;
+        self.next_seq = Some(next);
+        Ok(next)
+    }
+}
+
+/// Inserts blocks (one per series) inside `tx`.
+async fn insert_blocks(
+    tx: &mut Transaction<'_, Sqlite>,
+    blocks: &[(i64, Vec<Point>)],
+) -> Result<()> {
+    for rows in blocks.chunks(INSERT_CHUNK) {
+        // The same text for every full chunk, so sqlx's statement cache prepares it once.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(rows.len())));
+        for (series_id, points) in rows {
+            let min_ts = points.iter().map(|p| p.ts).min().unwrap_or_default();
+            let max_ts = points.iter().map(|p| p.ts).max().unwrap_or_default();
+            let last_seq = points.iter().map(|p| p.seq).max().unwrap_or_default();
+            query = query
+                .bind(series_id)
+                .bind(points.len() as i64)
+                .bind(min_ts)
+                .bind(max_ts)
+                .bind(last_seq)
+                .bind(mymonit_tsdb::block::encode(points));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Decodes a recent block.
+fn block_points(block_id: i64, data: &[u8]) -> Result<Vec<Point>> {
+    mymonit_tsdb::block::decode(data).map_err(|reason| StoreError::Corrupt {
+        chunk_id: block_id,
+        reason,
+    })
 }
 
 fn series_key(measure: &NewMeasure) -> SeriesKey {
@@ -139,28 +199,27 @@ impl SqliteStore {
         Ok((ids, created))
     }
 
-    /// Inserts measures into `recent_points` inside `tx`; returns the series to cache.
+    /// Inserts measures into `recent_blocks` inside `tx`, numbering them from the writer's
+    /// next arrival number; returns the series to cache and the next number once committed.
     async fn insert_recent(
         &self,
         tx: &mut Transaction<'_, Sqlite>,
+        writer: &mut Writer,
         measures: &[&NewMeasure],
-    ) -> Result<Vec<(SeriesKey, i64)>> {
+    ) -> Result<(Vec<(SeriesKey, i64)>, i64)> {
         let (series_ids, created) = self.resolve_series(tx, measures).await?;
-        for (rows, ids) in measures
-            .chunks(INSERT_CHUNK)
-            .zip(series_ids.chunks(INSERT_CHUNK))
-        {
-            // The same text for every full chunk, so sqlx's statement cache prepares it once.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(rows.len())));
-            for (measure, series_id) in rows.iter().zip(ids) {
-                query = query
-                    .bind(series_id)
-                    .bind(measure.timestamp_ns)
-                    .bind(measure.value);
-            }
-            query.execute(&mut **tx).await?;
+        let first_seq = writer.next_seq(tx).await?;
+        let mut by_series: HashMap<i64, Vec<Point>> = HashMap::new();
+        for (index, (measure, series_id)) in measures.iter().zip(&series_ids).enumerate() {
+            by_series.entry(*series_id).or_default().push(Point {
+                ts: measure.timestamp_ns,
+                seq: first_seq + index as i64,
+                value: measure.value,
+            });
         }
-        Ok(created)
+        let blocks: Vec<(i64, Vec<Point>)> = by_series.into_iter().collect();
+        insert_blocks(tx, &blocks).await?;
+        Ok((created, first_seq + measures.len() as i64))
     }
 
     /// Tells live views about committed measures (only when someone listens: copying a
@@ -182,11 +241,44 @@ impl SqliteStore {
             .extend(created);
     }
 
-    /// Compacts one series in its own transaction.
-    async fn compact_series(&self, series_id: i64, max_points: usize) -> Result<CompactionReport> {
+    /// Compacts the oldest blocks, about `max_points` points, in one transaction: they are read
+    /// in arrival order, written into their series' chunks, and deleted as one range.
+    async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
         let _writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        let report = compact_series(&mut tx, series_id, max_points).await?;
+        let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
+        let mut last_block = None;
+        let mut taken = 0;
+        {
+            let mut rows = sqlx::query(
+                "select block_id, series_id, data from recent_blocks order by block_id",
+            )
+            .fetch(&mut *tx);
+            while taken < max_points.max(1)
+                && let Some(row) = rows.try_next().await?
+            {
+                let block_id: i64 = row.try_get("block_id")?;
+                let points = block_points(block_id, row.try_get("data")?)?;
+                taken += points.len();
+                last_block = Some(block_id);
+                by_series
+                    .entry(row.try_get("series_id")?)
+                    .or_default()
+                    .extend(points);
+            }
+        }
+        let Some(last_block) = last_block else {
+            return Ok(CompactionReport::default());
+        };
+        let mut report = CompactionReport::default();
+        for (series_id, mut points) in by_series {
+            points.sort_by_key(Point::key);
+            report.add(compact_series(&mut tx, series_id, &points).await?);
+        }
+        sqlx::query("delete from recent_blocks where block_id <= ?")
+            .bind(last_block)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -282,22 +374,12 @@ enum Destination {
     Gap(usize),
 }
 
+/// Writes a series' recent points (sorted by key) into its chunks.
 async fn compact_series(
     tx: &mut Transaction<'_, Sqlite>,
     series_id: i64,
-    max_points: usize,
+    rows: &[Point],
 ) -> Result<CompactionReport> {
-    let rows: Vec<Point> = sqlx::query(
-        "select seq, ts_ns, value from recent_points where series_id = ?
-         order by ts_ns, seq limit ?",
-    )
-    .bind(series_id)
-    .bind(max_points.max(1) as i64)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(point_from_row)
-    .collect::<Result<_>>()?;
     let (Some(low), Some(high)) = (rows.first().map(Point::key), rows.last().map(Point::key))
     else {
         return Ok(CompactionReport::default());
@@ -338,7 +420,7 @@ async fn compact_series(
             && meta.count < chunk::TARGET_POINTS as i64
     });
     let mut groups: BTreeMap<Destination, Vec<Point>> = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         let index = metas.partition_point(|meta| meta.end < row.key());
         let destination = if index < metas.len() && metas[index].start <= row.key() {
             Destination::Chunk(index)
@@ -373,15 +455,6 @@ async fn compact_series(
         }
         report.chunks_written += insert_chunks(tx, series_id, &points, cut).await?;
     }
-    sqlx::query(
-        "delete from recent_points
-         where series_id = ?1 and (ts_ns < ?2 or (ts_ns = ?2 and seq <= ?3))",
-    )
-    .bind(series_id)
-    .bind(high.0)
-    .bind(high.1)
-    .execute(&mut **tx)
-    .await?;
     Ok(report)
 }
 
@@ -478,18 +551,19 @@ impl SeriesCursor {
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
+        let mut writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let rows: Vec<&NewMeasure> = measures.iter().collect();
-        let created = self.insert_recent(&mut tx, &rows).await?;
+        let (created, next_seq) = self.insert_recent(&mut tx, &mut writer, &rows).await?;
         tx.commit().await?;
+        writer.next_seq = Some(next_seq);
         self.remember_series(created);
         self.publish(&rows);
         Ok(measures.len() as u64)
     }
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
+        let mut writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let processed_at = now();
         // Which keys are new: `returning` lists only the rows the insert really added.
@@ -516,8 +590,9 @@ impl MeasureStore for SqliteStore {
                 rows.extend(measures.iter());
             }
         }
-        let created = self.insert_recent(&mut tx, &rows).await?;
+        let (created, next_seq) = self.insert_recent(&mut tx, &mut writer, &rows).await?;
         tx.commit().await?;
+        writer.next_seq = Some(next_seq);
         self.remember_series(created);
         self.publish(&rows);
         Ok(rows.len() as u64)
@@ -552,23 +627,15 @@ impl MeasureStore for SqliteStore {
             .series(query.experiment_id, query.measure_type_id)
             .await?
         {
-            let recent = sqlx::query(
-                "select seq, ts_ns, value from recent_points
-                 where series_id = ?1 and ts_ns >= ?2 and ts_ns < ?3
-                   and (ts_ns > ?4 or (ts_ns = ?4 and seq > ?5))
-                 order by ts_ns, seq limit ?6",
-            )
-            .bind(series.series_id)
-            .bind(from)
-            .bind(to)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(point_from_row)
-            .collect::<Result<VecDeque<_>>>()?;
+            let mut recent: Vec<Point> = self
+                .recent_points(series.series_id, from, to)
+                .await?
+                .into_iter()
+                .filter(|point| point.key() > after)
+                .collect();
+            recent.sort_by_key(Point::key);
+            recent.truncate(limit);
+            let recent = VecDeque::from(recent);
             cursors.push(SeriesCursor {
                 series_id: series.series_id,
                 measure_type: series.measure_type,
@@ -620,7 +687,7 @@ impl MeasureStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         let recent: i64 = sqlx::query_scalar(
-            "select count(*) from recent_points r
+            "select coalesce(sum(r.point_count), 0) from recent_blocks r
              join series s on s.series_id = r.series_id where s.experiment_id = ?",
         )
         .bind(experiment_id)
@@ -698,18 +765,21 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>> {
-        sqlx::query(
-            "select seq, ts_ns, value from recent_points
-             where series_id = ? and ts_ns >= ? and ts_ns < ?",
+        let blocks = sqlx::query(
+            "select block_id, data from recent_blocks
+             where series_id = ? and max_ts >= ? and min_ts < ?",
         )
         .bind(series_id)
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(point_from_row)
-        .collect()
+        .await?;
+        let mut points = Vec::new();
+        for block in &blocks {
+            let decoded = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
+            points.extend(decoded.into_iter().filter(|p| p.ts >= from && p.ts < to));
+        }
+        Ok(points)
     }
 
     async fn latest(&self, series_id: i64) -> Result<Option<Point>> {
@@ -723,16 +793,22 @@ impl MeasureStore for SqliteStore {
         .as_ref()
         .map(point_from_row)
         .transpose()?;
-        let recent = sqlx::query(
-            "select seq, ts_ns, value from recent_points
-             where series_id = ? order by ts_ns desc, seq desc limit 1",
+        // The latest recent point is in a block holding the highest timestamp.
+        let blocks = sqlx::query(
+            "select block_id, data from recent_blocks where series_id = ?1
+             and max_ts = (select max(max_ts) from recent_blocks where series_id = ?1)",
         )
         .bind(series_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(point_from_row)
-        .transpose()?;
+        .fetch_all(&self.pool)
+        .await?;
+        let mut recent: Option<Point> = None;
+        for block in &blocks {
+            for point in block_points(block.try_get("block_id")?, block.try_get("data")?)? {
+                if recent.is_none_or(|r| point.key() > r.key()) {
+                    recent = Some(point);
+                }
+            }
+        }
         Ok(match (chunked, recent) {
             (Some(a), Some(b)) => Some(if b.key() > a.key() { b } else { a }),
             (a, b) => a.or(b),
@@ -747,7 +823,7 @@ impl MeasureStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         let recent: Option<i64> =
-            sqlx::query_scalar("select min(ts_ns) from recent_points where series_id = ?")
+            sqlx::query_scalar("select min(min_ts) from recent_blocks where series_id = ?")
                 .bind(series_id)
                 .fetch_one(&self.pool)
                 .await?;
@@ -758,13 +834,7 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn compact(&self, max_points: usize) -> Result<CompactionReport> {
-        let pending: Vec<i64> = sqlx::query_scalar("select distinct series_id from recent_points")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut report = CompactionReport::default();
-        for series_id in pending {
-            report.add(self.compact_series(series_id, max_points).await?);
-        }
+        let report = self.compact_batch(max_points).await?;
         if report.points > 0 {
             self.shrink_if_sparse().await?;
         }
@@ -788,13 +858,32 @@ impl MeasureStore for SqliteStore {
             for series in self.series(experiment_id, None).await? {
                 let _writer = self.measure_writer.lock().await;
                 let mut tx = self.pool.begin().await?;
-                let recent =
-                    sqlx::query("delete from recent_points where series_id = ? and ts_ns < ?")
-                        .bind(series.series_id)
-                        .bind(cutoff)
-                        .execute(&mut *tx)
-                        .await?;
-                dropped += recent.rows_affected();
+                let old: Vec<i64> = sqlx::query_scalar(
+                    "delete from recent_blocks where series_id = ? and max_ts < ?
+                     returning point_count",
+                )
+                .bind(series.series_id)
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+                dropped += old.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
+                let straddling = sqlx::query(
+                    "delete from recent_blocks where series_id = ? and min_ts < ?
+                     returning block_id, data",
+                )
+                .bind(series.series_id)
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+                for block in &straddling {
+                    let points = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
+                    let kept: Vec<Point> =
+                        points.iter().filter(|p| p.ts >= cutoff).copied().collect();
+                    dropped += (points.len() - kept.len()) as u64;
+                    if !kept.is_empty() {
+                        insert_blocks(&mut tx, &[(series.series_id, kept)]).await?;
+                    }
+                }
                 let whole: Vec<i64> = sqlx::query_scalar(
                     "delete from chunks where series_id = ? and end_ns < ? returning point_count",
                 )
@@ -822,4 +911,62 @@ impl MeasureStore for SqliteStore {
         }
         Ok(dropped)
     }
+}
+
+/// Points of a migrated row-per-measure table per recent block.
+const LEGACY_BLOCK_POINTS: usize = 10_000;
+
+/// Moves the rows of the first layout's row-per-measure table (`measures`) into recent blocks,
+/// keeping their arrival numbers, and drops it, in one transaction; the compactor then chunks
+/// them. Does nothing once done.
+pub(super) async fn move_legacy_measures(pool: &SqlitePool) -> Result<()> {
+    let legacy: Option<String> = sqlx::query_scalar(
+        "select name from sqlite_master where type = 'table' and name = 'measures'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if legacy.is_none() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "insert into series (experiment_id, measure_type_id, tags)
+         select distinct experiment_id, measure_type_id, coalesce(tags, '') from measures
+         where true on conflict do nothing",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "select m.seq, s.series_id, m.ts_ns, m.value from measures m
+         join series s on s.experiment_id = m.experiment_id
+                      and s.measure_type_id = m.measure_type_id
+                      and s.tags = coalesce(m.tags, '')
+         order by m.seq",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
+    for row in &rows {
+        by_series
+            .entry(row.try_get("series_id")?)
+            .or_default()
+            .push(point_from_row(row)?);
+    }
+    let blocks: Vec<(i64, Vec<Point>)> = by_series
+        .into_iter()
+        .flat_map(|(series_id, points)| {
+            points
+                .chunks(LEGACY_BLOCK_POINTS)
+                .map(|piece| (series_id, piece.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    insert_blocks(&mut tx, &blocks).await?;
+    sqlx::query("drop table measures").execute(&mut *tx).await?;
+    tx.commit().await?;
+    tracing::info!(
+        points = rows.len(),
+        "moved measures of the first storage layout into the time-series store"
+    );
+    Ok(())
 }

@@ -329,7 +329,7 @@ async fn chunk_layout(store: &SqliteStore) -> Vec<(i64, i64, i64)> {
 }
 
 async fn recent_count(store: &SqliteStore) -> i64 {
-    sqlx::query_scalar("select count(*) from recent_points")
+    sqlx::query_scalar("select coalesce(sum(point_count), 0) from recent_blocks")
         .fetch_one(&store.pool)
         .await
         .unwrap()
@@ -530,4 +530,62 @@ async fn retention_drops_old_points_and_only_them() {
         store.set_retention_days(999, Some(1)).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn measures_of_the_first_layout_move_into_the_time_series_store() {
+    let (dir, store) = open().await;
+    let experiment = store.create_experiment("old").await.unwrap();
+    // The row-per-measure table as the first release had it, with two series.
+    sqlx::query(
+        "create table measures (
+            seq integer primary key autoincrement, experiment_id integer not null,
+            measure_type_id integer not null, ts_ns integer not null, value real not null,
+            tags text)",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    for i in 0..25_000i64 {
+        sqlx::query("insert into measures (experiment_id, measure_type_id, ts_ns, value, tags) values (?, ?, ?, ?, ?)")
+            .bind(experiment.experiment_id)
+            .bind(1 + i % 2)
+            .bind(1_000 + i)
+            .bind(i as f64 / 10.0)
+            .bind(if i % 2 == 0 { None } else { Some(r#"{"host":"lab1"}"#) })
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let moved = everything(&store, experiment.experiment_id, 100_000).await;
+    assert_eq!(moved.len(), 25_000);
+    assert!(
+        moved
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.0 == 1_000 + i as i64 && m.3 == i as f64 / 10.0)
+    );
+    // New points number after the old ones.
+    store
+        .append(&[NewMeasure {
+            experiment_id: experiment.experiment_id,
+            measure_type_id: 1,
+            timestamp_ns: 0,
+            value: 0.0,
+            tags: BTreeMap::new(),
+        }])
+        .await
+        .unwrap();
+    store.compact(1 << 20).await.unwrap();
+    let all = everything(&store, experiment.experiment_id, 100_000).await;
+    assert_eq!(all.len(), 25_001);
+    assert!(
+        all[0].1 > 25_000,
+        "the new point reused an old arrival number"
+    );
+    let series = store.series(experiment.experiment_id, None).await.unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(series[1].tags["host"], "lab1");
 }
