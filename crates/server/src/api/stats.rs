@@ -338,7 +338,7 @@ pub async fn stats(
             .map_err(|err| bad(format!("timeslice: {err}")))?,
         None => vec![from, to],
     };
-    let groups = aggregate(
+    let mut groups = aggregate(
         &state,
         &series,
         &statistics,
@@ -347,6 +347,11 @@ pub async fn stats(
         group_by,
     )
     .await?;
+    if groups.is_empty() {
+        // No series at all: the buckets are still there to fill.
+        let empty = boundaries.iter().take(boundaries.len() - 1);
+        groups.insert(None, empty.map(|&start| (start, None)).collect());
+    }
     let mut buckets = Vec::new();
     for (group, figures) in groups {
         for (start, figures) in figures {

@@ -557,3 +557,48 @@ async fn admins_set_retention_and_zero_days_is_refused() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn empty_ranges_and_a_single_point() {
+    let world = world().await;
+    let app = &world.app;
+    let exp = world.black_holes;
+    let base = format!(
+        "/api/v1/experiments/{exp}/stats?measure=volt&statistics=count,mean,stddev,p50,first,last"
+    );
+    // No point at all: nothing to start from.
+    let nothing = app.get(&base, &world.other_scientist).await.json();
+    assert_eq!(nothing["from"], Value::Null);
+    assert_eq!(nothing["buckets"], json!([]));
+    // A range without points: no bucket, unless asked to fill.
+    let range = format!(
+        "{base}&from={}&to={}",
+        rfc3339(MONDAY),
+        rfc3339(MONDAY + 7200)
+    );
+    assert_eq!(
+        app.get(&range, &world.other_scientist).await.json()["buckets"],
+        json!([])
+    );
+    let filled = app
+        .get(
+            &format!("{range}&timeslice=hour&fill=null"),
+            &world.other_scientist,
+        )
+        .await
+        .json();
+    assert_eq!(filled["buckets"].as_array().unwrap().len(), 2);
+    assert_eq!(filled["buckets"][0]["count"], 0);
+    // One point: its value everywhere, and no deviation.
+    let volt = type_id(app, "volt").await;
+    app.state
+        .measures
+        .append(&[point(exp, volt, MONDAY + 60, 231.5, "lab1")])
+        .await
+        .unwrap();
+    let one = app.get(&range, &world.other_scientist).await.json();
+    assert_eq!(
+        one["buckets"],
+        json!([{"start": rfc3339(MONDAY), "count": 1, "mean": 231.5, "stddev": null, "p50": 231.5, "first": 231.5, "last": 231.5}])
+    );
+}
