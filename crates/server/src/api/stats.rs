@@ -18,7 +18,7 @@ use axum::{
 };
 use futures::{StreamExt, stream};
 use mymonit_model::{Action, measure::NewMeasure, time};
-use mymonit_store::{Point, Series};
+use mymonit_store::{Point, Series, Summary};
 use mymonit_tsdb::{
     downsample::M4,
     stats::{Aggregation, Figure, Run, Statistic},
@@ -177,6 +177,42 @@ async fn range(
 /// Buckets of one group: starts and figures.
 type Buckets = Vec<(i64, Option<Vec<Figure>>)>;
 
+/// What one series contributes: its chunks (summary and bytes) and its recent points.
+struct SeriesData {
+    chunks: Vec<(Summary, Vec<u8>)>,
+    recent: Vec<Point>,
+}
+
+/// Reads a series' chunks and recent points in `[from, to)`.
+async fn read_series(
+    state: &AppState,
+    series_id: i64,
+    from: i64,
+    to: i64,
+) -> ApiResult<SeriesData> {
+    let mut chunks = Vec::new();
+    state
+        .measures
+        .scan_chunks(series_id, from, to, &mut |summary, bytes| {
+            chunks.push((*summary, bytes.to_vec()));
+            Ok(())
+        })
+        .await?;
+    let recent = state.measures.recent_points(series_id, from, to).await?;
+    Ok(SeriesData { chunks, recent })
+}
+
+/// Runs CPU-bound work (decoding, selecting percentiles) off the request threads, so that a
+/// heavy query does not hold up the others.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, mymonit_tsdb::bits::DecodeError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ApiError::Internal(anyhow::anyhow!("statistics task failed: {err}")))?
+        .map_err(|err| ApiError::Internal(anyhow::anyhow!("stored data is corrupt: {err}")))
+}
+
 /// Runs an aggregation over series, one per group (`group_by` tag value).
 async fn aggregate(
     state: &AppState,
@@ -187,44 +223,51 @@ async fn aggregate(
     group_by: Option<&str>,
 ) -> ApiResult<BTreeMap<Option<String>, Buckets>> {
     let distinct_key = statistics.iter().find_map(|s| match s {
-        Statistic::CountDistinct(key) => Some(key.as_str()),
+        Statistic::CountDistinct(key) => Some(key.clone()),
         _ => None,
     });
-    let mut groups: BTreeMap<Option<String>, Aggregation> = BTreeMap::new();
+    let mut inputs = Vec::with_capacity(series.len());
     for one in series {
         let group = group_by.and_then(|key| one.tags.get(key).cloned());
         let tag_value = distinct_key
+            .as_ref()
             .and_then(|key| one.tags.get(key))
-            .map(String::as_str);
-        let aggregation = groups.entry(group).or_insert_with(|| {
-            Aggregation::new(statistics.to_vec(), boundaries.to_vec(), from, to)
-        });
-        state
-            .measures
-            .scan_chunks(one.series_id, from, to, &mut |summary, bytes| {
-                aggregation.add_chunk(summary, bytes, tag_value)
-            })
-            .await?;
-        let recent = state
-            .measures
-            .recent_points(one.series_id, from, to)
-            .await?;
-        let ts: Vec<i64> = recent.iter().map(|p| p.ts).collect();
-        let seq: Vec<i64> = recent.iter().map(|p| p.seq).collect();
-        let values: Vec<f64> = recent.iter().map(|p| p.value).collect();
-        aggregation.add_run(
-            Run {
-                ts: &ts,
-                seq: &seq,
-                values: &values,
-            },
+            .cloned();
+        inputs.push((
+            group,
             tag_value,
-        );
+            read_series(state, one.series_id, from, to).await?,
+        ));
     }
-    Ok(groups
-        .into_iter()
-        .map(|(group, aggregation)| (group, aggregation.finish()))
-        .collect())
+    let (statistics, boundaries) = (statistics.to_vec(), boundaries.to_vec());
+    off_thread(move || {
+        let mut groups: BTreeMap<Option<String>, Aggregation> = BTreeMap::new();
+        for (group, tag_value, data) in inputs {
+            let aggregation = groups.entry(group).or_insert_with(|| {
+                Aggregation::new(statistics.clone(), boundaries.clone(), from, to)
+            });
+            let tag_value = tag_value.as_deref();
+            for (summary, bytes) in &data.chunks {
+                aggregation.add_chunk(summary, bytes, tag_value)?;
+            }
+            let ts: Vec<i64> = data.recent.iter().map(|p| p.ts).collect();
+            let seq: Vec<i64> = data.recent.iter().map(|p| p.seq).collect();
+            let values: Vec<f64> = data.recent.iter().map(|p| p.value).collect();
+            aggregation.add_run(
+                Run {
+                    ts: &ts,
+                    seq: &seq,
+                    values: &values,
+                },
+                tag_value,
+            );
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(group, aggregation)| (group, aggregation.finish()))
+            .collect())
+    })
+    .await
 }
 
 fn figure_json(figure: Figure) -> Value {
@@ -452,30 +495,35 @@ pub async fn series(
             json!({"measure": measure, "from": null, "to": null, "series": []}),
         ));
     };
-    let mut out = Vec::new();
+    let mut inputs = Vec::with_capacity(all.len());
     for one in &all {
-        let mut m4 = M4::new(from, to, points);
-        state
-            .measures
-            .scan_chunks(one.series_id, from, to, &mut |_, bytes| {
-                let columns = mymonit_tsdb::chunk::decode(bytes)?;
-                columns.points().for_each(|point| m4.add(point));
-                Ok(())
-            })
-            .await?;
-        for point in state
-            .measures
-            .recent_points(one.series_id, from, to)
-            .await?
-        {
-            m4.add(point);
+        inputs.push((
+            one.tags.clone(),
+            read_series(&state, one.series_id, from, to).await?,
+        ));
+    }
+    let kept = off_thread(move || {
+        let mut kept = Vec::new();
+        for (tags, data) in inputs {
+            let mut m4 = M4::new(from, to, points);
+            for (_, bytes) in &data.chunks {
+                mymonit_tsdb::chunk::decode(bytes)?
+                    .points()
+                    .for_each(|point| m4.add(point));
+            }
+            data.recent.iter().for_each(|point| m4.add(*point));
+            kept.push((tags, m4.finish()));
         }
-        let kept = m4.finish();
+        Ok(kept)
+    })
+    .await?;
+    let mut out = Vec::new();
+    for (tags, kept) in kept {
         if kept.is_empty() {
             continue;
         }
         out.push(json!({
-            "tags": one.tags,
+            "tags": tags,
             "timestamps_ms": kept.iter().map(|p| p.ts.div_euclid(1_000_000)).collect::<Vec<_>>(),
             "values": kept.iter().map(|p| p.value).collect::<Vec<_>>(),
         }));
