@@ -20,7 +20,7 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
 
 /// Decodes a block written by [`encode`].
 pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
-    if bytes.len() % POINT_BYTES != 0 {
+    if !bytes.len().is_multiple_of(POINT_BYTES) {
         return Err(DecodeError::Corrupt(
             "block length is not a whole number of points",
         ));

@@ -113,7 +113,8 @@ impl Columns {
 
 fn decimal_at(value: f64, exponent: usize) -> Option<i64> {
     let scaled = (value * POW10[exponent]).round();
-    if !(scaled.abs() < EXACT_INTEGER_LIMIT) {
+    // NaN and infinities fail this test too.
+    if scaled.is_nan() || scaled.abs() >= EXACT_INTEGER_LIMIT {
         return None;
     }
     let integer = scaled as i64;
