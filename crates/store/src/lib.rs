@@ -245,6 +245,8 @@ pub trait MeasureStore: Send + Sync + 'static {
     async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>>;
     /// The latest point of a series.
     async fn latest(&self, series_id: i64) -> Result<Option<Point>>;
+    /// The latest point of every series of an experiment that has one, by series id.
+    async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>>;
     /// The timestamp of the earliest point of a series.
     async fn earliest(&self, series_id: i64) -> Result<Option<i64>>;
     /// Moves the oldest recent points, at most `max_points`, into compressed chunks in one

@@ -548,17 +548,20 @@ pub async fn latest(
     ApiPath(experiment_id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
-    let mut latest = Vec::new();
-    for one in state.measures.series(experiment_id, None).await? {
-        if let Some(Point { ts, value, .. }) = state.measures.latest(one.series_id).await? {
-            latest.push(json!({
+    let latest: Vec<Value> = state
+        .measures
+        .latest_of_experiment(experiment_id)
+        .await?
+        .into_iter()
+        .map(|(one, Point { ts, value, .. })| {
+            json!({
                 "measure_type": one.measure_type,
                 "tags": one.tags,
                 "timestamp": time::format_rfc3339(ts),
                 "value": value,
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     Ok(Json(
         json!({"experiment_id": experiment_id, "latest": latest}),
     ))

@@ -815,6 +815,53 @@ impl MeasureStore for SqliteStore {
         })
     }
 
+    async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
+        // Two statements for the whole experiment: each series' last chunk (its summary holds
+        // the last value) and the recent blocks holding each series' highest timestamp.
+        let chunked = sqlx::query(
+            "select c.series_id, c.end_ns as ts_ns, c.end_seq as seq, c.last as value
+             from series s
+             join chunks c on c.chunk_id = (
+                 select chunk_id from chunks where series_id = s.series_id
+                 order by end_ns desc, end_seq desc limit 1)
+             where s.experiment_id = ?",
+        )
+        .bind(experiment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut latest: HashMap<i64, Point> = HashMap::new();
+        for row in &chunked {
+            latest.insert(row.try_get("series_id")?, point_from_row(row)?);
+        }
+        let blocks = sqlx::query(
+            "select b.block_id, b.series_id, b.data from series s
+             join recent_blocks b on b.series_id = s.series_id
+             where s.experiment_id = ?1
+               and b.max_ts = (select max(max_ts) from recent_blocks where series_id = s.series_id)",
+        )
+        .bind(experiment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for block in &blocks {
+            let series_id: i64 = block.try_get("series_id")?;
+            for point in block_points(block.try_get("block_id")?, block.try_get("data")?)? {
+                let entry = latest.entry(series_id).or_insert(point);
+                if point.key() > entry.key() {
+                    *entry = point;
+                }
+            }
+        }
+        Ok(self
+            .series(experiment_id, None)
+            .await?
+            .into_iter()
+            .filter_map(|series| {
+                let point = latest.get(&series.series_id).copied()?;
+                Some((series, point))
+            })
+            .collect())
+    }
+
     async fn earliest(&self, series_id: i64) -> Result<Option<i64>> {
         let chunked: Option<i64> = sqlx::query_scalar(
             "select start_ns from chunks where series_id = ? order by end_ns, end_seq limit 1",

@@ -589,3 +589,47 @@ async fn measures_of_the_first_layout_move_into_the_time_series_store() {
     assert_eq!(series.len(), 2);
     assert_eq!(series[1].tags["host"], "lab1");
 }
+
+#[tokio::test]
+async fn latest_of_an_experiment_takes_chunks_and_recent_blocks() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("ends").await.unwrap();
+    let other = store.create_experiment("other").await.unwrap();
+    let measure = |experiment_id: i64, type_id: i64, ts: i64, value: f64| NewMeasure {
+        experiment_id,
+        measure_type_id: type_id,
+        timestamp_ns: ts,
+        value,
+        tags: BTreeMap::new(),
+    };
+    store
+        .append(&[
+            measure(experiment.experiment_id, 1, 10, 1.0),
+            measure(experiment.experiment_id, 1, 30, 3.0),
+            measure(experiment.experiment_id, 2, 5, 5.0),
+            measure(other.experiment_id, 1, 99, 9.0),
+        ])
+        .await
+        .unwrap();
+    store.compact(1 << 20).await.unwrap();
+    // A late point (older) and a tie at the latest timestamp, arriving later: the tie wins.
+    store
+        .append(&[
+            measure(experiment.experiment_id, 1, 20, 2.0),
+            measure(experiment.experiment_id, 2, 5, 6.0),
+        ])
+        .await
+        .unwrap();
+    let latest = store
+        .latest_of_experiment(experiment.experiment_id)
+        .await
+        .unwrap();
+    let found: Vec<(i64, i64, f64)> = latest
+        .iter()
+        .map(|(series, point)| (series.measure_type_id, point.ts, point.value))
+        .collect();
+    assert_eq!(found, vec![(1, 30, 3.0), (2, 5, 6.0)]);
+    for (series, point) in &latest {
+        assert_eq!(store.latest(series.series_id).await.unwrap(), Some(*point));
+    }
+}
