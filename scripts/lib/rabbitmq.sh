@@ -1,6 +1,7 @@
 # RabbitMQ for the tests: installed from Debian's packages when missing, started as an
 # isolated node on loopback with its data in a scratch directory, stopped by PID.
-# Source it, then: rabbitmq_start (exports MYMONIT_TEST_AMQP_URL) and rabbitmq_stop.
+# Source it, then: rabbitmq_start (exports MYMONIT_TEST_AMQP_URL) and rabbitmq_stop
+# (rabbitmq_halt stops it and keeps its data, for a restart).
 
 RMQ_PORT=${RMQ_PORT:-5679}
 RMQ_DIR=${RMQ_DIR:-$(mktemp -d /tmp/mymonit-rabbitmq.XXXXXX)}
@@ -44,7 +45,9 @@ rabbitmq_start() {
   echo "RabbitMQ is up on 127.0.0.1:$RMQ_PORT (pid $(cat "$RMQ_DIR/server.pid"))" >&2
 }
 
-rabbitmq_stop() {
+# Stops the node and keeps its data, so that rabbitmq_start brings it back with its durable
+# queues (a broker restart).
+rabbitmq_halt() {
   [ -f "$RMQ_DIR/server.pid" ] || return 0
   local beam
   beam=$(cat "$RMQ_DIR/beam.keep" 2>/dev/null || true)
@@ -57,5 +60,11 @@ rabbitmq_stop() {
   if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep -q '^name '; then
     epmd -kill >/dev/null 2>&1 || true
   fi
+  rm -f "$RMQ_DIR/server.pid" "$RMQ_DIR/beam.keep"
+}
+
+# Stops the node and removes its data.
+rabbitmq_stop() {
+  rabbitmq_halt
   rm -rf "$RMQ_DIR"
 }

@@ -401,3 +401,113 @@ async fn the_consumer_survives_a_network_drop() {
         "every message exactly once, in order"
     );
 }
+
+/// A broker node of the test's own (port and data directory), so that restarting it does not
+/// disturb the tests sharing the main one. Removed when dropped.
+struct DedicatedBroker {
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl DedicatedBroker {
+    fn run(&self, command: &str) -> bool {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/lib/rabbitmq.sh");
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source '{script}' && {command}"))
+            .env("RMQ_PORT", self.port.to_string())
+            .env("RMQ_DIR", self.dir.path())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    fn start(port: u16) -> Self {
+        let broker = Self {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        assert!(
+            broker.run("rabbitmq_start"),
+            "the dedicated RabbitMQ did not start"
+        );
+        broker
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+}
+
+impl Drop for DedicatedBroker {
+    fn drop(&mut self) {
+        self.run("rabbitmq_stop");
+    }
+}
+
+#[tokio::test]
+async fn the_consumer_survives_a_broker_restart() {
+    // Runs where the shared broker runs (scripts/test installs RabbitMQ).
+    let Some(_) = broker() else { return };
+    let broker = DedicatedBroker::start(5693);
+    let url = broker.url();
+    let settings = amqp_settings(&url, "restart");
+    let world = world_with(|s| s.amqp = settings.clone()).await;
+    wait_for_consumer(&world.app, "consuming").await;
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    for i in 0..50 {
+        publisher
+            .publish(&original(i as f64, 1_653_040_000 + i), None)
+            .await;
+    }
+    assert_eq!(wait_for_count(&world, 50).await.len(), 50);
+    drop(publisher);
+
+    // The broker stops: the consumer says so, and does not give up.
+    assert!(broker.run("rabbitmq_halt"), "the broker did not stop");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = world
+            .app
+            .call(reqwest::Method::GET, "/readyz", None, None)
+            .await
+            .json();
+        if ready["amqp"]["state"] != "consuming" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the consumer did not notice: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It comes back with its durable queue; the consumer reconnects and goes on.
+    assert!(broker.run("rabbitmq_start"), "the broker did not restart");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = world
+            .app
+            .call(reqwest::Method::GET, "/readyz", None, None)
+            .await
+            .json();
+        if ready["amqp"]["state"] == "consuming" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the consumer did not reconnect: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    for i in 50..100 {
+        publisher
+            .publish(&original(i as f64, 1_653_040_000 + i), None)
+            .await;
+    }
+    let values: Vec<f64> = wait_for_count(&world, 100)
+        .await
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, (0..100).map(f64::from).collect::<Vec<_>>());
+}
