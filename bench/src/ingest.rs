@@ -50,6 +50,120 @@ struct Args {
     /// Where to write the results.
     #[arg(long, default_value = "bench/results/ingest.json")]
     out: PathBuf,
+    /// Instead of the scenarios: HTTP NDJSON ingest without pause for this many seconds,
+    /// sampling the server's memory (results in bench/results/soak.json).
+    #[arg(long)]
+    soak_secs: Option<u64>,
+}
+
+/// Sustained HTTP ingest for `seconds`: the generated points again and again, each pass
+/// later in time than the one before (as a live source's would be), with the server's resident
+/// memory sampled every 10 s. Memory should level off once SQLite's cache and the buffers of
+/// the requests in flight are warm.
+async fn soak(args: &Args, lines: &[String], seconds: u64) -> anyhow::Result<()> {
+    let server = Server::start(&args.mymonit, None).await?;
+    let points: Vec<(String, String, i64)> = lines
+        .iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line)?;
+            Ok((
+                value["measure"].as_str().unwrap_or_default().to_string(),
+                value["value"].to_string(),
+                value["timestamp"].as_i64().unwrap_or_default(),
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let span = points.iter().map(|p| p.2).max().unwrap_or(0)
+        - points.iter().map(|p| p.2).min().unwrap_or(0)
+        + 1;
+    let batches = points.len().div_ceil(5000);
+    let points = Arc::new(points);
+    // Batch n of the endless sequence: batch n % batches of the data, shifted by whole passes.
+    let body = move |points: &[(String, String, i64)], n: usize| {
+        use std::fmt::Write as _;
+        let (pass, batch) = ((n / batches) as i64, n % batches);
+        let mut body = String::with_capacity(5000 * 80);
+        for (measure, value, ts) in points.iter().skip(batch * 5000).take(5000) {
+            let _ = writeln!(
+                body,
+                r#"{{"experiment":"bench","measure":"{measure}","value":{value},"timestamp":{}}}"#,
+                ts + pass * span
+            );
+        }
+        body
+    };
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = format!("{}/api/v1/ingest", server.base);
+    let stop = Instant::now() + std::time::Duration::from_secs(seconds);
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..args.writers {
+        let (points, next, url, token, accepted) = (
+            points.clone(),
+            next.clone(),
+            url.clone(),
+            server.token.clone(),
+            accepted.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while Instant::now() < stop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = body(&points, n);
+                let outcome: serde_json::Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let count = outcome["accepted"].as_u64().unwrap_or(0);
+                accepted.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    println!(
+        "{:>8} {:>16} {:>12} {:>10}",
+        "seconds", "stored", "per second", "RSS MiB"
+    );
+    let mut last = (0.0, 0u64);
+    while Instant::now() < stop {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let stored = accepted.load(std::sync::atomic::Ordering::Relaxed);
+        let rate = (stored - last.1) as f64 / (elapsed - last.0);
+        let rss = server.rss_mib();
+        println!("{elapsed:>8.0} {stored:>16} {rate:>12.0} {rss:>10.1}");
+        samples.push(
+            json!({"seconds": elapsed, "stored": stored, "per_second": rate, "rss_mib": rss}),
+        );
+        last = (elapsed, stored);
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let (peak, data) = server.stop();
+    let disk = std::fs::metadata(data.path().join("mymonit.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let stored = accepted.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{stored} points in {seconds} s; peak RSS {peak:.1} MiB; {:.2} bytes on disk per point",
+        disk as f64 / stored.max(1) as f64
+    );
+    let out = args.out.with_file_name("soak.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&json!({"seconds": seconds, "writers": args.writers,
+            "stored": stored, "peak_rss_mib": peak, "samples": samples}))?,
+    )?;
+    println!("results written to {}", out.display());
+    Ok(())
 }
 
 /// (c): batches of 5,000 lines over `writers` connections; measures per second.
@@ -202,6 +316,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let ndjson = generate(&args.generator, args.points, "ndjson")?;
+    if let Some(seconds) = args.soak_secs {
+        return soak(&args, &ndjson, seconds).await;
+    }
     let line_protocol = generate(&args.generator, args.points, "mlp")?;
     let mut results = Vec::new();
     let mut scenarios: Vec<(&str, &str, f64)> = Vec::new();

@@ -174,6 +174,19 @@ impl Server {
         })
     }
 
+    /// The server's resident memory now (VmRSS), in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+
     /// Stops the server; returns its peak resident memory (VmHWM) in MiB and the data
     /// directory.
     pub fn stop(mut self) -> (f64, tempfile::TempDir) {
