@@ -2,6 +2,7 @@
 //! and calls the libraries.
 
 mod adapt;
+mod audit;
 mod token;
 mod user;
 
@@ -47,6 +48,9 @@ enum Command {
     Token(token::TokenCommand),
     /// Read measures from files or standard input and deliver them over HTTP or AMQP.
     Adapt(adapt::AdaptArgs),
+    /// Check the audit trail (works beside a running server).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the configuration in force (defaults, file, environment, flags) as TOML.
     PrintConfig,
 }
@@ -165,6 +169,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => {
             let store = open_store(&cli).await?;
             let result = user::execute(command, &store).await;
+            store.close().await;
+            result
+        }
+        Command::Audit(command) => {
+            let store = open_store(&cli).await?;
+            let result = audit::execute(command, &store).await;
             store.close().await;
             result
         }

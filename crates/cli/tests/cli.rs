@@ -1335,3 +1335,101 @@ async fn kill_9_mid_compaction_loses_and_doubles_nothing() {
         );
     }
 }
+
+/// `mymonit audit verify` on a trail altered in the database file, as an intruder with the
+/// file could: the append-only triggers dropped, then one record edited, one removed, two
+/// swapped. Each time it fails and names the first bad record; restored, it passes again.
+#[tokio::test]
+async fn audit_verify_names_the_first_altered_removed_or_reordered_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(data, "A001", "aalcorn", "ADMIN", STRONG_PASSWORD));
+    let mut server = Server::start(data, &[]).await;
+    let admin = server.token("aalcorn", STRONG_PASSWORD).await;
+    for name in ["one", "two", "three"] {
+        let created = server
+            .client
+            .post(server.url("/api/v1/experiments"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    assert!(server.terminate().success());
+    let intact = assert_ok(&run_args(data, &["audit", "verify"]));
+    // server.start, auth.login, three creations, server.stop
+    assert!(intact.contains("intact: 6 records"), "{intact}");
+
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("mymonit.db").display()))
+            .await
+            .unwrap();
+    let refused = sqlx::query("update audit_log set action = 'x' where seq = 1")
+        .execute(&pool)
+        .await;
+    assert!(refused.is_err(), "the trail accepted an update");
+    for trigger in ["audit_log_no_update", "audit_log_no_delete"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop trigger {trigger}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let broken = |expected: &str| {
+        let output = run_args(data, &["audit", "verify"]);
+        assert!(
+            !output.status.success(),
+            "verify passed on a tampered trail"
+        );
+        let message = stderr(&output);
+        assert!(
+            message.contains(expected),
+            "expected {expected:?} in: {message}"
+        );
+    };
+
+    // Altered.
+    sqlx::query("update audit_log set outcome = 'failure' where seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    broken("record 3: its content does not match its hash");
+    sqlx::query("update audit_log set outcome = 'success' where seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_ok(&run_args(data, &["audit", "verify"]));
+
+    // Removed.
+    sqlx::query("create table saved as select * from audit_log where seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from audit_log where seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    broken("record 2: missing");
+    sqlx::query("insert into audit_log select * from saved")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_ok(&run_args(data, &["audit", "verify"]));
+
+    // Reordered: records 4 and 5 swap places.
+    sqlx::query("update audit_log set seq = -4 where seq = 4")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update audit_log set seq = 4 where seq = 5")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update audit_log set seq = 5 where seq = -4")
+        .execute(&pool)
+        .await
+        .unwrap();
+    broken("record 4");
+    pool.close().await;
+}

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod compat;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod state;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use mymonit_model::audit::Outcome;
 use mymonit_store::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -32,6 +34,7 @@ use auth::{throttle::LoginThrottle, tokens::TokenService};
 pub struct Server {
     state: AppState,
     store: SqliteStore,
+    audit_queue: tokio::sync::mpsc::Receiver<mymonit_model::audit::AuditEvent>,
 }
 
 impl Server {
@@ -55,7 +58,10 @@ impl Server {
             settings.auth.max_failed_logins_per_client,
             Duration::from_secs(settings.auth.failed_login_window_secs),
         );
+        let (audit, audit_queue) = audit::AuditLog::new();
         let state = AppState {
+            audit,
+            audit_trail: Arc::new(store.clone()),
             meta: Arc::new(store.clone()),
             measures: Arc::new(store.clone()),
             tokens: Arc::new(tokens),
@@ -68,7 +74,11 @@ impl Server {
             )),
             stopping: tokio::sync::watch::channel(false).0,
         };
-        Ok(Self { state, store })
+        Ok(Self {
+            state,
+            store,
+            audit_queue,
+        })
     }
 
     /// The shared state (for seeding the demo, or for tests).
@@ -91,31 +101,41 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let Server {
+            state,
+            store,
+            audit_queue,
+        } = self;
         let addr = listener.local_addr()?;
+        let audit_writer = tokio::spawn(audit::write_continuously(
+            state.audit_trail.clone(),
+            audit_queue,
+        ));
+        state
+            .audit
+            .record(audit::event("server.start", None, Outcome::Success))
+            .await;
         tracing::info!(%addr, "MyMonit listening");
-        let purge = tokio::spawn(purge_old_state(self.state.clone()));
-        let compactor = tokio::spawn(compact_continuously(self.state.clone()));
+        let purge = tokio::spawn(purge_old_state(state.clone()));
+        let compactor = tokio::spawn(compact_continuously(state.clone()));
         // One signal stops the HTTP server, live streams and the AMQP consumer.
-        let stop = self.state.stopping.clone();
+        let stop = state.stopping.clone();
         let stopped = stop.subscribe();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let consumer = self.state.settings.amqp.url.clone().map(|url| {
-            *self
-                .state
-                .consumer
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = ingest::amqp::ConsumerState::Connecting;
+        let consumer = state.settings.amqp.url.clone().map(|url| {
+            *state.consumer.write().unwrap_or_else(|e| e.into_inner()) =
+                ingest::amqp::ConsumerState::Connecting;
             tokio::spawn(ingest::amqp::run(
-                self.state.clone(),
-                self.state.settings.amqp.clone(),
+                state.clone(),
+                state.settings.amqp.clone(),
                 url,
                 stopped.clone(),
             ))
         });
-        let app = router::router(self.state.clone());
+        let app = router::router(state.clone());
         let mut http_stopped = stopped.clone();
         axum::serve(
             listener,
@@ -130,10 +150,23 @@ impl Server {
             let _ = consumer.await;
         }
         purge.abort();
+        let _ = purge.await;
         // Dropping a compaction mid-transaction rolls it back: nothing is lost or doubled.
         compactor.abort();
         let _ = compactor.await;
-        self.store.close().await;
+        state
+            .audit
+            .record(audit::event("server.stop", None, Outcome::Success))
+            .await;
+        // The writer ends once every sender is gone and the queue is written.
+        drop(state);
+        if tokio::time::timeout(Duration::from_secs(10), audit_writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("the audit writer did not finish within 10 s");
+        }
+        store.close().await;
         tracing::info!("MyMonit stopped");
         Ok(())
     }

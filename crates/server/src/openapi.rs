@@ -21,6 +21,7 @@ use crate::{api, compat, error::Problem};
     paths(
         api::health::healthz, api::health::readyz,
         api::auth::login, api::auth::logout, api::auth::change_password, api::auth::me, api::auth::jwks,
+        api::audit::list, api::audit::verify,
         api::users::list, api::users::create, api::users::get, api::users::update, api::users::erase,
         api::experiments::list, api::experiments::create, api::experiments::get, api::experiments::rename,
         api::measures::list,
@@ -44,6 +45,7 @@ use crate::{api, compat, error::Problem};
         (name = "associations", description = "Which scientist sees which experiment"),
         (name = "ingest", description = "Sources pushing measures, and their tokens"),
         (name = "original API", description = "The original MyMonit routes, kept for existing clients"),
+        (name = "audit", description = "The tamper-evident audit trail (auditors)"),
         (name = "operations", description = "Health checks"),
     )
 )]

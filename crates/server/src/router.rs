@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(api::auth::logout))
         .route("/auth/password", post(api::auth::change_password))
         .route("/auth/me", get(api::auth::me))
+        .route("/audit", get(api::audit::list))
+        .route("/audit/verify", get(api::audit::verify))
         .route("/users", get(api::users::list).post(api::users::create))
         .route(
             "/users/{user_id}",
@@ -116,6 +118,11 @@ pub fn router(state: AppState) -> Router {
             "/scientists-experiments/{experiment_id}/{scientist_id}",
             post(compat::associate),
         );
+
+    // Every call with credentials is audited (the layer sees the route template).
+    let audited = axum::middleware::from_fn_with_state(state.clone(), crate::audit::audit_calls);
+    let v1 = v1.route_layer(audited.clone());
+    let original = original.route_layer(audited);
 
     Router::new()
         .nest("/api/v1", v1)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mymonit_store::{MeasureStore, MetaStore};
+use mymonit_store::{AuditStore, MeasureStore, MetaStore};
 
 use crate::{
     auth::{throttle::LoginThrottle, tokens::TokenService},
@@ -29,6 +29,10 @@ pub struct AppState {
     /// A real Argon2 hash of a random password, checked when the account is unknown so that
     /// unknown users and wrong passwords take the same time.
     pub decoy_hash: Arc<String>,
+    /// Queues audit records for the writer.
+    pub audit: crate::audit::AuditLog,
+    /// The audit trail, for reading and verifying.
+    pub audit_trail: Arc<dyn AuditStore>,
     /// Turns true when the server begins to stop; long-lived responses (live streams) end
     /// then, so that shutdown does not wait for them.
     pub stopping: tokio::sync::watch::Sender<bool>,

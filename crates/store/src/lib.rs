@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use mymonit_model::{
     Experiment, MeasureType, Role, User, UserPatch,
+    audit::{AuditEvent, AuditRecord, Outcome},
     ingest::IngestToken,
     measure::{Measure, NewMeasure},
 };
@@ -120,6 +121,36 @@ impl CompactionReport {
         self.chunks_written += other.chunks_written;
         self.chunks_replaced += other.chunks_replaced;
     }
+}
+
+/// Which audit records to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Inclusive lower bound, nanoseconds since the epoch.
+    pub from_ns: Option<i64>,
+    /// Exclusive upper bound.
+    pub to_ns: Option<i64>,
+    /// Only this actor.
+    pub actor_id: Option<String>,
+    /// Only this action (exact).
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Records after this position.
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The append-only audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends events in order, chaining each to the last record; returns the records.
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>>;
+    /// Records matching a filter, by position.
+    async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// The last record's position and hash.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
 }
 
 /// A visitor of stored chunks: each chunk's summary and its encoded bytes.

@@ -50,6 +50,8 @@ pub struct SqliteStore {
     measure_writer: std::sync::Arc<tokio::sync::Mutex<measures::Writer>>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
+    /// Audit appends are serialised: one chain.
+    audit_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Committed batches, for live views.
     committed:
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
@@ -86,6 +88,7 @@ impl SqliteStore {
             measure_writer: std::sync::Arc::default(),
             series_ids: std::sync::Arc::default(),
             committed: tokio::sync::broadcast::channel(256).0,
+            audit_writer: std::sync::Arc::default(),
         };
         store.seed_measure_types().await?;
         Ok(store)
@@ -657,6 +660,7 @@ impl SqliteStore {
     }
 }
 
+mod audit;
 mod measures;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use axum::{
     extract::{ConnectInfo, State},
     http::StatusCode,
 };
+use mymonit_model::audit::Outcome;
 use mymonit_model::{Redacted, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -68,11 +69,28 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let client = client.ip();
-    state
+    let sign_in = |actor: Option<&crate::audit::Actor>, outcome, reason: &str| {
+        let mut event = crate::audit::event("auth.login", actor, outcome);
+        event.client = Some(client.to_string());
+        event.detail = serde_json::json!({ "reason": reason });
+        event
+    };
+    if let Err(retry) = state
         .throttle
         .check(&request.username, client, Instant::now())
-        .map_err(ApiError::TooManyRequests)?;
+    {
+        state
+            .audit
+            .record(sign_in(None, Outcome::Failure, "throttled"))
+            .await;
+        return Err(ApiError::TooManyRequests(retry));
+    }
     let account = state.meta.account_by_username(&request.username).await?;
+    // Named by id when the account exists; the username tried is never recorded.
+    let actor = account.as_ref().map(|a| crate::audit::Actor {
+        id: a.user.user_id.clone(),
+        role: a.user.role.to_string(),
+    });
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let valid = password::verify(request.password, hash, &state.decoy_hash).await;
     let Some(account) = account.filter(|_| valid) else {
@@ -80,6 +98,10 @@ pub async fn login(
             .throttle
             .failed(&request.username, client, Instant::now());
         tracing::info!(client = %client, "sign-in failed");
+        state
+            .audit
+            .record(sign_in(actor.as_ref(), Outcome::Failure, "bad credentials"))
+            .await;
         return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     state.throttle.succeeded(&request.username, client);
@@ -87,6 +109,10 @@ pub async fn login(
         .tokens
         .issue(&account.user.user_id, account.token_generation)?;
     tracing::info!(user_id = %account.user.user_id, "signed in");
+    state
+        .audit
+        .record(sign_in(actor.as_ref(), Outcome::Success, "password"))
+        .await;
     Ok(Json(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -42,6 +42,12 @@ impl FromRequestParts<AppState> for IngestSource {
             .ingest_token_by_hash(&token_hash(secret))
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked ingest token".into()))?;
+        if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
+            slot.set(crate::audit::Actor {
+                id: format!("ingest-token:{}", token.token_id),
+                role: "INGEST".into(),
+            });
+        }
         Ok(IngestSource(token))
     }
 }

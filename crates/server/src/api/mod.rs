@@ -2,6 +2,7 @@
 //! problem-document answers as every other error.
 
 pub mod associations;
+pub mod audit;
 pub mod auth;
 pub mod experiments;
 pub mod health;

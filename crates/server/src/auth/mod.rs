@@ -106,6 +106,12 @@ impl FromRequestParts<AppState> for AuthUser {
                 "token was revoked (signed out)".into(),
             ));
         }
+        if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
+            slot.set(crate::audit::Actor {
+                id: account.user.user_id.clone(),
+                role: account.user.role.to_string(),
+            });
+        }
         Ok(AuthUser {
             user: account.user,
             token_hash,

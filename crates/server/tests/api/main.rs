@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod amqp;
+mod audit;
 mod auth;
 mod compat;
 mod helpers;

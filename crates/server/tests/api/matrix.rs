@@ -162,6 +162,13 @@ async fn every_route_every_role() {
             None,
             [401, 403, 200, 403, 403],
         ),
+        row(M::GET, "/api/v1/audit", None, [401, 403, 403, 403, 200]),
+        row(
+            M::GET,
+            "/api/v1/audit/verify",
+            None,
+            [401, 403, 403, 403, 200],
+        ),
         row(
             M::GET,
             format!("/api/v1/experiments/{vib}/stats?measure=hertz"),

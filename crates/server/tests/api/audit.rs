@@ -1,0 +1,228 @@
+//! The audit trail: what a session leaves in it, who may read it, and its verification.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{World, world};
+
+/// Waits until the trail holds a record matching `wanted` (records are written by a
+/// background writer, a moment after the call).
+async fn wait_for(world: &World, query: &str, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = world
+            .app
+            .get(&format!("/api/v1/audit?limit=10000{query}"), &world.auditor)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let records = page.json()["records"].as_array().unwrap().clone();
+        if records.iter().any(&wanted) {
+            return records;
+        }
+        assert!(Instant::now() < deadline, "no such record in {records:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_is_recorded_by_id_with_personal_data_hidden() {
+    let world = world().await;
+    let app = &world.app;
+    // An admin creates a user; a scientist tries the same; someone signs in wrongly; a source
+    // pushes measures with an ingest token.
+    let secret_password = "Plover-Xylem-7-Quartz";
+    let created = app
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&world.admin),
+            Some(
+                &json!({"user_id": "S077", "name": "Grace Hopper", "username": "ghopper",
+                "email": "grace@navy.example", "role": "SCIENTIST", "password": secret_password}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let denied = app
+        .call(
+            Method::POST,
+            "/api/v1/experiments",
+            Some(&world.scientist),
+            Some(&json!({"name": "mine"})),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let failed = app.login("ghopper", "not-the-password").await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    let forged = app.get("/api/v1/auth/me", "not.a.token").await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    let token = app
+        .call(
+            Method::POST,
+            "/api/v1/ingest-tokens",
+            Some(&world.admin),
+            Some(&json!({"experiments": ["device-vibrations"]})),
+        )
+        .await
+        .json();
+    let pushed = app
+        .client
+        .post(app.url("/api/v1/ingest"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .header("content-type", "application/x-ndjson")
+        .body(r#"{"experiment":"device-vibrations","measure":"volt","value":1,"timestamp":1653040000}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), StatusCode::OK);
+
+    let records = wait_for(&world, "", |r| {
+        r["actor_id"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("ingest-token:"))
+    })
+    .await;
+    let find = |action: &str, actor: Option<&str>| -> Value {
+        records
+            .iter()
+            .find(|r| r["action"] == action && r["actor_id"].as_str() == actor)
+            .unwrap_or_else(|| panic!("no {action} by {actor:?} in {records:#?}"))
+            .clone()
+    };
+    let creation = find("POST /api/v1/users", Some("A001"));
+    assert_eq!(creation["actor_role"], "ADMIN");
+    assert_eq!(creation["status"], 201);
+    assert_eq!(creation["outcome"], "success");
+    assert_eq!(
+        creation["detail"],
+        json!({"changed": {"user_id": "S077", "name": "***", "username": "***", "email": "***", "role": "SCIENTIST", "password": "***"}})
+    );
+    assert!(
+        creation["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(creation["client"], "127.0.0.1");
+    let refused = find("POST /api/v1/experiments", Some("S001"));
+    assert_eq!(refused["outcome"], "denied");
+    let login = find("auth.login", Some("S077"));
+    assert_eq!(login["outcome"], "failure");
+    let rejected = find("GET /api/v1/auth/me", None);
+    assert_eq!(
+        (rejected["status"].as_u64(), rejected["outcome"].as_str()),
+        (Some(401), Some("failure"))
+    );
+    let ingest = records
+        .iter()
+        .find(|r| r["action"] == "POST /api/v1/ingest")
+        .unwrap();
+    assert_eq!(ingest["actor_role"], "INGEST");
+    assert!(records.iter().any(|r| r["action"] == "server.start"));
+
+    // No name, username, email or password anywhere in the trail.
+    let export = app.get("/api/v1/audit?format=ndjson", &world.auditor).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(
+        export.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/x-ndjson")
+    );
+    assert!(export.text.lines().count() >= records.len());
+    for secret in [
+        secret_password,
+        "Grace Hopper",
+        "ghopper",
+        "grace@navy.example",
+        "phigg",
+        "aalcorn",
+        "not-the-password",
+    ] {
+        assert!(
+            !export.text.contains(secret),
+            "{secret:?} is in the audit trail"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_auditors_read_the_trail_and_others_trying_is_recorded() {
+    let world = world().await;
+    let app = &world.app;
+    for token in [&world.admin, &world.scientist] {
+        assert_eq!(
+            app.get("/api/v1/audit", token).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.get("/api/v1/audit/verify", token).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let records = wait_for(&world, "&outcome=denied&action=GET%20/api/v1/audit", |r| {
+        r["actor_id"] == "S001"
+    })
+    .await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r["outcome"] == "denied" && r["action"] == "GET /api/v1/audit")
+    );
+    assert!(records.iter().any(|r| r["actor_id"] == "A001"));
+
+    // Filters and the cursor.
+    let mine = app
+        .get("/api/v1/audit?actor=A001", &world.auditor)
+        .await
+        .json();
+    assert!(
+        mine["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["actor_id"] == "A001")
+    );
+    let first = app
+        .get("/api/v1/audit?limit=1", &world.auditor)
+        .await
+        .json();
+    assert_eq!(first["records"][0]["seq"], 1);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(
+            &format!("/api/v1/audit?limit=1&cursor={cursor}"),
+            &world.auditor,
+        )
+        .await
+        .json();
+    assert_eq!(second["records"][0]["seq"], 2);
+    assert_eq!(
+        second["records"][0]["prev_hash"],
+        first["records"][0]["hash"]
+    );
+    for bad in [
+        "outcome=maybe",
+        "from=yesterday",
+        "cursor=abc",
+        "limit=0",
+        "format=xml",
+        "colour=red",
+    ] {
+        let reply = app
+            .get(&format!("/api/v1/audit?{bad}"), &world.auditor)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.text
+        );
+    }
+
+    let verified = app.get("/api/v1/audit/verify", &world.auditor).await.json();
+    assert_eq!(verified["intact"], true, "{verified}");
+    assert!(verified["records"].as_i64().unwrap() >= 4);
+    assert!(verified["first_bad"].is_null());
+}

@@ -1,0 +1,113 @@
+//! The audit trail on SQLite: appends are serialised (one chain), reads page by position.
+
+use async_trait::async_trait;
+use mymonit_model::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
+use sqlx::{Row, sqlite::SqliteRow};
+
+use super::SqliteStore;
+use crate::{AuditFilter, AuditStore, Result, StoreError};
+
+fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn record_from_row(row: &SqliteRow) -> Result<AuditRecord> {
+    let parse = |column: &str| -> Result<serde_json::Value> {
+        let text: String = row.try_get(column)?;
+        // A value that is not JSON was altered: keep its text, so verification names it.
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    };
+    let outcome: String = row.try_get("outcome")?;
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        event: AuditEvent {
+            at_ns: row.try_get("at_ns")?,
+            actor_id: row.try_get("actor_id")?,
+            actor_role: row.try_get("actor_role")?,
+            action: row.try_get("action")?,
+            target: parse("target")?,
+            status: row
+                .try_get::<Option<i64>, _>("status")?
+                .and_then(|s| u16::try_from(s).ok()),
+            outcome: outcome
+                .parse()
+                .map_err(|err: String| StoreError::Invalid(format!("audit record: {err}")))?,
+            request_id: row.try_get("request_id")?,
+            client: row.try_get("client")?,
+            detail: parse("detail")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>> {
+        let _writer = self.audit_writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let record = AuditRecord::chain(seq, event.clone(), &prev_hash);
+            sqlx::query(
+                "insert into audit_log (seq, at_ns, actor_id, actor_role, action, target, status,
+                                        outcome, request_id, client, detail, prev_hash, hash)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(record.seq)
+            .bind(event.at_ns)
+            .bind(&event.actor_id)
+            .bind(&event.actor_role)
+            .bind(&event.action)
+            .bind(json_text(&event.target))
+            .bind(event.status.map(i64::from))
+            .bind(event.outcome.as_str())
+            .bind(&event.request_id)
+            .bind(&event.client)
+            .bind(json_text(&event.detail))
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .execute(&mut *tx)
+            .await?;
+            prev_hash.clone_from(&record.hash);
+            records.push(record);
+        }
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "select * from audit_log
+             where seq > ?1 and at_ns >= ?2 and at_ns < ?3
+               and (?4 is null or actor_id = ?4)
+               and (?5 is null or action = ?5)
+               and (?6 is null or outcome = ?6)
+             order by seq limit ?7",
+        )
+        .bind(filter.after_seq.unwrap_or(0))
+        .bind(filter.from_ns.unwrap_or(i64::MIN))
+        .bind(filter.to_ns.unwrap_or(i64::MAX))
+        .bind(&filter.actor_id)
+        .bind(&filter.action)
+        .bind(filter.outcome.map(|o| o.as_str()))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(
+            sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
