@@ -73,6 +73,11 @@ struct ServeArgs {
     #[arg(long, value_name = "URL")]
     amqp_url: Option<String>,
 
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of its own (for
+    /// example 127.0.0.1:9464). Also metrics_listen in the configuration.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
+
     /// Seed the demo (users, experiments, a week of sample measures) before serving; the
     /// generated passwords are printed once and kept in DATA_DIR/demo-credentials.json.
     /// Running it again adds nothing.
@@ -103,6 +108,8 @@ struct Overrides {
     listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<String>,
 }
 
 fn load_settings(cli: &Cli, overrides: Overrides) -> anyhow::Result<Settings> {
@@ -157,6 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir: cli.data_dir.clone(),
                     listen: args.listen.clone(),
                     amqp: args.amqp_url.clone().map(|url| AmqpOverride { url }),
+                    metrics_listen: args.metrics_listen.clone(),
                     log_format: args.log_format.map(|format| match format {
                         LogFormatArg::Json => LogFormat::Json,
                         LogFormatArg::Pretty => LogFormat::Pretty,

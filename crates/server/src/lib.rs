@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod metrics_http;
 pub mod openapi;
 pub mod router;
 pub mod settings;
@@ -135,6 +136,24 @@ impl Server {
                 stopped.clone(),
             ))
         });
+        let metrics_server = match &state.settings.metrics_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {address}"))?;
+                tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
+                let mut metrics_stopped = stopped.clone();
+                let app = metrics_http::router(state.clone());
+                Some(tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = metrics_stopped.wait_for(|stop| *stop).await;
+                        })
+                        .await
+                }))
+            }
+            None => None,
+        };
         let app = router::router(state.clone());
         let mut http_stopped = stopped.clone();
         axum::serve(
@@ -148,6 +167,9 @@ impl Server {
         .context("HTTP server failed")?;
         if let Some(consumer) = consumer {
             let _ = consumer.await;
+        }
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
         }
         purge.abort();
         let _ = purge.await;
@@ -204,8 +226,10 @@ async fn compact_continuously(state: AppState) {
     let settings = state.settings.storage.clone();
     let pause = Duration::from_millis(settings.compact_interval_ms.max(10));
     loop {
+        let started = std::time::Instant::now();
         match state.measures.compact(settings.compact_batch_points).await {
             Ok(report) if report.points > 0 => {
+                state.metrics.compacted(report.points, started.elapsed());
                 tracing::debug!(
                     points = report.points,
                     series = report.series,

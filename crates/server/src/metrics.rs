@@ -1,17 +1,20 @@
-//! Counters about MyMonit itself: what was ingested, from where, what was refused and why,
-//! batch sizes and commit latency. Kept in a Prometheus registry, so the observability work
-//! only has to serve it.
+//! MyMonit's own metrics, in a Prometheus registry served on `metrics_listen`: ingest
+//! (accepted, rejected by reason, batch sizes, commit latency), AMQP (connected, deliveries,
+//! redeliveries, dead letters), HTTP requests by route template and status, sign-ins, the
+//! store (series, points, bytes, compaction), business gauges (users by role, experiments,
+//! associations, measures per experiment) and the process (CPU, memory). Gauges that describe
+//! the database are refreshed when scraped.
 
-use std::time::Duration;
+use std::{sync::atomic::AtomicU64, time::Duration};
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, EncodeLabelValue},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
 /// Where measures came from.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Source {
     /// `POST /api/v1/ingest`.
     Http,
@@ -20,7 +23,7 @@ pub enum Source {
 }
 
 /// Why a record or message was refused.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Reason {
     /// It could not be decoded.
     Decode,
@@ -31,6 +34,26 @@ pub enum Reason {
     /// Its experiment is outside the ingest token's scope.
     Forbidden,
 }
+
+/// Label values in Prometheus style (`snake_case`).
+macro_rules! label_values {
+    ($type:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl EncodeLabelValue for $type {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                use std::fmt::Write as _;
+                encoder.write_str(match self { $(Self::$variant => $text),* })
+            }
+        }
+    };
+}
+
+label_values!(Source { Http => "http", Amqp => "amqp" });
+label_values!(Reason {
+    Decode => "decode",
+    UnknownExperiment => "unknown_experiment",
+    UnknownMeasureType => "unknown_measure_type",
+    Forbidden => "forbidden",
+});
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
@@ -43,14 +66,95 @@ struct RejectionLabels {
     reason: Reason,
 }
 
-/// The ingest counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExperimentLabels {
+    experiment: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric, and the registry that renders them.
 pub struct Metrics {
     registry: Registry,
     accepted: Family<SourceLabels, Counter>,
     rejected: Family<RejectionLabels, Counter>,
     dead_lettered: Counter,
+    deliveries: Counter,
+    redeliveries: Counter,
+    consumer_connected: Gauge,
     batch_size: Family<SourceLabels, Histogram>,
     commit_seconds: Family<SourceLabels, Histogram>,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RouteLabels, Histogram>,
+    logins: Family<OutcomeLabels, Counter>,
+    compactions: Counter,
+    compacted_points: Counter,
+    compaction_seconds: Histogram,
+    /// Refreshed when scraped.
+    pub(crate) store: StoreGauges,
+    process_cpu: FloatGauge,
+    process_memory: Gauge,
+}
+
+/// Gauges describing the database, refreshed at each scrape.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StoreGauges {
+    pub series: Gauge,
+    pub points: Gauge,
+    pub recent_points: Gauge,
+    pub chunks: Gauge,
+    pub bytes: Gauge,
+    users: Family<RoleLabels, Gauge>,
+    pub experiments: Gauge,
+    pub associations: Gauge,
+    experiment_measures: Family<ExperimentLabels, Gauge>,
+}
+
+impl StoreGauges {
+    /// Sets the users-by-role gauge from scratch.
+    pub fn set_users(&self, counts: &[(String, i64)]) {
+        self.users.clear();
+        for (role, count) in counts {
+            self.users
+                .get_or_create(&RoleLabels { role: role.clone() })
+                .set(*count);
+        }
+    }
+
+    /// Sets the measures-per-experiment gauge from scratch.
+    pub fn set_experiment_measures(&self, counts: &[(String, i64)]) {
+        self.experiment_measures.clear();
+        for (experiment, count) in counts {
+            self.experiment_measures
+                .get_or_create(&ExperimentLabels {
+                    experiment: experiment.clone(),
+                })
+                .set(*count);
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -59,54 +163,151 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.5, 12)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("mymonit");
-        let accepted = Family::<SourceLabels, Counter>::default();
-        let rejected = Family::<RejectionLabels, Counter>::default();
-        let dead_lettered = Counter::default();
-        let batch_size = Family::<SourceLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                1.0, 4.0, 10,
-            ))
-        });
-        let commit_seconds = Family::<SourceLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.0001, 3.0, 12,
-            ))
-        });
+        let mut root = Registry::default();
+        let process_cpu = FloatGauge::default();
+        let process_memory = Gauge::default();
+        // The process metrics keep their standard names, without the prefix.
+        root.register(
+            "process_cpu_seconds",
+            "CPU time used by the process (user and system)",
+            process_cpu.clone(),
+        );
+        root.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the process",
+            process_memory.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("mymonit");
+        let metrics_without_registry = Self {
+            registry: Registry::default(),
+            accepted: Family::default(),
+            rejected: Family::default(),
+            dead_lettered: Counter::default(),
+            deliveries: Counter::default(),
+            redeliveries: Counter::default(),
+            consumer_connected: Gauge::default(),
+            batch_size: Family::new_with_constructor(|| {
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    1.0, 4.0, 10,
+                ))
+            }),
+            commit_seconds: Family::new_with_constructor(|| {
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.0001, 3.0, 12,
+                ))
+            }),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(|| Histogram::new(latency_buckets())),
+            logins: Family::default(),
+            compactions: Counter::default(),
+            compacted_points: Counter::default(),
+            compaction_seconds: Histogram::new(latency_buckets()),
+            store: StoreGauges::default(),
+            process_cpu,
+            process_memory,
+        };
+        let m = &metrics_without_registry;
         registry.register(
             "measures_accepted",
             "Measures stored durably",
-            accepted.clone(),
+            m.accepted.clone(),
         );
         registry.register(
             "measures_rejected",
             "Records refused, by reason",
-            rejected.clone(),
+            m.rejected.clone(),
         );
         registry.register(
             "amqp_dead_lettered",
             "AMQP messages sent to the dead-letter queue",
-            dead_lettered.clone(),
+            m.dead_lettered.clone(),
+        );
+        registry.register(
+            "amqp_deliveries",
+            "AMQP messages received",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "amqp_redeliveries",
+            "AMQP messages received again after a broker or consumer failure",
+            m.redeliveries.clone(),
+        );
+        registry.register(
+            "amqp_consumer_connected",
+            "1 while the AMQP consumer is connected and consuming",
+            m.consumer_connected.clone(),
         );
         registry.register(
             "ingest_batch_measures",
             "Measures per committed batch",
-            batch_size.clone(),
+            m.batch_size.clone(),
         );
         registry.register(
             "ingest_commit_seconds",
             "Time to commit a batch",
-            commit_seconds.clone(),
+            m.commit_seconds.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template, method and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests (until the response starts)",
+            m.request_seconds.clone(),
+        );
+        registry.register("logins", "Sign-ins by outcome", m.logins.clone());
+        registry.register(
+            "compactions",
+            "Compaction passes that moved points",
+            m.compactions.clone(),
+        );
+        registry.register(
+            "compacted_points",
+            "Points moved from recent blocks into chunks",
+            m.compacted_points.clone(),
+        );
+        registry.register(
+            "compaction_duration_seconds",
+            "Time of a compaction pass",
+            m.compaction_seconds.clone(),
+        );
+        let store = &m.store;
+        registry.register("store_series", "Series stored", store.series.clone());
+        registry.register("store_points", "Points stored", store.points.clone());
+        registry.register(
+            "store_recent_points",
+            "Points waiting for compaction",
+            store.recent_points.clone(),
+        );
+        registry.register("store_chunks", "Compressed chunks", store.chunks.clone());
+        registry.register(
+            "store_bytes",
+            "Size of the database file",
+            store.bytes.clone(),
+        );
+        registry.register("users", "User accounts by role", store.users.clone());
+        registry.register("experiments", "Experiments", store.experiments.clone());
+        registry.register(
+            "associations",
+            "Scientist-experiment associations",
+            store.associations.clone(),
+        );
+        registry.register(
+            "experiment_measures",
+            "Measures stored per experiment",
+            store.experiment_measures.clone(),
         );
         Self {
-            registry,
-            accepted,
-            rejected,
-            dead_lettered,
-            batch_size,
-            commit_seconds,
+            registry: root,
+            ..metrics_without_registry
         }
     }
 }
@@ -136,12 +337,81 @@ impl Metrics {
         self.dead_lettered.inc();
     }
 
-    /// The OpenMetrics text of every counter.
+    /// Counts an AMQP delivery.
+    pub fn delivered(&self, redelivered: bool) {
+        self.deliveries.inc();
+        if redelivered {
+            self.redeliveries.inc();
+        }
+    }
+
+    /// Whether the AMQP consumer is consuming.
+    pub fn consumer_connected(&self, connected: bool) {
+        self.consumer_connected.set(i64::from(connected));
+    }
+
+    /// Counts an HTTP request.
+    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a sign-in.
+    pub fn login(&self, outcome: &str) {
+        self.logins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a compaction pass.
+    pub fn compacted(&self, points: u64, took: Duration) {
+        self.compactions.inc();
+        self.compacted_points.inc_by(points);
+        self.compaction_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text of every metric, with the process figures read now.
     pub fn encode(&self) -> String {
+        if let Some((cpu, memory)) = process_figures() {
+            self.process_cpu.set(cpu);
+            self.process_memory.set(memory);
+        }
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// CPU seconds and resident bytes of this process, from /proc (Linux).
+fn process_figures() -> Option<(f64, i64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let resident_kib: i64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // Linux reports in USER_HZ, 100 on every mainstream configuration.
+    Some((ticks / 100.0, resident_kib * 1024))
 }
 
 #[cfg(test)]
@@ -157,16 +427,16 @@ mod tests {
         metrics.dead_lettered();
         let text = metrics.encode();
         assert!(
-            text.contains("mymonit_measures_accepted_total{source=\"Http\"} 5000"),
+            text.contains("mymonit_measures_accepted_total{source=\"http\"} 5000"),
             "{text}"
         );
         assert!(
-            text.contains("mymonit_measures_accepted_total{source=\"Amqp\"} 10"),
+            text.contains("mymonit_measures_accepted_total{source=\"amqp\"} 10"),
             "{text}"
         );
         assert!(
             text.contains(
-                "mymonit_measures_rejected_total{source=\"Http\",reason=\"UnknownMeasureType\"} 2"
+                "mymonit_measures_rejected_total{source=\"http\",reason=\"unknown_measure_type\"} 2"
             ),
             "{text}"
         );
@@ -175,7 +445,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("mymonit_ingest_commit_seconds_count{source=\"Http\"} 1"),
+            text.contains("mymonit_ingest_commit_seconds_count{source=\"http\"} 1"),
             "{text}"
         );
     }

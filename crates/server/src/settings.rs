@@ -42,6 +42,9 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     /// Compaction of recent points into chunks.
     pub storage: StorageSettings,
+    /// Where to serve Prometheus metrics (`/metrics`), on a listener of its own; off when
+    /// unset. Keep it on loopback or a private network.
+    pub metrics_listen: Option<String>,
 }
 
 /// Where and how to consume measures from RabbitMQ.
@@ -213,6 +216,7 @@ impl Default for Settings {
             api: ApiSettings::default(),
             amqp: AmqpSettings::default(),
             storage: StorageSettings::default(),
+            metrics_listen: None,
         }
     }
 }

@@ -20,7 +20,7 @@ pub use mymonit_tsdb::{Point, chunk::Summary};
 
 pub mod sqlite;
 
-pub use sqlite::{SqliteStore, StorageStats};
+pub use sqlite::SqliteStore;
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,25 @@ pub struct Series {
     pub measure_type: String,
     /// The tags every point of the series carries.
     pub tags: BTreeMap<String, String>,
+}
+
+/// Where the bytes of the database go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StorageStats {
+    /// Size of the database file (pages × page size).
+    pub file_bytes: u64,
+    /// Bytes of free pages in it.
+    pub free_bytes: u64,
+    /// Series.
+    pub series: u64,
+    /// Compressed chunks.
+    pub chunks: u64,
+    /// Points in chunks.
+    pub chunk_points: u64,
+    /// Encoded bytes of the chunks (without the database's row and page overhead).
+    pub chunk_bytes: u64,
+    /// Points not yet compacted.
+    pub recent_points: u64,
 }
 
 /// What one compaction pass did.
@@ -285,6 +304,8 @@ pub trait MeasureStore: Send + Sync + 'static {
     async fn compact(&self, max_points: usize) -> Result<CompactionReport>;
     /// Drops points older than their experiment's retention; returns how many.
     async fn apply_retention(&self, now_ns: i64) -> Result<u64>;
+    /// Where the bytes of the database go.
+    async fn storage_stats(&self) -> Result<StorageStats>;
     /// Every batch of measures once committed (for live views). A receiver that falls
     /// behind by more than a few hundred batches is told how many it missed.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>>;

@@ -22,25 +22,6 @@ pub const DATABASE_FILE: &str = "mymonit.db";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Where the bytes of the database go.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct StorageStats {
-    /// Size of the database file (pages × page size).
-    pub file_bytes: u64,
-    /// Bytes of free pages in it.
-    pub free_bytes: u64,
-    /// Series.
-    pub series: u64,
-    /// Compressed chunks.
-    pub chunks: u64,
-    /// Points in chunks.
-    pub chunk_points: u64,
-    /// Encoded bytes of the chunks (without SQLite's row and page overhead).
-    pub chunk_bytes: u64,
-    /// Points not yet compacted.
-    pub recent_points: u64,
-}
-
 /// MyMonit's stores on one SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -118,42 +99,6 @@ impl SqliteStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(count.max(0) as u64)
-    }
-
-    /// Where the bytes of the database file go.
-    pub async fn storage_stats(&self) -> Result<StorageStats> {
-        let page_size: i64 = sqlx::query_scalar("pragma page_size")
-            .fetch_one(&self.pool)
-            .await?;
-        let pages: i64 = sqlx::query_scalar("pragma page_count")
-            .fetch_one(&self.pool)
-            .await?;
-        let free_pages: i64 = sqlx::query_scalar("pragma freelist_count")
-            .fetch_one(&self.pool)
-            .await?;
-        let (chunks, chunk_points, chunk_bytes): (i64, i64, i64) = sqlx::query_as(
-            "select count(*), coalesce(sum(point_count), 0), coalesce(sum(length(data)), 0)
-             from chunks",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let recent_points: i64 =
-            sqlx::query_scalar("select coalesce(sum(point_count), 0) from recent_blocks")
-                .fetch_one(&self.pool)
-                .await?;
-        let series: i64 = sqlx::query_scalar("select count(*) from series")
-            .fetch_one(&self.pool)
-            .await?;
-        let unsigned = |n: i64| n.max(0) as u64;
-        Ok(StorageStats {
-            file_bytes: unsigned(page_size) * unsigned(pages),
-            free_bytes: unsigned(page_size) * unsigned(free_pages),
-            series: unsigned(series),
-            chunks: unsigned(chunks),
-            chunk_points: unsigned(chunk_points),
-            chunk_bytes: unsigned(chunk_bytes),
-            recent_points: unsigned(recent_points),
-        })
     }
 
     /// Closes the pool, checkpointing the WAL.

@@ -69,7 +69,8 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let client = client.ip();
-    let sign_in = |actor: Option<&crate::audit::Actor>, outcome, reason: &str| {
+    let sign_in = |actor: Option<&crate::audit::Actor>, outcome: Outcome, reason: &str| {
+        state.metrics.login(outcome.as_str());
         let mut event = crate::audit::event("auth.login", actor, outcome);
         event.client = Some(client.to_string());
         event.detail = serde_json::json!({ "reason": reason });

@@ -317,6 +317,7 @@ async fn store_batch(
     let mut good = Vec::with_capacity(batch.len());
     let mut rejected = Vec::new();
     for delivery in &batch {
+        app.metrics.delivered(delivery.redelivered);
         match to_measures(app, resolver, delivery).await {
             Ok(measures) => good.push((message_key(delivery), measures)),
             Err(reason) => {

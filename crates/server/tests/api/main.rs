@@ -13,6 +13,7 @@ mod ingest;
 mod malformed;
 mod matrix;
 mod measures;
+mod metrics;
 mod oidc;
 mod stats;
 mod users;

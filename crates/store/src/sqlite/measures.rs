@@ -888,6 +888,41 @@ impl MeasureStore for SqliteStore {
         Ok(report)
     }
 
+    async fn storage_stats(&self) -> Result<crate::StorageStats> {
+        let page_size: i64 = sqlx::query_scalar("pragma page_size")
+            .fetch_one(&self.pool)
+            .await?;
+        let pages: i64 = sqlx::query_scalar("pragma page_count")
+            .fetch_one(&self.pool)
+            .await?;
+        let free_pages: i64 = sqlx::query_scalar("pragma freelist_count")
+            .fetch_one(&self.pool)
+            .await?;
+        let (chunks, chunk_points, chunk_bytes): (i64, i64, i64) = sqlx::query_as(
+            "select count(*), coalesce(sum(point_count), 0), coalesce(sum(length(data)), 0)
+             from chunks",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let recent_points: i64 =
+            sqlx::query_scalar("select coalesce(sum(point_count), 0) from recent_blocks")
+                .fetch_one(&self.pool)
+                .await?;
+        let series: i64 = sqlx::query_scalar("select count(*) from series")
+            .fetch_one(&self.pool)
+            .await?;
+        let unsigned = |n: i64| n.max(0) as u64;
+        Ok(crate::StorageStats {
+            file_bytes: unsigned(page_size) * unsigned(pages),
+            free_bytes: unsigned(page_size) * unsigned(free_pages),
+            series: unsigned(series),
+            chunks: unsigned(chunks),
+            chunk_points: unsigned(chunk_points),
+            chunk_bytes: unsigned(chunk_bytes),
+            recent_points: unsigned(recent_points),
+        })
+    }
+
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>> {
         self.committed.subscribe()
     }

@@ -1,0 +1,132 @@
+//! `/metrics` on its own listener: every family exported, counters that move with traffic.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::world_with;
+
+/// Every metric family MyMonit exports (as Prometheus names them in the text format).
+const FAMILIES: [&str; 24] = [
+    "mymonit_measures_accepted_total",
+    "mymonit_measures_rejected_total",
+    "mymonit_amqp_dead_lettered_total",
+    "mymonit_amqp_deliveries_total",
+    "mymonit_amqp_redeliveries_total",
+    "mymonit_amqp_consumer_connected",
+    "mymonit_ingest_batch_measures",
+    "mymonit_ingest_commit_seconds",
+    "mymonit_http_requests_total",
+    "mymonit_http_request_duration_seconds",
+    "mymonit_logins_total",
+    "mymonit_compactions_total",
+    "mymonit_compacted_points_total",
+    "mymonit_compaction_duration_seconds",
+    "mymonit_store_series",
+    "mymonit_store_points",
+    "mymonit_store_recent_points",
+    "mymonit_store_chunks",
+    "mymonit_store_bytes",
+    "mymonit_users",
+    "mymonit_experiments",
+    "mymonit_associations",
+    "mymonit_experiment_measures",
+    "process_resident_memory_bytes",
+];
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_and_move_with_traffic() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let world = world_with(|s| s.metrics_listen = Some(format!("127.0.0.1:{port}"))).await;
+    let app = &world.app;
+    assert_eq!(
+        app.get("/api/v1/experiments", &world.admin).await.status,
+        StatusCode::OK
+    );
+    let token = app
+        .call(
+            Method::POST,
+            "/api/v1/ingest-tokens",
+            Some(&world.admin),
+            Some(&json!({"experiments": ["device-vibrations"]})),
+        )
+        .await
+        .json();
+    let pushed = app
+        .client
+        .post(app.url("/api/v1/ingest"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .header("content-type", "application/x-ndjson")
+        .body("{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n{\"experiment\":\"device-vibrations\",\"measure\":\"furlongs\",\"value\":1,\"timestamp\":1}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), StatusCode::OK);
+
+    let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), StatusCode::OK);
+    assert!(
+        scrape.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = scrape.text().await.unwrap();
+    for family in FAMILIES {
+        assert!(
+            text.contains(&format!("# TYPE {}", family.trim_end_matches("_total"))),
+            "{family} missing:\n{text}"
+        );
+    }
+    assert!(text.ends_with("# EOF\n"));
+    assert!(
+        sample(
+            &text,
+            "mymonit_http_requests_total{method=\"GET\",route=\"/api/v1/experiments\",status=\"200\"}"
+        ) >= 1.0
+    );
+    assert!(sample(&text, "mymonit_logins_total{outcome=\"success\"}") >= 4.0);
+    assert_eq!(
+        sample(&text, "mymonit_measures_accepted_total{source=\"http\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mymonit_measures_rejected_total{source=\"http\",reason=\"unknown_measure_type\"}"
+        ),
+        1.0
+    );
+    assert_eq!(sample(&text, "mymonit_users{role=\"SCIENTIST\"}"), 3.0);
+    assert_eq!(sample(&text, "mymonit_experiments "), 3.0);
+    assert_eq!(sample(&text, "mymonit_associations "), 3.0);
+    // device-vibrations holds the world's 10 measures and the one pushed.
+    assert_eq!(
+        sample(
+            &text,
+            "mymonit_experiment_measures{experiment=\"device-vibrations\"}"
+        ),
+        11.0
+    );
+    assert_eq!(sample(&text, "mymonit_amqp_consumer_connected "), 0.0);
+    assert!(sample(&text, "process_resident_memory_bytes ") > 1e6);
+    // The API listener does not serve them.
+    assert_eq!(
+        app.get("/metrics", &world.admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
