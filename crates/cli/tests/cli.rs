@@ -1433,3 +1433,111 @@ async fn audit_verify_names_the_first_altered_removed_or_reordered_record() {
     broken("record 4");
     pool.close().await;
 }
+
+/// A whole session through the real binary, with JSON logs at debug level: no password,
+/// token, email or person's name reaches the logs.
+#[tokio::test]
+async fn logs_carry_no_password_token_email_or_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(data, "A001", "aalcorn", "ADMIN", STRONG_PASSWORD));
+    let config = data.join("debug.toml");
+    fs::write(&config, "log_filter = \"debug\"\n").unwrap();
+    let mut server = Server::start(data, &["--config", config.to_str().unwrap()]).await;
+    let admin = server.token("aalcorn", STRONG_PASSWORD).await;
+    let post = |path: &str, token: &str, body: Value| {
+        server
+            .client
+            .post(server.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let name = "Katherine Johnson";
+    let email = "katherine@nasa.example";
+    let created = post(
+        "/api/v1/users",
+        &admin,
+        json!({"user_id": "S050", "name": name, "username": "kjohnson", "email": email,
+            "role": "SCIENTIST", "password": OTHER_STRONG_PASSWORD}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let experiment: Value = post("/api/v1/experiments", &admin, json!({"name": "orbits"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let associated = post(
+        "/api/v1/associations",
+        &admin,
+        json!({"experiment_id": experiment["experiment_id"], "user_id": "S050"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(associated.status(), StatusCode::CREATED);
+    let wrong = server.login("kjohnson", "Wrong-Password-123").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let scientist = server.token("kjohnson", OTHER_STRONG_PASSWORD).await;
+    let new_password = "Gx7-Orbital-Mechanics-1962";
+    let changed = post(
+        "/api/v1/auth/password",
+        &scientist,
+        json!({"current_password": OTHER_STRONG_PASSWORD, "new_password": new_password}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        changed.status().is_success(),
+        "{}",
+        changed.text().await.unwrap()
+    );
+    let ingest: Value = post(
+        "/api/v1/ingest-tokens",
+        &admin,
+        json!({"experiments": ["orbits"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let secret = ingest["token"].as_str().unwrap().to_string();
+    let pushed = server
+        .client
+        .post(server.url("/api/v1/ingest"))
+        .bearer_auth(&secret)
+        .header("content-type", "application/x-ndjson")
+        .body("{\"experiment\":\"orbits\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), StatusCode::OK);
+    let forged = server
+        .get("/api/v1/auth/me", Some("eyJhbGciOiJub25lIn0.e30."))
+        .await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert!(server.terminate().success());
+
+    let logs = format!("{}{}", server.stdout(), server.stderr());
+    assert!(
+        logs.contains("signed in"),
+        "the logs were not captured:\n{logs}"
+    );
+    for secret in [
+        STRONG_PASSWORD,
+        OTHER_STRONG_PASSWORD,
+        new_password,
+        "Wrong-Password-123",
+        name,
+        email,
+        "aalcorn@home.cern",
+        &admin,
+        &scientist,
+        &secret,
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} is in the logs");
+    }
+}

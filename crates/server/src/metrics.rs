@@ -94,7 +94,7 @@ struct ExperimentLabels {
     experiment: String,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 /// Every metric, and the registry that renders them.
 pub struct Metrics {
@@ -115,7 +115,9 @@ pub struct Metrics {
     compaction_seconds: Histogram,
     /// Refreshed when scraped.
     pub(crate) store: StoreGauges,
-    process_cpu: FloatGauge,
+    process_cpu: FloatCounter,
+    /// CPU seconds already counted, so each scrape adds what was used since.
+    process_cpu_counted: std::sync::Mutex<f64>,
     process_memory: Gauge,
 }
 
@@ -170,7 +172,7 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 impl Default for Metrics {
     fn default() -> Self {
         let mut root = Registry::default();
-        let process_cpu = FloatGauge::default();
+        let process_cpu = FloatCounter::default();
         let process_memory = Gauge::default();
         // The process metrics keep their standard names, without the prefix.
         root.register(
@@ -210,6 +212,7 @@ impl Default for Metrics {
             compaction_seconds: Histogram::new(latency_buckets()),
             store: StoreGauges::default(),
             process_cpu,
+            process_cpu_counted: std::sync::Mutex::new(0.0),
             process_memory,
         };
         let m = &metrics_without_registry;
@@ -386,7 +389,14 @@ impl Metrics {
     /// The OpenMetrics text of every metric, with the process figures read now.
     pub fn encode(&self) -> String {
         if let Some((cpu, memory)) = process_figures() {
-            self.process_cpu.set(cpu);
+            let mut counted = self
+                .process_cpu_counted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cpu > *counted {
+                self.process_cpu.inc_by(cpu - *counted);
+                *counted = cpu;
+            }
             self.process_memory.set(memory);
         }
         let mut text = String::new();

@@ -23,6 +23,10 @@ pub const DATABASE_FILE: &str = "mymonit.db";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// MyMonit's stores on one SQLite database.
+///
+/// Every transaction that writes begins with `BEGIN IMMEDIATE`: it takes the write lock at
+/// once (waiting up to the busy timeout) instead of reading first and failing to upgrade
+/// when another writer (the audit writer, the compactor, ingest) committed in between.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -76,7 +80,7 @@ impl SqliteStore {
     }
 
     async fn seed_measure_types(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (name, symbol, quantity) in SI_DERIVED_UNITS {
             sqlx::query(
                 "insert into measure_types (name, symbol, quantity) values (?, ?, ?)
@@ -267,7 +271,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn erase_user(&self, user_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "update users set name = null, username = null, email = null, password_hash = null,
                  token_generation = token_generation + 1, erased_at = ?
@@ -507,7 +511,7 @@ impl MetaStore for SqliteStore {
         experiment_ids: &[i64],
         created_by: Option<&str>,
     ) -> Result<IngestToken> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "insert into ingest_tokens (token_id, token_hash, description, created_by, created_at)
              values (?, ?, ?, ?, ?)",

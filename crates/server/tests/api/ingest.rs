@@ -134,10 +134,10 @@ async fn partial_rejections_keep_the_good_records() {
     assert_eq!(values(&world, "volt").await, vec![1.0, 6.0]);
     let counters = world.app.state.metrics.encode();
     for line in [
-        "mymonit_measures_accepted_total{source=\"Http\"} 2",
-        "mymonit_measures_rejected_total{source=\"Http\",reason=\"Decode\"} 2",
-        "mymonit_measures_rejected_total{source=\"Http\",reason=\"UnknownMeasureType\"} 1",
-        "mymonit_measures_rejected_total{source=\"Http\",reason=\"UnknownExperiment\"} 1",
+        "mymonit_measures_accepted_total{source=\"http\"} 2",
+        "mymonit_measures_rejected_total{source=\"http\",reason=\"decode\"} 2",
+        "mymonit_measures_rejected_total{source=\"http\",reason=\"unknown_measure_type\"} 1",
+        "mymonit_measures_rejected_total{source=\"http\",reason=\"unknown_experiment\"} 1",
     ] {
         assert!(counters.contains(line), "{line} missing from:\n{counters}");
     }

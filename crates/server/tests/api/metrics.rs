@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::world_with;
 
 /// Every metric family MyMonit exports (as Prometheus names them in the text format).
-const FAMILIES: [&str; 24] = [
+const FAMILIES: [&str; 25] = [
     "mymonit_measures_accepted_total",
     "mymonit_measures_rejected_total",
     "mymonit_amqp_dead_lettered_total",
@@ -31,6 +31,7 @@ const FAMILIES: [&str; 24] = [
     "mymonit_associations",
     "mymonit_experiment_measures",
     "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
 ];
 
 /// The value of the first sample line starting with `prefix`.

@@ -45,7 +45,7 @@ fn record_from_row(row: &SqliteRow) -> Result<AuditRecord> {
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>> {
         let _writer = self.audit_writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let last: Option<(i64, String)> =
             sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1")
                 .fetch_optional(&mut *tx)

@@ -245,7 +245,7 @@ impl SqliteStore {
     /// in arrival order, written into their series' chunks, and deleted as one range.
     async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
         let _writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
         let mut last_block = None;
         let mut taken = 0;
@@ -552,7 +552,7 @@ impl SeriesCursor {
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
         let mut writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows: Vec<&NewMeasure> = measures.iter().collect();
         let (created, next_seq) = self.insert_recent(&mut tx, &mut writer, &rows).await?;
         tx.commit().await?;
@@ -564,7 +564,7 @@ impl MeasureStore for SqliteStore {
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
         let mut writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let processed_at = now();
         // Which keys are new: `returning` lists only the rows the insert really added.
         let mut fresh = std::collections::HashSet::with_capacity(messages.len());
@@ -939,7 +939,7 @@ impl MeasureStore for SqliteStore {
             let cutoff = now_ns.saturating_sub(days.saturating_mul(NS_PER_DAY));
             for series in self.series(experiment_id, None).await? {
                 let _writer = self.measure_writer.lock().await;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 let old: Vec<i64> = sqlx::query_scalar(
                     "delete from recent_blocks where series_id = ? and max_ts < ?
                      returning point_count",
@@ -1010,7 +1010,7 @@ pub(super) async fn move_legacy_measures(pool: &SqlitePool) -> Result<()> {
     if legacy.is_none() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::query(
         "insert into series (experiment_id, measure_type_id, tags)
          select distinct experiment_id, measure_type_id, coalesce(tags, '') from measures
