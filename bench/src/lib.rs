@@ -61,17 +61,7 @@ impl Server {
         }
         let (child, base) = Self::launch(binary, &dir, &data, amqp).await?;
         let client = reqwest::Client::new();
-        let login: serde_json::Value = client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "bench", "password": PASSWORD}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let admin = login["access_token"]
-            .as_str()
-            .context("no token")?
-            .to_string();
+        let admin = login(&base, "bench").await?;
         client
             .post(format!("{base}/api/v1/experiments"))
             .bearer_auth(&admin)
@@ -249,6 +239,21 @@ pub fn generate(generator: &Path, points: usize, format: &str) -> anyhow::Result
         .lines()
         .map(str::to_string)
         .collect())
+}
+
+/// Signs in with the bench password; returns the access token.
+pub async fn login(base: &str, username: &str) -> anyhow::Result<String> {
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(reply["access_token"]
+        .as_str()
+        .with_context(|| format!("{username} could not sign in: {reply}"))?
+        .to_string())
 }
 
 /// The median (the mean of the middle two for an even count).

@@ -18,7 +18,7 @@ use clap::Parser;
 use mymonit_store::SqliteStore;
 use serde_json::{Value, json};
 
-use mymonit_bench::{PASSWORD, Server, median};
+use mymonit_bench::{PASSWORD, Server, login, median};
 
 #[derive(Parser)]
 struct Args {
@@ -167,17 +167,10 @@ fn bytes_on_disk(data: &std::path::Path) -> anyhow::Result<u64> {
 
 async fn scientist_token(base: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "bench", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let admin = login["access_token"].as_str().context("no admin token")?;
+    let admin = login(base, "bench").await?;
     client
         .post(format!("{base}/api/v1/users"))
-        .bearer_auth(admin)
+        .bearer_auth(&admin)
         .json(
             &json!({"user_id": "S900", "name": "Bench Scientist", "username": "scientist",
             "email": "scientist@home.cern", "role": "SCIENTIST", "password": PASSWORD}),
@@ -187,22 +180,12 @@ async fn scientist_token(base: &str) -> anyhow::Result<String> {
         .error_for_status()?;
     client
         .post(format!("{base}/api/v1/associations"))
-        .bearer_auth(admin)
+        .bearer_auth(&admin)
         .json(&json!({"experiment_id": 1, "user_id": "S900"}))
         .send()
         .await?
         .error_for_status()?;
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "scientist", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(login["access_token"]
-        .as_str()
-        .context("no scientist token")?
-        .to_string())
+    login(base, "scientist").await
 }
 
 fn rfc3339(seconds: i64) -> String {

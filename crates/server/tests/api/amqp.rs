@@ -109,24 +109,35 @@ impl Publisher {
     }
 }
 
-/// Waits until `/readyz` shows the consumer in `state` (`consuming`: its queue is declared
-/// and bound).
-async fn wait_for_consumer(app: &TestApp, state: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Waits (up to `within`) until `/readyz` satisfies `done`.
+async fn wait_for_readiness(
+    app: &TestApp,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = Instant::now() + within;
     loop {
         let ready = app
             .call(reqwest::Method::GET, "/readyz", None, None)
             .await
             .json();
-        if ready["amqp"]["state"] == state {
+        if done(&ready) {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the AMQP consumer did not reach {state}: {ready}"
-        );
+        assert!(Instant::now() < deadline, "{what}: {ready}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until `/readyz` shows the consumer in `state` (`consuming`: its queue is declared
+/// and bound).
+async fn wait_for_consumer(app: &TestApp, state: &str) {
+    let what = format!("the AMQP consumer did not reach {state}");
+    wait_for_readiness(app, Duration::from_secs(30), &what, |ready| {
+        ready["amqp"]["state"] == state
+    })
+    .await;
 }
 
 /// Waits until the experiment holds `expected` measures (as its scientist reads them).
@@ -464,40 +475,23 @@ async fn the_consumer_survives_a_broker_restart() {
 
     // The broker stops: the consumer says so, and does not give up.
     assert!(broker.run("rabbitmq_halt"), "the broker did not stop");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = world
-            .app
-            .call(reqwest::Method::GET, "/readyz", None, None)
-            .await
-            .json();
-        if ready["amqp"]["state"] != "consuming" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the consumer did not notice: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_readiness(
+        &world.app,
+        Duration::from_secs(30),
+        "the consumer did not notice",
+        |ready| ready["amqp"]["state"] != "consuming",
+    )
+    .await;
     // It comes back with its durable queue; the consumer reconnects and goes on.
     assert!(broker.run("rabbitmq_start"), "the broker did not restart");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = world
-            .app
-            .call(reqwest::Method::GET, "/readyz", None, None)
-            .await
-            .json();
-        if ready["amqp"]["state"] == "consuming" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the consumer did not reconnect: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The backoff may have grown to 16 s while the broker was away.
+    wait_for_readiness(
+        &world.app,
+        Duration::from_secs(60),
+        "the consumer did not reconnect",
+        |ready| ready["amqp"]["state"] == "consuming",
+    )
+    .await;
     let publisher = Publisher::new(&url, &settings.exchange).await;
     for i in 50..100 {
         publisher

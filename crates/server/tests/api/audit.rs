@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{World, world};
+use crate::{
+    helpers::{World, world},
+    ingest::{create_token, push},
+};
 
 /// Waits until the trail holds a record matching `wanted` (records are written by a
 /// background writer, a moment after the call).
@@ -58,25 +61,11 @@ async fn a_session_is_recorded_by_id_with_personal_data_hidden() {
     assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
     let forged = app.get("/api/v1/auth/me", "not.a.token").await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
-    let token = app
-        .call(
-            Method::POST,
-            "/api/v1/ingest-tokens",
-            Some(&world.admin),
-            Some(&json!({"experiments": ["device-vibrations"]})),
-        )
-        .await
-        .json();
-    let pushed = app
-        .client
-        .post(app.url("/api/v1/ingest"))
-        .bearer_auth(token["token"].as_str().unwrap())
-        .header("content-type", "application/x-ndjson")
-        .body(r#"{"experiment":"device-vibrations","measure":"volt","value":1,"timestamp":1653040000}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), StatusCode::OK);
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    let body =
+        r#"{"experiment":"device-vibrations","measure":"volt","value":1,"timestamp":1653040000}"#;
+    let pushed = push(&world, &secret, "", "application/x-ndjson", body).await;
+    assert_eq!(pushed.status, StatusCode::OK);
 
     let records = wait_for(&world, "", |r| {
         r["actor_id"]

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Reply, World, world, world_with};
 
 /// Creates a token for experiments as the admin; returns (token_id, secret).
-async fn create_token(world: &World, experiments: &[&str]) -> (String, String) {
+pub async fn create_token(world: &World, experiments: &[&str]) -> (String, String) {
     let body = json!({"experiments": experiments, "description": "sensor rack 1"});
     let reply = world
         .app
@@ -24,7 +24,13 @@ async fn create_token(world: &World, experiments: &[&str]) -> (String, String) {
     (created["token_id"].as_str().unwrap().to_string(), secret)
 }
 
-async fn push(world: &World, secret: &str, query: &str, content_type: &str, body: &str) -> Reply {
+pub async fn push(
+    world: &World,
+    secret: &str,
+    query: &str,
+    content_type: &str,
+    body: &str,
+) -> Reply {
     world
         .app
         .raw(

@@ -1,9 +1,11 @@
 //! `/metrics` on its own listener: every family exported, counters that move with traffic.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
-use crate::helpers::world_with;
+use crate::{
+    helpers::world_with,
+    ingest::{create_token, push},
+};
 
 /// Every metric family MyMonit exports (as Prometheus names them in the text format).
 const FAMILIES: [&str; 25] = [
@@ -56,25 +58,10 @@ async fn metrics_are_served_on_their_own_listener_and_move_with_traffic() {
         app.get("/api/v1/experiments", &world.admin).await.status,
         StatusCode::OK
     );
-    let token = app
-        .call(
-            Method::POST,
-            "/api/v1/ingest-tokens",
-            Some(&world.admin),
-            Some(&json!({"experiments": ["device-vibrations"]})),
-        )
-        .await
-        .json();
-    let pushed = app
-        .client
-        .post(app.url("/api/v1/ingest"))
-        .bearer_auth(token["token"].as_str().unwrap())
-        .header("content-type", "application/x-ndjson")
-        .body("{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n{\"experiment\":\"device-vibrations\",\"measure\":\"furlongs\",\"value\":1,\"timestamp\":1}\n")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), StatusCode::OK);
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    let body = "{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n{\"experiment\":\"device-vibrations\",\"measure\":\"furlongs\",\"value\":1,\"timestamp\":1}\n";
+    let pushed = push(&world, &secret, "", "application/x-ndjson", body).await;
+    assert_eq!(pushed.status, StatusCode::OK);
 
     let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
