@@ -35,8 +35,9 @@ pub struct SqliteStore {
     measure_writer: std::sync::Arc<tokio::sync::Mutex<measures::Writer>>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
-    /// Audit appends are serialised: one chain.
-    audit_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Audit appends are serialised (one chain); holds the last record's position and hash
+    /// once known.
+    audit_writer: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
     /// Committed batches, for live views.
     committed:
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,

@@ -44,41 +44,61 @@ fn record_from_row(row: &SqliteRow) -> Result<AuditRecord> {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>> {
-        let _writer = self.audit_writer.lock().await;
+        let mut head = self.audit_writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let last: Option<(i64, String)> =
-            sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1")
+        // The head is read once, then kept: this process is the trail's only writer.
+        let (mut seq, mut prev_hash) = match head.clone() {
+            Some(head) => head,
+            None => sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1")
                 .fetch_optional(&mut *tx)
-                .await?;
-        let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+                .await?
+                .unwrap_or((0, GENESIS_HASH.to_owned())),
+        };
         let mut records = Vec::with_capacity(events.len());
         for event in events {
             seq += 1;
             let record = AuditRecord::chain(seq, event.clone(), &prev_hash);
-            sqlx::query(
-                "insert into audit_log (seq, at_ns, actor_id, actor_role, action, target, status,
-                                        outcome, request_id, client, detail, prev_hash, hash)
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(record.seq)
-            .bind(event.at_ns)
-            .bind(&event.actor_id)
-            .bind(&event.actor_role)
-            .bind(&event.action)
-            .bind(json_text(&event.target))
-            .bind(event.status.map(i64::from))
-            .bind(event.outcome.as_str())
-            .bind(&event.request_id)
-            .bind(&event.client)
-            .bind(json_text(&event.detail))
-            .bind(&record.prev_hash)
-            .bind(&record.hash)
-            .execute(&mut *tx)
-            .await?;
             prev_hash.clone_from(&record.hash);
             records.push(record);
         }
+        for rows in records.chunks(64) {
+            let mut sql = String::from(
+                "insert into audit_log (seq, at_ns, actor_id, actor_role, action, target, status,
+                                        outcome, request_id, client, detail, prev_hash, hash)
+                 values ",
+            );
+            for index in 0..rows.len() {
+                if index > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            }
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for record in rows {
+                let event = &record.event;
+                query = query
+                    .bind(record.seq)
+                    .bind(event.at_ns)
+                    .bind(&event.actor_id)
+                    .bind(&event.actor_role)
+                    .bind(&event.action)
+                    .bind(json_text(&event.target))
+                    .bind(event.status.map(i64::from))
+                    .bind(event.outcome.as_str())
+                    .bind(&event.request_id)
+                    .bind(&event.client)
+                    .bind(json_text(&event.detail))
+                    .bind(&record.prev_hash)
+                    .bind(&record.hash);
+            }
+            if let Err(err) = query.execute(&mut *tx).await {
+                // Read the head again next time, in case it was not what this process thought.
+                *head = None;
+                return Err(err.into());
+            }
+        }
         tx.commit().await?;
+        *head = Some((seq, prev_hash));
         Ok(records)
     }
 
