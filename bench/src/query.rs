@@ -37,6 +37,9 @@ struct Args {
     /// Where to write the results.
     #[arg(long, default_value = "bench/results/query.json")]
     out: PathBuf,
+    /// Run only these queries (q1, q2, q3, q4), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// Lines per ingest request.
@@ -276,7 +279,10 @@ async fn main() -> anyhow::Result<()> {
     ];
     let client = reqwest::Client::new();
     let mut results = Vec::new();
-    for query in &queries {
+    for query in queries
+        .iter()
+        .filter(|q| args.only.is_empty() || args.only.iter().any(|only| only == q.name))
+    {
         let url = format!("{}{}", server.base, query.path);
         let mut times = Vec::new();
         for run in 0..=args.runs {
