@@ -1546,8 +1546,17 @@ async fn logs_carry_no_password_token_email_or_name() {
 #[test]
 fn the_example_configuration_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/mymonit.example.toml");
-    let printed = assert_ok(&run_args(dir.path(), &["--config", example, "print-config"]));
-    assert!(printed.contains("metrics_listen = \"127.0.0.1:9464\""), "{printed}");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/mymonit.example.toml"
+    );
+    let printed = assert_ok(&run_args(
+        dir.path(),
+        &["--config", example, "print-config"],
+    ));
+    assert!(
+        printed.contains("metrics_listen = \"127.0.0.1:9464\""),
+        "{printed}"
+    );
     assert!(printed.contains("compact_interval_ms = 1000"), "{printed}");
 }

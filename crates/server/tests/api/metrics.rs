@@ -118,3 +118,79 @@ async fn metrics_are_served_on_their_own_listener_and_move_with_traffic() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Metric names (`mymonit_…`, `process_…`) that a deployment file mentions.
+fn names_in(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = text.as_bytes();
+    for prefix in ["mymonit_", "process_"] {
+        let mut from = 0;
+        while let Some(found) = text[from..].find(prefix) {
+            let start = from + found;
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || **b == b'_')
+                    .count();
+            let preceded_by_word =
+                start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            if !preceded_by_word {
+                names.push(text[start..end].to_string());
+            }
+            from = end;
+        }
+    }
+    names
+}
+
+/// Every metric the Prometheus rules and the Grafana dashboards name is one MyMonit exports.
+#[tokio::test]
+async fn deployment_files_name_only_exported_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let world = world_with(|s| s.metrics_listen = Some(format!("127.0.0.1:{port}"))).await;
+    // Families with labels appear once they have a sample: an accepted and a refused record.
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    let body = "{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n{\"experiment\":\"nowhere\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n";
+    push(&world, &secret, "", "application/x-ndjson", body).await;
+    let exported = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+    let mut named = std::collections::BTreeSet::new();
+    for file in [
+        "prometheus/alerts.yml",
+        "grafana/dashboards/mymonit-business.json",
+        "grafana/dashboards/mymonit-infrastructure.json",
+    ] {
+        let text = std::fs::read_to_string(format!("{deploy}/{file}")).unwrap();
+        if file.ends_with(".json") {
+            let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(
+                dashboard["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("MyMonit – ")
+            );
+            assert!(!dashboard["panels"].as_array().unwrap().is_empty());
+        }
+        named.extend(names_in(&text));
+    }
+    assert!(named.len() >= 20, "only {named:?}");
+    for name in &named {
+        let family = ["_bucket", "_sum", "_count", "_total"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        assert!(
+            exported.contains(&format!("# TYPE {family} ")),
+            "{name} is named in deploy/ but not exported"
+        );
+    }
+}
