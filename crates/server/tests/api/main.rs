@@ -15,5 +15,6 @@ mod matrix;
 mod measures;
 mod metrics;
 mod oidc;
+mod prometheus;
 mod stats;
 mod users;
