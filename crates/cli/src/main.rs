@@ -78,6 +78,12 @@ struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
 
+    /// Also send the JSON log lines to tcp://HOST:PORT (Logstash tcp input with json_lines,
+    /// Vector, Fluent Bit). A slow or absent sink never slows requests: lines wait in a
+    /// bounded queue and are dropped (and counted) when it is full. Also log_ship.
+    #[arg(long, value_name = "tcp://HOST:PORT")]
+    log_ship: Option<String>,
+
     /// Seed the demo (users, experiments, a week of sample measures) before serving; the
     /// generated passwords are printed once and kept in DATA_DIR/demo-credentials.json.
     /// Running it again adds nothing.
@@ -110,6 +116,8 @@ struct Overrides {
     log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_ship: Option<String>,
 }
 
 fn load_settings(cli: &Cli, overrides: Overrides) -> anyhow::Result<Settings> {
@@ -117,24 +125,42 @@ fn load_settings(cli: &Cli, overrides: Overrides) -> anyhow::Result<Settings> {
     Ok(Settings::load(cli.config.as_deref(), overrides)?)
 }
 
-fn init_logging(settings: &Settings, to_stderr: bool) {
+fn init_logging(settings: &Settings, to_stderr: bool) -> anyhow::Result<()> {
+    use tracing_subscriber::{Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = match (settings.log_format, to_stderr) {
-        (LogFormat::Json, false) => builder
+    let local = match (settings.log_format, to_stderr) {
+        (LogFormat::Json, false) => fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        (LogFormat::Json, true) => builder.json().with_writer(std::io::stderr).try_init(),
-        (LogFormat::Pretty, false) => builder.try_init(),
-        (LogFormat::Pretty, true) => builder.with_writer(std::io::stderr).try_init(),
+            .boxed(),
+        (LogFormat::Json, true) => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        (LogFormat::Pretty, false) => fmt::layer().boxed(),
+        (LogFormat::Pretty, true) => fmt::layer().with_writer(std::io::stderr).boxed(),
     };
-    if let Err(err) = result {
+    // Shipped lines are JSON whatever the local format.
+    let shipped = match &settings.log_ship {
+        Some(target) => Some(
+            fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_writer(mymonit_server::logship::start(target)?)
+                .boxed(),
+        ),
+        None => None,
+    };
+    if let Err(err) = tracing_subscriber::registry()
+        .with(filter)
+        .with(local)
+        .with(shipped)
+        .try_init()
+    {
         eprintln!("mymonit: cannot set up logging: {err}");
     }
+    Ok(())
 }
 
 #[tokio::main]
@@ -165,13 +191,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     listen: args.listen.clone(),
                     amqp: args.amqp_url.clone().map(|url| AmqpOverride { url }),
                     metrics_listen: args.metrics_listen.clone(),
+                    log_ship: args.log_ship.clone(),
                     log_format: args.log_format.map(|format| match format {
                         LogFormatArg::Json => LogFormat::Json,
                         LogFormatArg::Pretty => LogFormat::Pretty,
                     }),
                 },
             )?;
-            init_logging(&settings, false);
+            init_logging(&settings, false)?;
             serve(settings, args.demo).await
         }
         Command::User(command) => {
@@ -217,13 +244,15 @@ async fn open_store(cli: &Cli) -> anyhow::Result<mymonit_store::SqliteStore> {
             ..Default::default()
         },
     )?;
+    // Commands beside the server log warnings to stderr, and ship nothing.
     init_logging(
         &Settings {
             log_filter: "warn".into(),
+            log_ship: None,
             ..settings.clone()
         },
         true,
-    );
+    )?;
     mymonit_store::SqliteStore::open(&settings.data_dir)
         .await
         .with_context(|| {

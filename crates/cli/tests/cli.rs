@@ -1560,3 +1560,76 @@ fn the_example_configuration_is_valid() {
     );
     assert!(printed.contains("compact_interval_ms = 1000"), "{printed}");
 }
+
+/// `--log-ship`: with no sink listening the server starts and answers at its usual pace;
+/// once a sink listens, the queued lines and the new ones reach it as JSON.
+#[tokio::test]
+async fn logs_are_shipped_over_tcp_and_an_absent_sink_slows_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let port = free_port();
+    let target = format!("tcp://127.0.0.1:{port}");
+    let mut server = Server::start(data, &["--log-ship", &target]).await;
+    let started = Instant::now();
+    for _ in 0..50 {
+        let reply = server.get("/healthz", None).await;
+        assert_eq!(reply.status(), StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "50 requests took {:?} with no log sink",
+        started.elapsed()
+    );
+    // The sink comes up; the shipper reconnects (backoff of at most 10 s).
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let reader = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut lines = Vec::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stream)) {
+            let Ok(line) = line else { break };
+            let done = line.contains("\"route\":\"/healthz\"");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reader.is_finished() && Instant::now() < deadline {
+        let _ = server.get("/healthz", None).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lines = reader.join().unwrap();
+    assert!(server.terminate().success());
+    let parsed: Vec<Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        parsed.iter().any(|l| l["message"] == "MyMonit listening"),
+        "the line logged before the sink was up is missing: {lines:?}"
+    );
+    assert!(parsed.iter().any(|l| l["span"]["route"] == "/healthz"));
+}
+
+/// A log sink that is not a tcp:// URL is refused at start, by name.
+#[test]
+fn a_bad_log_ship_target_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_args(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-ship",
+            "udp://127.0.0.1:1",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("log_ship"), "{}", stderr(&output));
+}

@@ -12,6 +12,7 @@ pub mod compat;
 pub mod demo;
 pub mod error;
 pub mod ingest;
+pub mod logship;
 pub mod metrics;
 pub mod metrics_http;
 pub mod openapi;

@@ -119,6 +119,9 @@ pub struct Metrics {
     /// CPU seconds already counted, so each scrape adds what was used since.
     process_cpu_counted: std::sync::Mutex<f64>,
     process_memory: Gauge,
+    log_lines_dropped: Counter,
+    /// Dropped lines already counted.
+    log_lines_counted: std::sync::Mutex<u64>,
 }
 
 /// Gauges describing the database, refreshed at each scrape.
@@ -214,6 +217,8 @@ impl Default for Metrics {
             process_cpu,
             process_cpu_counted: std::sync::Mutex::new(0.0),
             process_memory,
+            log_lines_dropped: Counter::default(),
+            log_lines_counted: std::sync::Mutex::new(0),
         };
         let m = &metrics_without_registry;
         registry.register(
@@ -281,6 +286,11 @@ impl Default for Metrics {
             "compaction_duration_seconds",
             "Time of a compaction pass",
             m.compaction_seconds.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines not shipped (--log-ship) because the sink was slow or absent",
+            m.log_lines_dropped.clone(),
         );
         let store = &m.store;
         registry.register("store_series", "Series stored", store.series.clone());
@@ -399,6 +409,16 @@ impl Metrics {
             }
             self.process_memory.set(memory);
         }
+        let dropped = crate::logship::dropped_lines();
+        let mut counted = self
+            .log_lines_counted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if dropped > *counted {
+            self.log_lines_dropped.inc_by(dropped - *counted);
+            *counted = dropped;
+        }
+        drop(counted);
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text

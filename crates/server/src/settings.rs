@@ -45,6 +45,9 @@ pub struct Settings {
     /// Where to serve Prometheus metrics (`/metrics`), on a listener of its own; off when
     /// unset. Keep it on loopback or a private network.
     pub metrics_listen: Option<String>,
+    /// Also send the JSON log lines to `tcp://HOST:PORT` (Logstash tcp/json_lines, Vector,
+    /// Fluent Bit); off when unset.
+    pub log_ship: Option<String>,
 }
 
 /// Where and how to consume measures from RabbitMQ.
@@ -217,6 +220,7 @@ impl Default for Settings {
             amqp: AmqpSettings::default(),
             storage: StorageSettings::default(),
             metrics_listen: None,
+            log_ship: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::{
 };
 
 /// Every metric family MyMonit exports (as Prometheus names them in the text format).
-const FAMILIES: [&str; 25] = [
+const FAMILIES: [&str; 26] = [
     "mymonit_measures_accepted_total",
     "mymonit_measures_rejected_total",
     "mymonit_amqp_dead_lettered_total",
@@ -34,6 +34,7 @@ const FAMILIES: [&str; 25] = [
     "mymonit_experiment_measures",
     "process_resident_memory_bytes",
     "process_cpu_seconds_total",
+    "mymonit_log_lines_dropped_total",
 ];
 
 /// The value of the first sample line starting with `prefix`.
