@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Role, ValidationError, validate};
 
 /// A MyMonit account, in the original wire shape `{user_id, name, username, email, role}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Its Debug form shows the id and role only: a user logged by accident leaks nothing.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Staff id, for example `S001`; never changes and survives erasure.
     #[schema(example = "S001")]
@@ -23,6 +24,30 @@ pub struct User {
     pub role: Role,
 }
 
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("user_id", &self.user_id)
+            .field("name", &"***")
+            .field("username", &"***")
+            .field("email", &"***")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |field: &Option<String>| field.as_ref().map(|_| "***");
+        f.debug_struct("UserPatch")
+            .field("name", &hidden(&self.name))
+            .field("username", &hidden(&self.username))
+            .field("email", &hidden(&self.email))
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
 impl User {
     /// Validates every field, reporting the first that is wrong.
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -34,8 +59,8 @@ impl User {
     }
 }
 
-/// A change to an account; `None` leaves the field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A change to an account; `None` leaves the field as it is. Its Debug form hides the values.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct UserPatch {
     /// New display name.
     pub name: Option<String>,
@@ -98,6 +123,23 @@ mod tests {
             email: "phigg@home.cern".into(),
             role: Role::Scientist,
         }
+    }
+
+    #[test]
+    fn debug_forms_hide_personal_data() {
+        let shown = format!("{:?}", higg());
+        assert!(
+            shown.contains("S001") && shown.contains("Scientist"),
+            "{shown}"
+        );
+        for personal in ["Peter Higg", "phigg", "home.cern"] {
+            assert!(!shown.contains(personal), "{shown}");
+        }
+        let patch = UserPatch {
+            email: Some("new@home.cern".into()),
+            ..UserPatch::default()
+        };
+        assert!(!format!("{patch:?}").contains("new@home.cern"));
     }
 
     #[test]
