@@ -98,9 +98,9 @@ pub async fn execute(command: &UserCommand, store: &SqliteStore) -> anyhow::Resu
             };
             let user = User {
                 user_id: user_id.clone(),
-                name: name.clone(),
-                username: username.clone(),
-                email: email.clone(),
+                name: name.clone().into(),
+                username: username.clone().into(),
+                email: email.clone().into(),
                 role: *role,
             };
             let has_password = password.is_some();
@@ -129,9 +129,9 @@ pub async fn execute(command: &UserCommand, store: &SqliteStore) -> anyhow::Resu
                         "{:<10} {:<10} {:<30} {:<30} {}",
                         user.user_id,
                         user.role.as_str(),
-                        user.username,
-                        user.email,
-                        user.name
+                        user.username.expose(),
+                        user.email.expose(),
+                        user.name.expose()
                     );
                 }
             }

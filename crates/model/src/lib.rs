@@ -15,6 +15,6 @@ pub mod validate;
 
 pub use measure::{Experiment, Measure, MeasureType};
 pub use permissions::{Action, Role};
-pub use redact::Redacted;
+pub use redact::{Personal, Redacted};
 pub use user::{User, UserPatch};
 pub use validate::ValidationError;

@@ -64,9 +64,87 @@ impl From<&str> for Redacted<String> {
     }
 }
 
+/// Personal data (a name, a username, an email): shown to whoever may see it, in API answers
+/// (serialisation is transparent), but never in a log line: Debug and Display print `***`.
+/// Code that needs the text calls `expose()`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct Personal<T>(T);
+
+impl<T> Personal<T> {
+    /// Wraps personal data.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// Reads it. Call sites of this are the places to review for leaks.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps it.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Personal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> fmt::Display for Personal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Personal<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Personal)
+    }
+}
+
+impl From<String> for Personal<String> {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Personal<String> {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl PartialEq<str> for Personal<String> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Personal<String> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_data_serialises_for_answers_but_never_prints() {
+        let email = Personal::new("phigg@home.cern".to_string());
+        assert_eq!(format!("{email} {email:?}"), "*** ***");
+        assert_eq!(serde_json_like(&email), "\"phigg@home.cern\"");
+        assert_eq!(email, "phigg@home.cern");
+    }
+
+    fn serde_json_like(value: &Personal<String>) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
 
     #[test]
     fn never_prints_its_content() {

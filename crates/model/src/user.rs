@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Role, ValidationError, validate};
+use crate::{Personal, Role, ValidationError, validate};
 
 /// A MyMonit account, in the original wire shape `{user_id, name, username, email, role}`.
 /// Its Debug form shows the id and role only: a user logged by accident leaks nothing.
@@ -12,14 +12,14 @@ pub struct User {
     #[schema(example = "S001")]
     pub user_id: String,
     /// Display name (personal data).
-    #[schema(example = "Peter Higg")]
-    pub name: String,
+    #[schema(value_type = String, example = "Peter Higg")]
+    pub name: Personal<String>,
     /// The identity provider's subject: a local login name or an external uid.
-    #[schema(example = "phigg")]
-    pub username: String,
+    #[schema(value_type = String, example = "phigg")]
+    pub username: Personal<String>,
     /// Email address (personal data).
-    #[schema(example = "phigg@home.cern")]
-    pub email: String,
+    #[schema(value_type = String, example = "phigg@home.cern")]
+    pub email: Personal<String>,
     /// What the user may do.
     pub role: Role,
 }
@@ -52,9 +52,9 @@ impl User {
     /// Validates every field, reporting the first that is wrong.
     pub fn validate(&self) -> Result<(), ValidationError> {
         validate::user_id(&self.user_id)?;
-        validate::name(&self.name)?;
-        validate::username(&self.username)?;
-        validate::email(&self.email)?;
+        validate::name(self.name.expose())?;
+        validate::username(self.username.expose())?;
+        validate::email(self.email.expose())?;
         Ok(())
     }
 }
@@ -92,7 +92,7 @@ impl UserPatch {
     pub fn only_name_and_email(&self, current: &User) -> bool {
         self.username
             .as_ref()
-            .is_none_or(|username| *username == current.username)
+            .is_none_or(|username| username == current.username.expose())
             && self.role.is_none_or(|role| role == current.role)
     }
 
@@ -100,12 +100,18 @@ impl UserPatch {
     pub fn apply(&self, user: &User) -> User {
         User {
             user_id: user.user_id.clone(),
-            name: self.name.clone().unwrap_or_else(|| user.name.clone()),
+            name: self
+                .name
+                .clone()
+                .map_or_else(|| user.name.clone(), Personal::new),
             username: self
                 .username
                 .clone()
-                .unwrap_or_else(|| user.username.clone()),
-            email: self.email.clone().unwrap_or_else(|| user.email.clone()),
+                .map_or_else(|| user.username.clone(), Personal::new),
+            email: self
+                .email
+                .clone()
+                .map_or_else(|| user.email.clone(), Personal::new),
             role: self.role.unwrap_or(user.role),
         }
     }

@@ -37,7 +37,12 @@ impl From<AccountError> for ApiError {
 fn check_policy(user: &User, password: &Redacted<String>) -> Result<(), PasswordPolicyError> {
     mymonit_model::password::check(
         password.expose(),
-        &[&user.name, &user.username, &user.email, &user.user_id],
+        &[
+            user.name.expose(),
+            user.username.expose(),
+            user.email.expose(),
+            &user.user_id,
+        ],
     )
 }
 

@@ -138,13 +138,16 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         user_id: row.try_get("user_id")?,
         name: row
             .try_get::<Option<String>, _>("name")?
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         username: row
             .try_get::<Option<String>, _>("username")?
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         email: row
             .try_get::<Option<String>, _>("email")?
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         role: parse_role(row.try_get("role")?)?,
     })
 }
@@ -188,9 +191,9 @@ impl MetaStore for SqliteStore {
              values (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&user.user_id)
-        .bind(&user.name)
-        .bind(&user.username)
-        .bind(&user.email)
+        .bind(user.name.expose())
+        .bind(user.username.expose())
+        .bind(user.email.expose())
         .bind(user.role.as_str())
         .bind(password_hash)
         .bind(now())
@@ -245,9 +248,9 @@ impl MetaStore for SqliteStore {
         sqlx::query(
             "update users set name = ?, username = ?, email = ?, role = ? where user_id = ?",
         )
-        .bind(&updated.name)
-        .bind(&updated.username)
-        .bind(&updated.email)
+        .bind(updated.name.expose())
+        .bind(updated.username.expose())
+        .bind(updated.email.expose())
         .bind(updated.role.as_str())
         .bind(user_id)
         .execute(&self.pool)

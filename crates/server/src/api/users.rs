@@ -26,11 +26,14 @@ pub struct CreateUserRequest {
     /// Staff id, for example `S003`.
     pub user_id: String,
     /// Display name.
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: mymonit_model::Personal<String>,
     /// Login name, or the external identity provider's subject (a Firebase uid).
-    pub username: String,
+    #[schema(value_type = String)]
+    pub username: mymonit_model::Personal<String>,
     /// Email address.
-    pub email: String,
+    #[schema(value_type = String)]
+    pub email: mymonit_model::Personal<String>,
     /// `ADMIN`, `SCIENTIST` or `AUDITOR`.
     pub role: Role,
     /// Optional password for the built-in sign-in (policy enforced). Without one the user

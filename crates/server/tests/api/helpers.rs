@@ -159,9 +159,9 @@ impl TestApp {
     pub async fn add_user(&self, user_id: &str, username: &str, role: Role) -> User {
         let user = User {
             user_id: user_id.into(),
-            name: format!("Person {user_id}"),
+            name: format!("Person {user_id}").into(),
             username: username.into(),
-            email: format!("{username}@home.cern"),
+            email: format!("{username}@home.cern").into(),
             role,
         };
         accounts::create(

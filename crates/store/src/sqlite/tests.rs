@@ -10,9 +10,9 @@ use crate::{MeasureQuery, MeasureStore};
 fn user(id: &str, username: &str, role: Role) -> User {
     User {
         user_id: id.into(),
-        name: format!("Name of {id}"),
+        name: format!("Name of {id}").into(),
         username: username.into(),
-        email: format!("{username}@home.cern"),
+        email: format!("{username}@home.cern").into(),
         role,
     }
 }
