@@ -137,6 +137,7 @@ impl Server {
         let log = std::fs::File::create(data.path().join("server.log"))?;
         let child = command
             .env("RUST_LOG", "warn")
+            .env("MYMONIT_METRICS_LISTEN", "off")
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;

@@ -73,8 +73,8 @@ struct ServeArgs {
     #[arg(long, value_name = "URL")]
     amqp_url: Option<String>,
 
-    /// Serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of its own (for
-    /// example 127.0.0.1:9464). Also metrics_listen in the configuration.
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of its own
+    /// [default: 127.0.0.1:9464]; `off` for none. Also metrics_listen in the configuration.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
 

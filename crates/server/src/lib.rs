@@ -137,7 +137,7 @@ impl Server {
                 stopped.clone(),
             ))
         });
-        let metrics_server = match &state.settings.metrics_listen {
+        let metrics_server = match state.settings.metrics_address() {
             Some(address) => {
                 let listener = TcpListener::bind(address)
                     .await

@@ -42,8 +42,8 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     /// Compaction of recent points into chunks.
     pub storage: StorageSettings,
-    /// Where to serve Prometheus metrics (`/metrics`), on a listener of its own; off when
-    /// unset. Keep it on loopback or a private network.
+    /// Where to serve Prometheus metrics (`/metrics`), on a listener of its own; `off` (or
+    /// empty) for none. Keep it on loopback or a private network.
     pub metrics_listen: Option<String>,
     /// Also send the JSON log lines to `tcp://HOST:PORT` (Logstash tcp/json_lines, Vector,
     /// Fluent Bit); off when unset.
@@ -204,6 +204,19 @@ fn default_oidc_algorithms() -> Vec<String> {
     vec!["RS256".into(), "ES256".into()]
 }
 
+/// Where metrics are served unless configured otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+impl Settings {
+    /// The metrics address, if metrics are on.
+    pub fn metrics_address(&self) -> Option<&str> {
+        self.metrics_listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|address| !address.is_empty() && !address.eq_ignore_ascii_case("off"))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -219,7 +232,7 @@ impl Default for Settings {
             api: ApiSettings::default(),
             amqp: AmqpSettings::default(),
             storage: StorageSettings::default(),
-            metrics_listen: None,
+            metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,
         }
     }
@@ -367,6 +380,18 @@ fn rest_host_listen(host: &str, current_listen: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_on_loopback_unless_turned_off() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.metrics_address(), Some("127.0.0.1:9464"));
+        for off in ["off", "OFF", "", "  "] {
+            settings.metrics_listen = Some(off.into());
+            assert_eq!(settings.metrics_address(), None, "{off:?}");
+        }
+        settings.metrics_listen = None;
+        assert_eq!(settings.metrics_address(), None);
+    }
 
     #[test]
     fn rest_host_sets_the_host_and_keeps_the_port() {

@@ -66,6 +66,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
+        // Many servers run at once: metrics only where a test asks for them.
+        metrics_listen: None,
         ..Settings::default()
     };
     configure(&mut settings);
