@@ -1,49 +1,73 @@
-//! A wrapper for secrets and personal data: the typed successor of the original system's
-//! `@do_not_log` facet. Whatever it holds prints as `***` in Debug and Display, so it cannot
+//! Wrappers for secrets and personal data: the typed successors of the original system's
+//! `@do_not_log` facet. Whatever they hold prints as `***` in Debug and Display, so it cannot
 //! leak through a log line by accident; only an explicit `expose()` reads it.
+//!
+//! - [`Redacted`] (passwords, tokens) also serialises as `***`: it never leaves the process.
+//! - [`Personal`] (names, usernames, emails) serialises as itself, for the API answers that
+//!   show it to whoever may see it.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-/// A value (password, token, email, name) that must never reach a log line in clear.
+/// The parts both wrappers share: construction, reading, `***` in Debug and Display, and
+/// transparent deserialisation.
+macro_rules! hidden_in_logs {
+    ($wrapper:ident) => {
+        impl<T> $wrapper<T> {
+            /// Wraps a value.
+            pub fn new(value: T) -> Self {
+                Self(value)
+            }
+
+            /// Reads the value. Call sites of this are the places to review for leaks.
+            pub fn expose(&self) -> &T {
+                &self.0
+            }
+
+            /// Unwraps the value.
+            pub fn into_inner(self) -> T {
+                self.0
+            }
+        }
+
+        impl<T> fmt::Debug for $wrapper<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("***")
+            }
+        }
+
+        impl<T> fmt::Display for $wrapper<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("***")
+            }
+        }
+
+        impl<'de, T: Deserialize<'de>> Deserialize<'de> for $wrapper<T> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                T::deserialize(deserializer).map($wrapper)
+            }
+        }
+
+        impl From<String> for $wrapper<String> {
+            fn from(value: String) -> Self {
+                Self(value)
+            }
+        }
+
+        impl From<&str> for $wrapper<String> {
+            fn from(value: &str) -> Self {
+                Self(value.to_owned())
+            }
+        }
+    };
+}
+
+/// A secret (password, token) that must never reach a log line or an answer in clear.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Redacted<T>(T);
 
-impl<T> Redacted<T> {
-    /// Wraps a secret.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// Reads the secret. Call sites of this are the places to review for leaks.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-
-    /// Unwraps the secret.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> fmt::Debug for Redacted<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<T> fmt::Display for Redacted<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Redacted<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(deserializer).map(Redacted)
-    }
-}
+hidden_in_logs!(Redacted);
 
 /// Serialising a secret (for example into a structured log record) also gives `***`.
 impl<T> serde::Serialize for Redacted<T> {
@@ -52,71 +76,13 @@ impl<T> serde::Serialize for Redacted<T> {
     }
 }
 
-impl From<String> for Redacted<String> {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Redacted<String> {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-}
-
 /// Personal data (a name, a username, an email): shown to whoever may see it, in API answers
-/// (serialisation is transparent), but never in a log line: Debug and Display print `***`.
-/// Code that needs the text calls `expose()`.
+/// (serialisation is transparent), but never in a log line.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(transparent)]
 pub struct Personal<T>(T);
 
-impl<T> Personal<T> {
-    /// Wraps personal data.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// Reads it. Call sites of this are the places to review for leaks.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-
-    /// Unwraps it.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> fmt::Debug for Personal<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<T> fmt::Display for Personal<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Personal<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(deserializer).map(Personal)
-    }
-}
-
-impl From<String> for Personal<String> {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Personal<String> {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-}
+hidden_in_logs!(Personal);
 
 impl PartialEq<str> for Personal<String> {
     fn eq(&self, other: &str) -> bool {
