@@ -9,12 +9,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::stream;
-use mymonit_model::{Action, audit::AuditRecord, time};
+use mymonit_model::{Action, audit::AuditRecord};
 use mymonit_store::AuditFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::ApiQuery;
+use super::{ApiQuery, measures::parse_bound};
 use crate::{
     audit::Verification,
     auth::AuthUser,
@@ -59,19 +59,13 @@ fn bad(text: String) -> ApiError {
 }
 
 fn filter(params: &AuditParams) -> ApiResult<AuditFilter> {
-    let instant = |name: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|text| time::parse_instant(text).map_err(|err| bad(format!("{name}: {err}"))))
-            .transpose()
-    };
     let limit = params.limit.unwrap_or(1000);
     if limit == 0 {
         return Err(bad("limit: must be at least 1".into()));
     }
     Ok(AuditFilter {
-        from_ns: instant("from", &params.from)?,
-        to_ns: instant("to", &params.to)?,
+        from_ns: parse_bound("from", params.from.as_deref())?,
+        to_ns: parse_bound("to", params.to.as_deref())?,
         actor_id: params.actor.clone(),
         action: params.action.clone(),
         outcome: params

@@ -114,7 +114,9 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), ApiError> {
     ))
 }
 
-fn parse_bound(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// An optional `from`/`to` parameter (RFC 3339 or epoch seconds); a bad one is a 400 naming
+/// the parameter.
+pub fn parse_bound(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|text| {
             time::parse_instant(text).map_err(|err| ApiError::BadRequest(format!("{name}: {err}")))

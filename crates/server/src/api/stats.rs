@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment};
+use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment, measures::parse_bound};
 use crate::{
     auth::AuthUser,
     error::{ApiError, ApiResult},
@@ -116,12 +116,6 @@ fn bad(text: impl Into<String>) -> ApiError {
     ApiError::BadRequest(text.into())
 }
 
-fn parse_instant(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
-    value
-        .map(|text| time::parse_instant(text).map_err(|err| bad(format!("{name}: {err}"))))
-        .transpose()
-}
-
 /// The series of a measure type in an experiment the caller may read.
 async fn measure_series(
     state: &AppState,
@@ -152,8 +146,8 @@ async fn range(
     from: Option<&str>,
     to: Option<&str>,
 ) -> ApiResult<Option<(i64, i64)>> {
-    let to = parse_instant("to", to)?.unwrap_or_else(|| time::now_ns().saturating_add(1));
-    let from = match parse_instant("from", from)? {
+    let to = parse_bound("to", to)?.unwrap_or_else(|| time::now_ns().saturating_add(1));
+    let from = match parse_bound("from", from)? {
         Some(from) => from,
         None => {
             let mut earliest = None;
