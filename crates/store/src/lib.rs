@@ -293,8 +293,6 @@ pub trait MeasureStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// The points of a series in `[from, to)` not yet compacted, in no particular order.
     async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>>;
-    /// The latest point of a series.
-    async fn latest(&self, series_id: i64) -> Result<Option<Point>>;
     /// The latest point of every series of an experiment that has one, by series id.
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>>;
     /// The timestamp of the earliest point of a series.

@@ -782,39 +782,6 @@ impl MeasureStore for SqliteStore {
         Ok(points)
     }
 
-    async fn latest(&self, series_id: i64) -> Result<Option<Point>> {
-        let chunked = sqlx::query(
-            "select end_ns as ts_ns, end_seq as seq, last as value from chunks
-             where series_id = ? order by end_ns desc, end_seq desc limit 1",
-        )
-        .bind(series_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(point_from_row)
-        .transpose()?;
-        // The latest recent point is in a block holding the highest timestamp.
-        let blocks = sqlx::query(
-            "select block_id, data from recent_blocks where series_id = ?1
-             and max_ts = (select max(max_ts) from recent_blocks where series_id = ?1)",
-        )
-        .bind(series_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut recent: Option<Point> = None;
-        for block in &blocks {
-            for point in block_points(block.try_get("block_id")?, block.try_get("data")?)? {
-                if recent.is_none_or(|r| point.key() > r.key()) {
-                    recent = Some(point);
-                }
-            }
-        }
-        Ok(match (chunked, recent) {
-            (Some(a), Some(b)) => Some(if b.key() > a.key() { b } else { a }),
-            (a, b) => a.or(b),
-        })
-    }
-
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
         // Two statements for the whole experiment: each series' last chunk (its summary holds
         // the last value) and the recent blocks holding each series' highest timestamp.
