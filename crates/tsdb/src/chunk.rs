@@ -55,16 +55,7 @@ impl Summary {
     /// The summary of points sorted by key; `None` when there are none.
     pub fn of(points: &[Point]) -> Option<Self> {
         let (first, last) = (points.first()?, points.last()?);
-        let mut sum = 0.0;
-        let mut min = f64::INFINITY;
-        let mut max = f64::NEG_INFINITY;
-        for point in points {
-            sum += point.value;
-            min = min.min(point.value);
-            max = max.max(point.value);
-        }
-        let mean = sum / points.len() as f64;
-        let m2 = points.iter().map(|p| (p.value - mean).powi(2)).sum();
+        let (sum, min, max, m2) = moments(points.iter().map(|p| p.value));
         Some(Self {
             count: points.len() as u64,
             start: first.key(),
@@ -77,6 +68,24 @@ impl Summary {
             last: last.value,
         })
     }
+}
+
+/// Sum, minimum, maximum and sum of squared deviations from the mean of some values (two
+/// passes: the spread from the mean, not from running sums, keeps its precision).
+pub(crate) fn moments(values: impl Iterator<Item = f64> + Clone) -> (f64, f64, f64, f64) {
+    let mut count = 0usize;
+    let mut sum = 0.0;
+    let mut min = f64::INFINITY;
+    let mut max = f64::NEG_INFINITY;
+    for value in values.clone() {
+        count += 1;
+        sum += value;
+        min = min.min(value);
+        max = max.max(value);
+    }
+    let mean = sum / count as f64;
+    let m2 = values.map(|v| (v - mean) * (v - mean)).sum();
+    (sum, min, max, m2)
 }
 
 /// A decoded chunk, column by column (what statistics read fastest).

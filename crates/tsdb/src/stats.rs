@@ -181,16 +181,7 @@ impl Run<'_> {
         if n == 0 {
             return None;
         }
-        let mut sum = 0.0;
-        let mut min = f64::INFINITY;
-        let mut max = f64::NEG_INFINITY;
-        for &value in self.values {
-            sum += value;
-            min = min.min(value);
-            max = max.max(value);
-        }
-        let mean = sum / n as f64;
-        let m2 = self.values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        let (sum, min, max, m2) = chunk::moments(self.values.iter().copied());
         let (mut first, mut last) = (0, 0);
         // Runs from the recent table are not sorted; chunks are.
         for i in 1..n {
