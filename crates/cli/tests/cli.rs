@@ -1338,6 +1338,11 @@ async fn kill_9_mid_compaction_loses_and_doubles_nothing() {
     }
 }
 
+/// Runs one statement on a database file the test tampers with.
+async fn exec(pool: &sqlx::SqlitePool, sql: &'static str) {
+    sqlx::query(sql).execute(pool).await.unwrap();
+}
+
 /// `mymonit audit verify` on a trail altered in the database file, as an intruder with the
 /// file could: the append-only triggers dropped, then one record edited, one removed, two
 /// swapped. Each time it fails and names the first bad record; restored, it passes again.
@@ -1392,46 +1397,34 @@ async fn audit_verify_names_the_first_altered_removed_or_reordered_record() {
     };
 
     // Altered.
-    sqlx::query("update audit_log set outcome = 'failure' where seq = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "update audit_log set outcome = 'failure' where seq = 3",
+    )
+    .await;
     broken("record 3: its content does not match its hash");
-    sqlx::query("update audit_log set outcome = 'success' where seq = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "update audit_log set outcome = 'success' where seq = 3",
+    )
+    .await;
     assert_ok(&run_args(data, &["audit", "verify"]));
 
     // Removed.
-    sqlx::query("create table saved as select * from audit_log where seq = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("delete from audit_log where seq = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "create table saved as select * from audit_log where seq = 2",
+    )
+    .await;
+    exec(&pool, "delete from audit_log where seq = 2").await;
     broken("record 2: missing");
-    sqlx::query("insert into audit_log select * from saved")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, "insert into audit_log select * from saved").await;
     assert_ok(&run_args(data, &["audit", "verify"]));
 
     // Reordered: records 4 and 5 swap places.
-    sqlx::query("update audit_log set seq = -4 where seq = 4")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("update audit_log set seq = 4 where seq = 5")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("update audit_log set seq = 5 where seq = -4")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, "update audit_log set seq = -4 where seq = 4").await;
+    exec(&pool, "update audit_log set seq = 4 where seq = 5").await;
+    exec(&pool, "update audit_log set seq = 5 where seq = -4").await;
     broken("record 4");
     pool.close().await;
 }

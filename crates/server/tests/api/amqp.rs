@@ -109,6 +109,21 @@ impl Publisher {
     }
 }
 
+/// A queue's counts (messages, consumers), without declaring it.
+async fn inspect_queue(channel: &lapin::Channel, name: &str) -> lapin::Queue {
+    channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+}
+
 /// Waits (up to `within`) until `/readyz` satisfies `done`.
 async fn wait_for_readiness(
     app: &TestApp,
@@ -241,17 +256,7 @@ async fn original_messages_flow_bad_ones_are_dead_lettered_and_redeliveries_dedu
         reasons[1].1.contains("unknown measure type \"furlongs\""),
         "{reasons:?}"
     );
-    let queue = channel
-        .queue_declare(
-            settings.queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let queue = inspect_queue(&channel, &settings.queue).await;
     assert_eq!(queue.message_count(), 0, "everything was acknowledged");
 }
 
@@ -275,17 +280,7 @@ async fn two_servers_share_one_queue() {
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    let queue = channel
-        .queue_declare(
-            settings.queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let queue = inspect_queue(&channel, &settings.queue).await;
     assert_eq!(queue.consumer_count(), 2);
     for i in 0..300 {
         publisher
