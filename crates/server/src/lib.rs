@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod router;
 pub mod settings;
 pub mod state;
+pub mod ui;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 

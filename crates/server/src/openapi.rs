@@ -20,7 +20,7 @@ use crate::{api, compat, error::Problem};
     ),
     paths(
         api::health::healthz, api::health::readyz,
-        api::auth::login, api::auth::logout, api::auth::change_password, api::auth::me, api::auth::jwks,
+        api::auth::login, api::auth::logout, api::auth::create_session, api::auth::get_session, api::auth::delete_session, api::auth::change_password, api::auth::me, api::auth::jwks,
         api::audit::list, api::audit::verify,
         api::users::list, api::users::create, api::users::get, api::users::update, api::users::erase,
         api::experiments::list, api::experiments::create, api::experiments::get, api::experiments::rename,

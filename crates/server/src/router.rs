@@ -13,6 +13,7 @@ use axum::{
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -29,6 +30,12 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/auth/login", post(api::auth::login))
         .route("/auth/logout", post(api::auth::logout))
+        .route(
+            "/auth/session",
+            post(api::auth::create_session)
+                .get(api::auth::get_session)
+                .delete(api::auth::delete_session),
+        )
         .route("/auth/password", post(api::auth::change_password))
         .route("/auth/me", get(api::auth::me))
         .route("/audit", get(api::audit::list))
@@ -131,8 +138,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(api::health::readyz))
         .route("/.well-known/jwks.json", get(api::auth::jwks))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Pages of the web UI share paths with the original API (`/experiments/1` is a PUT
+        // there), so a browser's GET of a page is served the UI wherever no API route
+        // answers GET.
+        .fallback(crate::ui::serve)
+        .method_not_allowed_fallback(crate::ui::serve_page_or_405)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -146,6 +156,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics_http::track_requests,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

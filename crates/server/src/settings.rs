@@ -143,6 +143,10 @@ pub struct AuthSettings {
     pub failed_login_window_secs: u64,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
+    /// Mark the web UI's session cookie `Secure` (sent over HTTPS only). Set it when MyMonit
+    /// is served through a TLS proxy; a request with `X-Forwarded-Proto: https` gets a
+    /// `Secure` cookie regardless.
+    pub secure_cookies: bool,
 }
 
 /// One trusted external issuer.
@@ -248,6 +252,7 @@ impl Default for AuthSettings {
             max_failed_logins_per_client: 50,
             failed_login_window_secs: 900,
             leeway_secs: 30,
+            secure_cookies: false,
         }
     }
 }

@@ -5,7 +5,8 @@ use std::{net::SocketAddr, time::Instant};
 use axum::{
     Json,
     extract::{ConnectInfo, State},
-    http::StatusCode,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::IntoResponse,
 };
 use mymonit_model::audit::Outcome;
 use mymonit_model::{Redacted, User};
@@ -57,18 +58,12 @@ pub struct PasswordChangeRequest {
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
-/// Signs in with username and password.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses(
-        (status = 200, body = TokenResponse),
-        (status = 401, description = "Wrong username or password (the same answer for both)", body = crate::error::Problem),
-        (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem)))]
-pub async fn login(
-    State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    ApiJson(request): ApiJson<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
-    let client = client.ip();
+/// Checks a username and password (throttled, audited) and issues a token.
+async fn sign_in(
+    state: &AppState,
+    client: std::net::IpAddr,
+    request: LoginRequest,
+) -> ApiResult<(User, crate::auth::tokens::IssuedToken)> {
     let sign_in = |actor: Option<&crate::audit::Actor>, outcome: Outcome, reason: &str| {
         state.metrics.login(outcome.as_str());
         let mut event = crate::audit::event("auth.login", actor, outcome);
@@ -114,11 +109,121 @@ pub async fn login(
         .audit
         .record(sign_in(actor.as_ref(), Outcome::Success, "password"))
         .await;
+    Ok((account.user, issued))
+}
+
+/// Signs in with username and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = crate::error::Problem),
+        (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let (_, issued) = sign_in(&state, client.ip(), request).await?;
     Ok(Json(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
     }))
+}
+
+/// The web UI's session: who is signed in, and the CSRF token to send back in
+/// `X-CSRF-Token` on every state-changing call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// The signed-in user.
+    pub user: User,
+    /// Send it back in `X-CSRF-Token` with POST, PUT, PATCH and DELETE.
+    pub csrf_token: String,
+    /// Seconds until the session ends.
+    pub expires_in: u64,
+}
+
+/// `Set-Cookie` for the session: HttpOnly (page scripts never read it), SameSite=Strict
+/// (other sites' pages never send it), Secure when served over TLS.
+fn session_cookie(state: &AppState, headers: &HeaderMap, token: &str, max_age: u64) -> HeaderValue {
+    let behind_tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+    let secure = if state.settings.auth.secure_cookies || behind_tls {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        crate::auth::SESSION_COOKIE
+    );
+    // A JWT and the fixed attributes are visible ASCII, which header values accept.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Signs in to the web UI: the token goes into an HttpOnly cookie, not to the page.
+#[utoipa::path(post, path = "/api/v1/auth/session", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = SessionResponse, description = "Signed in; the session cookie is set"),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = crate::error::Problem),
+        (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem)))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (user, issued) = sign_in(&state, client.ip(), request).await?;
+    let cookie = session_cookie(&state, &headers, &issued.token, issued.expires_in);
+    Ok((
+        [
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Json(SessionResponse {
+            user,
+            csrf_token: crate::auth::csrf_token_for(&issued.token),
+            expires_in: issued.expires_in,
+        }),
+    ))
+}
+
+/// The current web UI session (after a page reload, the page learns who is signed in and
+/// its CSRF token here).
+#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth",
+    responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::Problem)))]
+pub async fn get_session(user: AuthUser) -> impl IntoResponse {
+    let expires_in = u64::try_from(user.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(SessionResponse {
+            user: user.user,
+            csrf_token: user.csrf_token,
+            expires_in,
+        }),
+    )
+}
+
+/// Signs out of the web UI: the token is refused from now on and the cookie cleared.
+#[utoipa::path(delete, path = "/api/v1/auth/session", tag = "auth",
+    params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    responses((status = 204, description = "Signed out"), (status = 401, body = crate::error::Problem),
+        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::error::Problem)))]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: AuthUser,
+) -> ApiResult<impl IntoResponse> {
+    state
+        .meta
+        .revoke_token(&user.token_hash, user.expires_at)
+        .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session_cookie(&state, &headers, "", 0))],
+    ))
 }
 
 /// Signs out: the token is refused from now on.

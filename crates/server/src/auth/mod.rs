@@ -21,6 +21,9 @@ pub struct AuthUser {
     pub token_hash: String,
     /// When the token expires, epoch seconds.
     pub expires_at: i64,
+    /// The CSRF token that goes with this credential (the web UI sends it back in
+    /// `X-CSRF-Token` on every state-changing call made with the session cookie).
+    pub csrf_token: String,
 }
 
 impl AuthUser {
@@ -57,12 +60,31 @@ fn describe(action: Action) -> &'static str {
     }
 }
 
-/// The token from `Authorization: Bearer …`.
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthenticated("missing Authorization: Bearer token".into()))?;
+/// Name of the web UI's session cookie (HttpOnly, SameSite=Strict: page scripts never see
+/// the token inside).
+pub const SESSION_COOKIE: &str = "mymonit_session";
+
+/// Header in which the web UI returns its CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How a request presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    Bearer,
+    Cookie,
+}
+
+/// The token from `Authorization: Bearer …`, or else from the session cookie.
+fn presented_token(parts: &Parts) -> Result<(&str, Presented), ApiError> {
+    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return session_cookie(&parts.headers)
+            .map(|token| (token, Presented::Cookie))
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "missing Authorization: Bearer token (or web UI session cookie)".into(),
+                )
+            });
+    };
     let value = header
         .to_str()
         .map_err(|_| ApiError::Unauthenticated("malformed Authorization header".into()))?;
@@ -74,14 +96,53 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             "expected Authorization: Bearer <token>".into(),
         ));
     }
-    Ok(token.trim())
+    Ok((token.trim(), Presented::Bearer))
+}
+
+/// The value of the session cookie, if the request carries one.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+/// The CSRF token bound to a session token: only someone who can read the session (the
+/// page that signed in, never another site) knows it, and it dies with the session.
+pub fn csrf_token_for(token: &str) -> String {
+    token_hash(&format!("mymonit-csrf:{token}"))
+}
+
+/// A call made with the session cookie that changes something must carry the session's
+/// CSRF token: a cookie alone proves only that the browser, not the page, sent it.
+fn check_csrf(parts: &Parts, expected: &str) -> Result<(), ApiError> {
+    if matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    ) {
+        return Ok(());
+    }
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .map(|value| value.as_bytes())
+        .unwrap_or_default();
+    aws_lc_rs::constant_time::verify_slices_are_equal(sent, expected.as_bytes()).map_err(|_| {
+        ApiError::Forbidden(
+            "missing or wrong X-CSRF-Token header (required with the session cookie)".into(),
+        )
+    })
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
+        let (token, presented) = presented_token(parts)?;
         let verified = state.tokens.verify(token).await.map_err(|err| {
             tracing::info!(reason = %err, "token refused");
             ApiError::Unauthenticated(err.to_string())
@@ -106,6 +167,10 @@ impl FromRequestParts<AppState> for AuthUser {
                 "token was revoked (signed out)".into(),
             ));
         }
+        let csrf_token = csrf_token_for(token);
+        if presented == Presented::Cookie {
+            check_csrf(parts, &csrf_token)?;
+        }
         if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
             slot.set(crate::audit::Actor {
                 id: account.user.user_id.clone(),
@@ -116,6 +181,7 @@ impl FromRequestParts<AppState> for AuthUser {
             user: account.user,
             token_hash,
             expires_at: verified.expires_at,
+            csrf_token,
         })
     }
 }

@@ -18,3 +18,4 @@ mod oidc;
 mod prometheus;
 mod stats;
 mod users;
+mod web;
