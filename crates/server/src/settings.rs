@@ -135,6 +135,9 @@ pub struct AuthSettings {
     pub audience: String,
     /// Lifetime of a token, in seconds.
     pub token_ttl_secs: u64,
+    /// Lifetime of a web UI session, in seconds (a dashboard left open through the night
+    /// stays signed in).
+    pub session_ttl_secs: u64,
     /// Failed sign-ins allowed per username and client address within the window.
     pub max_failed_logins: u32,
     /// Failed sign-ins allowed per client address (any username) within the window.
@@ -248,6 +251,7 @@ impl Default for AuthSettings {
             issuer: "mymonit".into(),
             audience: "mymonit".into(),
             token_ttl_secs: 3600,
+            session_ttl_secs: 43_200,
             max_failed_logins: 5,
             max_failed_logins_per_client: 50,
             failed_login_window_secs: 900,

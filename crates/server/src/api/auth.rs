@@ -63,6 +63,7 @@ async fn sign_in(
     state: &AppState,
     client: std::net::IpAddr,
     request: LoginRequest,
+    ttl_secs: u64,
 ) -> ApiResult<(User, crate::auth::tokens::IssuedToken)> {
     let sign_in = |actor: Option<&crate::audit::Actor>, outcome: Outcome, reason: &str| {
         state.metrics.login(outcome.as_str());
@@ -101,9 +102,10 @@ async fn sign_in(
         return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     state.throttle.succeeded(&request.username, client);
-    let issued = state
-        .tokens
-        .issue(&account.user.user_id, account.token_generation)?;
+    let issued =
+        state
+            .tokens
+            .issue_for(&account.user.user_id, account.token_generation, ttl_secs)?;
     tracing::info!(user_id = %account.user.user_id, "signed in");
     state
         .audit
@@ -123,7 +125,8 @@ pub async fn login(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let (_, issued) = sign_in(&state, client.ip(), request).await?;
+    let ttl = state.settings.auth.token_ttl_secs;
+    let (_, issued) = sign_in(&state, client.ip(), request, ttl).await?;
     Ok(Json(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
@@ -175,7 +178,8 @@ pub async fn create_session(
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let (user, issued) = sign_in(&state, client.ip(), request).await?;
+    let ttl = state.settings.auth.session_ttl_secs;
+    let (user, issued) = sign_in(&state, client.ip(), request, ttl).await?;
     let cookie = session_cookie(&state, &headers, &issued.token, issued.expires_in);
     Ok((
         [

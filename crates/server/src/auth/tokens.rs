@@ -182,8 +182,17 @@ impl TokenService {
 
     /// Signs a token for `user_id` under the account's current token `generation`.
     pub fn issue(&self, user_id: &str, generation: i64) -> anyhow::Result<IssuedToken> {
+        self.issue_for(user_id, generation, self.settings.token_ttl_secs)
+    }
+
+    /// Signs a token for `user_id` that lives `ttl` seconds.
+    pub fn issue_for(
+        &self,
+        user_id: &str,
+        generation: i64,
+        ttl: u64,
+    ) -> anyhow::Result<IssuedToken> {
         let now = epoch_seconds();
-        let ttl = self.settings.token_ttl_secs;
         let claims = LocalClaims {
             iss: self.settings.issuer.clone(),
             sub: user_id.to_string(),

@@ -64,7 +64,7 @@ async fn the_session_cookie_is_httponly_strict_and_needs_the_csrf_token_to_chang
     let world = world().await;
     let app = &world.app;
     let (cookie, set_cookie, body) = open_session(app, "aalcorn").await;
-    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
     assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");

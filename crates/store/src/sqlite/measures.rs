@@ -154,14 +154,21 @@ impl SqliteStore {
         measures: &[&NewMeasure],
     ) -> Result<(Vec<i64>, Vec<(SeriesKey, i64)>)> {
         let mut ids = Vec::with_capacity(measures.len());
-        let mut local: HashMap<SeriesKey, i64> = HashMap::new();
+        // Keyed by the borrowed tags: the tags' JSON text (the stored key) is built once per
+        // series and batch, not once per point.
+        let mut local: HashMap<(i64, i64, &BTreeMap<String, String>), i64> = HashMap::new();
         let mut created = Vec::new();
         for measure in measures {
-            let key = series_key(measure);
-            if let Some(id) = local.get(&key) {
+            let borrowed = (
+                measure.experiment_id,
+                measure.measure_type_id,
+                &measure.tags,
+            );
+            if let Some(id) = local.get(&borrowed) {
                 ids.push(*id);
                 continue;
             }
+            let key = series_key(measure);
             let cached = self
                 .series_ids
                 .lock()
@@ -193,7 +200,7 @@ impl SqliteStore {
                     id
                 }
             };
-            local.insert(key, id);
+            local.insert(borrowed, id);
             ids.push(id);
         }
         Ok((ids, created))
