@@ -1629,3 +1629,110 @@ fn a_bad_log_ship_target_is_refused() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("log_ship"), "{}", stderr(&output));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The web UI in a real browser
+// ---------------------------------------------------------------------------------------------
+
+/// Why the web UI's end-to-end test cannot run here, if it cannot: it needs Node with the UI's
+/// packages installed (`web/node_modules`, from `npm ci`) and Chromium.
+fn browser_missing(web: &Path) -> Option<String> {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|output| output.status.success()) {
+        return Some("node is not installed".into());
+    }
+    if !web.join("node_modules/playwright-core").is_dir() {
+        return Some("web/node_modules is missing (run npm ci in web/)".into());
+    }
+    let chromium = std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Some(format!("no Chromium at {}", chromium.to_string_lossy()));
+    }
+    None
+}
+
+/// The demo as a user meets it: `serve --demo`, then each role signs in to the web UI in
+/// headless Chromium and does its job (`web/e2e/run.mjs`: the scientist sees a chart of the
+/// demo data, the admin creates an experiment and associates a scientist who then sees it,
+/// the auditor filters the trail). Screenshots land in `target/e2e/`.
+#[tokio::test]
+async fn the_web_ui_works_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let web = root.join("web");
+    if let Some(reason) = browser_missing(&web) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the web UI's end-to-end test, but {reason}"
+        );
+        eprintln!("skipped: {reason} (run scripts/test)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let server = Server::start(data, &["--demo"]).await;
+    let home = server.get("/", None).await.text().await.unwrap();
+    assert!(
+        home.contains("<script"),
+        "this binary was built without the web UI (build web/dist first, as scripts/test does): {home}"
+    );
+    let out = root.join("target/e2e");
+    fs::create_dir_all(&out).unwrap();
+    const SHOTS: [&str; 3] = [
+        "scientist-dashboard.png",
+        "admin-experiment.png",
+        "auditor-trail.png",
+    ];
+    for shot in SHOTS {
+        let _ = fs::remove_file(out.join(shot));
+    }
+    let mut child = Command::new("node")
+        .arg(web.join("e2e/run.mjs"))
+        .arg("--url")
+        .arg(&server.base)
+        .arg("--credentials")
+        .arg(data.join("demo-credentials.json"))
+        .arg("--out")
+        .arg(&out)
+        .current_dir(&web)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start node");
+    // Read both pipes while the browser runs, so neither fills up and blocks it.
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let read_stdout = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    let read_stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let printed = format!(
+        "stdout:\n{}\nstderr:\n{}\nserver stderr (tail):\n{}",
+        read_stdout.join().unwrap(),
+        read_stderr.join().unwrap(),
+        {
+            let log = server.stderr();
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        }
+    );
+    let status = status.unwrap_or_else(|| panic!("the browser test ran over 300 s\n{printed}"));
+    assert!(
+        status.success(),
+        "the browser test failed ({status})\n{printed}"
+    );
+    eprintln!("{printed}");
+    for shot in SHOTS {
+        let size = fs::metadata(out.join(shot)).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "screenshot {shot} missing or empty");
+    }
+}

@@ -6,7 +6,7 @@ use axum::{
     Json,
     extract::{ConnectInfo, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
 };
 use mymonit_model::audit::Outcome;
 use mymonit_model::{Redacted, User};
@@ -195,19 +195,48 @@ pub async fn create_session(
 }
 
 /// The current web UI session (after a page reload, the page learns who is signed in and
-/// its CSRF token here).
+/// its CSRF token here). 204 when the request carries no credentials at all: a signed-out
+/// visitor is not an error.
 #[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth",
-    responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::Problem)))]
-pub async fn get_session(user: AuthUser) -> impl IntoResponse {
-    let expires_in = u64::try_from(user.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(SessionResponse {
-            user: user.user,
-            csrf_token: user.csrf_token,
-            expires_in,
-        }),
-    )
+    responses((status = 200, body = SessionResponse), (status = 204, description = "No session"),
+        (status = 401, description = "The session ended; the cookie is cleared", body = crate::error::Problem)))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Result<AuthUser, ApiError>,
+) -> Response {
+    match user {
+        Ok(user) => {
+            let expires_in =
+                u64::try_from(user.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+            (
+                [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+                Json(SessionResponse {
+                    user: user.user,
+                    csrf_token: user.csrf_token,
+                    expires_in,
+                }),
+            )
+                .into_response()
+        }
+        Err(_)
+            if !headers.contains_key(header::AUTHORIZATION)
+                && crate::auth::session_cookie(&headers).is_none() =>
+        {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => with_cleared_cookie(&state, &headers, err.into_response()),
+    }
+}
+
+/// Adds a `Set-Cookie` that clears the session cookie, when the request carried one.
+fn with_cleared_cookie(state: &AppState, headers: &HeaderMap, mut response: Response) -> Response {
+    if crate::auth::session_cookie(headers).is_some() {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, session_cookie(state, headers, "", 0));
+    }
+    response
 }
 
 /// Signs out of the web UI: the token is refused from now on and the cookie cleared.
@@ -251,9 +280,10 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
         (status = 422, description = "The new password breaks the policy", body = crate::error::Problem)))]
 pub async fn change_password(
     State(state): State<AppState>,
+    headers: HeaderMap,
     user: AuthUser,
     ApiJson(request): ApiJson<PasswordChangeRequest>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let account = state
         .meta
         .account_by_id(&user.user.user_id)
@@ -278,7 +308,12 @@ pub async fn change_password(
         .meta
         .revoke_token(&user.token_hash, user.expires_at)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    // A web UI session ends with the password it was opened with.
+    Ok(with_cleared_cookie(
+        &state,
+        &headers,
+        StatusCode::NO_CONTENT.into_response(),
+    ))
 }
 
 /// The signed-in user.

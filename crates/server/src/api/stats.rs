@@ -654,7 +654,10 @@ pub async fn stream(
     let until_stop = events.take_until(async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     });
-    Ok(Sse::new(until_stop)
+    // A first comment at once: the response headers go out with it, so the client knows the
+    // stream is open instead of waiting for the first measure or keep-alive.
+    let opened = stream::once(async { Ok(Event::default().comment("connected")) });
+    Ok(Sse::new(opened.chain(until_stop))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }

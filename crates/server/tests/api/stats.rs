@@ -483,6 +483,13 @@ async fn the_live_stream_pushes_committed_measures_of_its_experiment_only() {
             .starts_with("text/event-stream")
     );
     let mut response = response;
+    // The stream announces itself before any measure comes.
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(5), response.chunk())
+        .await
+        .expect("the stream opens at once")
+        .unwrap()
+        .unwrap();
+    assert_eq!(std::str::from_utf8(&opened).unwrap(), ": connected\n\n");
     // Another experiment's point, then ours: only ours arrives.
     app.state
         .measures

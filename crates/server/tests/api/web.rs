@@ -206,12 +206,10 @@ async fn a_session_reports_the_same_errors_as_the_token_sign_in() {
     .await;
     assert_eq!(reply.problem(401), "invalid username or password");
     assert!(reply.headers.get(header::SET_COOKIE).is_none());
+    // No credentials at all: no session, and not an error (a visitor's first page).
     let none = send(app, Method::GET, "/api/v1/auth/session", None, None, None).await;
-    assert!(
-        none.problem(401).contains("session cookie"),
-        "{}",
-        none.text
-    );
+    assert_eq!(none.status, StatusCode::NO_CONTENT, "{}", none.text);
+    // A dead cookie: 401, and the browser is told to drop it.
     let garbage = send(
         app,
         Method::GET,
@@ -222,6 +220,12 @@ async fn a_session_reports_the_same_errors_as_the_token_sign_in() {
     )
     .await;
     garbage.problem(401);
+    assert!(
+        garbage.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     // A scientist's session has a scientist's rights, no more.
     let (cookie, _, body) = open_session(app, "phigg").await;
     let csrf = body["csrf_token"].as_str().unwrap();
@@ -235,6 +239,34 @@ async fn a_session_reports_the_same_errors_as_the_token_sign_in() {
     )
     .await;
     refused.problem(403);
+    // Changing the password ends the session and drops its cookie.
+    let change = json!({"current_password": PASSWORD, "new_password": "Vq7pLm2xZr9tWkJd"});
+    let changed = send(
+        app,
+        Method::POST,
+        "/api/v1/auth/password",
+        Some(&cookie),
+        Some(csrf),
+        Some(&change),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+    assert!(
+        changed.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = send(
+        app,
+        Method::GET,
+        "/api/v1/auth/session",
+        Some(&cookie),
+        None,
+        None,
+    )
+    .await;
+    after.problem(401);
 }
 
 #[tokio::test]

@@ -1,0 +1,503 @@
+#!/usr/bin/env node
+// End-to-end check of the MyMonit web UI in a headless Chromium (playwright-core, the
+// system's browser; nothing is downloaded).
+//
+//   node web/e2e/run.mjs --url http://127.0.0.1:8080 --credentials data/demo-credentials.json --out target/e2e
+//
+// Each scenario runs in a fresh browser profile (no cookies shared). Console errors, page
+// errors, failed requests and HTTP errors fail the run, except the 401s a scenario provokes
+// on purpose (the wrong password, a session whose cookie was removed).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+function parseArgs(argv) {
+  const args = { url: null, credentials: null, out: "target/e2e" };
+  for (let i = 0; i < argv.length; i++) {
+    const [key, inline] = argv[i].split("=", 2);
+    const value = () => (inline !== undefined ? inline : argv[++i]);
+    if (key === "--url") args.url = value();
+    else if (key === "--credentials") args.credentials = value();
+    else if (key === "--out") args.out = value();
+    else if (key === "--help" || key === "-h") {
+      console.log("usage: node web/e2e/run.mjs --url BASE_URL --credentials demo-credentials.json [--out DIR]");
+      process.exit(0);
+    } else throw new Error(`unknown argument ${argv[i]}`);
+  }
+  if (!args.url || !args.credentials) throw new Error("--url and --credentials are required (see --help)");
+  args.url = args.url.replace(/\/+$/, "");
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const credentials = JSON.parse(readFileSync(args.credentials, "utf8"));
+const outDir = resolve(args.out);
+mkdirSync(outDir, { recursive: true });
+const profileRoot = mkdtempSync(join(tmpdir(), "mymonit-e2e-"));
+const TIMEOUT = 10_000;
+
+function password(username) {
+  const entry = credentials.find((c) => c.username === username);
+  if (!entry) throw new Error(`no credentials for ${username} in ${args.credentials}`);
+  return entry.password;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+let profiles = 0;
+
+/** A fresh browser (own profile) with a page whose problems are collected. */
+async function openBrowser(label) {
+  const profileDir = join(profileRoot, `${++profiles}-${label}`);
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  context.setDefaultTimeout(TIMEOUT);
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems = [];
+  // Responses allowed to fail, per scenario: [method, path, status]. (The session probe of a
+  // visitor without a session answers 204, not an error.)
+  const allowed = [];
+  const allowedUrls = new Set();
+  const isAllowed = (method, url, status) => {
+    const path = new URL(url).pathname;
+    return allowed.some(([m, p, s]) => m === method && p === path && s === status);
+  };
+  page.on("response", (response) => {
+    const status = response.status();
+    if (status < 400) return;
+    const method = response.request().method();
+    if (isAllowed(method, response.url(), status)) {
+      allowedUrls.add(response.url());
+      return;
+    }
+    problems.push(`HTTP ${status} for ${method} ${response.url()}`);
+  });
+  page.on("requestfailed", (request) => {
+    const error = request.failure()?.errorText ?? "failed";
+    // The UI aborts the fetches it no longer needs (range changed, page left): not a fault.
+    if (error === "net::ERR_ABORTED" && request.resourceType() === "fetch") return;
+    // Closing the live stream aborts the EventSource request.
+    if (error === "net::ERR_ABORTED" && request.url().endsWith("/stream")) return;
+    problems.push(`request failed: ${request.method()} ${request.url()} (${error})`);
+  });
+  page.on("console", (message) => {
+    if (message.type() !== "error" && message.type() !== "warning") return;
+    const text = message.text();
+    const url = message.location()?.url;
+    if (text.startsWith("Failed to load resource") && url && allowedUrls.has(url)) return;
+    problems.push(`console ${message.type()}: ${text}${url ? ` (${url})` : ""}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  return {
+    context,
+    page,
+    problems,
+    allow: (method, path, status) => allowed.push([method, path, status]),
+    close: async () => {
+      await context.close();
+      rmSync(profileDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: join(outDir, `${name}.png`), fullPage });
+}
+
+async function signIn(page, username, pass = password(username)) {
+  await page.goto(`${args.url}/`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(pass);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function signedInAs(page, name) {
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await page.locator(".who-name", { hasText: name }).waitFor({ state: "attached" });
+}
+
+async function waitForRows(locator, predicate, what) {
+  const deadline = Date.now() + TIMEOUT;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await locator.evaluateAll((rows) => rows.map((r) => r.textContent ?? ""));
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what}: rows were ${JSON.stringify(last?.slice(0, 5))}`);
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async function scientistDashboard() {
+  const b = await openBrowser("scientist");
+  let failureB = null;
+  try {
+    const { page } = b;
+    await signIn(page, "phigg");
+    await signedInAs(page, "Peter Higg");
+    // Overview: the experiment's card with latest values and sparklines.
+    const card = page.locator(".experiment-card", { hasText: "device-vibrations" });
+    await card.waitFor();
+    await card.locator("svg.sparkline").first().waitFor();
+    await shot(page, "scientist-overview");
+
+    const seriesResponse = page.waitForResponse((r) => r.url().includes("/series?") && r.status() === 200);
+    await card.getByRole("link", { name: "device-vibrations" }).click();
+    await page.waitForURL(/\/experiments\/\d+$/);
+    const series = await (await seriesResponse).json();
+    const fetched = series.series.reduce((n, s) => n + s.timestamps_ms.length, 0);
+    check(fetched > 0, `the first /series answer had no points (${JSON.stringify(series).slice(0, 200)})`);
+
+    // A chart drawn with real data.
+    const chart = page.locator('.chart[data-state="ready"]').first();
+    await chart.waitFor();
+    await chart.locator("canvas").waitFor();
+    const points = Number(await chart.getAttribute("data-points"));
+    check(points > 0, `chart data-points is ${points}`);
+
+    // The statistics table counts points in the range.
+    const countCell = page.locator('#statistics td[data-stat="count"]').first();
+    await countCell.waitFor();
+    const count = Number((await countCell.textContent()).replace(/[^\d]/g, ""));
+    check(count > 0, `statistics count is ${count}`);
+    await page.locator("#boxplot svg.boxplot-svg").first().waitFor();
+    await shot(page, "scientist-dashboard");
+
+    // Zoom by dragging across the chart: the range becomes custom and the chart refetches.
+    const over = chart.locator(".u-over");
+    const box = await over.boundingBox();
+    check(box, "no uPlot overlay to drag on");
+    const refetch = page.waitForResponse((r) => r.url().includes("/series?") && r.status() === 200);
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    const zoomed = await refetch;
+    const q = new URL(zoomed.url()).searchParams;
+    const span = Date.parse(q.get("to")) - Date.parse(q.get("from"));
+    check(span < 7 * 86_400_000 * 0.5, `zooming did not narrow the range (span ${span} ms)`);
+    await page.getByRole("button", { name: "Reset zoom" }).click();
+
+    // Time slices.
+    await page.getByLabel("Timeslice").selectOption("day");
+    await page.locator("#timeslices .slice-block table").first().waitFor();
+
+    // Live updates: the stream opens, and closes when turned off.
+    const live = page.getByRole("switch", { name: "Live updates" });
+    const streamRequest = page.waitForRequest((r) => r.url().endsWith("/stream"));
+    await live.check();
+    await streamRequest;
+    await page.locator(".live-status", { hasText: /Live:|Connecting/ }).waitFor();
+    // The stream counts as open once its headers arrive (the server may hold them until its
+    // first event or keep-alive, 15 s).
+    await page.locator(".live-open").waitFor({ timeout: 20_000 });
+    await live.uncheck();
+    await page.locator(".live-status").waitFor({ state: "detached" });
+    await shot(page, "scientist-dashboard-slices");
+
+    // Export links cover the range.
+    const csv = await page.getByRole("link", { name: "Export CSV" }).getAttribute("href");
+    check(/\/api\/v1\/experiments\/\d+\/measures\?format=csv&from=.+&to=.+/.test(csv), `Export CSV link is ${csv}`);
+    const ndjson = await page.getByRole("link", { name: "Export NDJSON" }).getAttribute("href");
+    check(ndjson.includes("format=ndjson"), `Export NDJSON link is ${ndjson}`);
+
+    // A range without data says so and offers the latest data.
+    await page.getByRole("button", { name: "Custom" }).click();
+    await page.getByLabel("From", { exact: true }).fill("2001-01-01T00:00");
+    await page.getByLabel("To", { exact: true }).fill("2001-01-02T00:00");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("No data in this range.").first().waitFor();
+    await page.locator('.chart[data-state="empty"]').first().waitFor();
+    await shot(page, "scientist-dashboard-empty", false);
+    await page.getByRole("button", { name: "Show latest data" }).click();
+    await page.locator('.chart[data-state="ready"]').first().waitFor();
+    check(Number(await page.locator(".chart").first().getAttribute("data-points")) > 0, "no points after Show latest data");
+
+    // Phone width: the page fits and the charts follow.
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.waitForTimeout(500);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, `the dashboard is ${overflow}px wider than a 375px screen`);
+    const canvasWidth = await page.locator(".chart canvas").first().evaluate((c) => c.getBoundingClientRect().width);
+    check(canvasWidth <= 375, `the chart is ${canvasWidth}px wide at 375px`);
+    await shot(page, "scientist-dashboard-phone");
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // Settings: the API example names this origin and user.
+    await page.getByRole("link", { name: "Settings" }).click();
+    const example = await page.getByLabel("Example shell session").textContent();
+    check(example.includes(`${new URL(page.url()).origin}/api/v1/auth/login`) && example.includes('\\"phigg\\"'), "API example lacks origin or username");
+    await shot(page, "scientist-settings");
+    return `chart drew ${points} points (first answer ${fetched}), count ${count}`;
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
+async function adminCreatesAndAssociates() {
+  const name = `e2e-${Date.now()}`;
+  const a = await openBrowser("admin");
+  let failureA = null;
+  try {
+    const { page } = a;
+    await signIn(page, "aalcorn");
+    await signedInAs(page, "Allan Alcorn");
+    await page.getByRole("link", { name: "Admin" }).click();
+    await page.getByRole("link", { name: "Experiments" }).click();
+    await page.getByLabel("Name").fill(name);
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    await page.locator(".notice-success", { hasText: name }).waitFor();
+    await page.locator("#experiments-table tr", { hasText: name }).waitFor();
+    await shot(page, "admin-experiment");
+
+    // A dialog focuses its first control and closes with Escape.
+    await page.getByRole("button", { name: `Rename ${name}` }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    const focused = await page.evaluate(() => document.activeElement?.id);
+    check(focused === "rename-experiment", `the rename dialog focused ${focused}`);
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+
+    await page.getByRole("link", { name: "Associations" }).click();
+    await page.getByLabel("Experiment").selectOption({ label: name });
+    await page.getByLabel("Scientist").selectOption("S002");
+    await page.getByRole("button", { name: "Associate" }).click();
+    await page.locator("#associations-table tr", { hasText: name }).filter({ hasText: "S002" }).waitFor();
+    await shot(page, "admin-association");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Username").waitFor();
+  } catch (err) {
+    failureA = err;
+  } finally {
+    await finish(a, failureA);
+  }
+  const k = await openBrowser("kbouman");
+  let failureK = null;
+  try {
+    const { page } = k;
+    await signIn(page, "kbouman");
+    await signedInAs(page, "Katie Bouman");
+    await page.locator(".experiment-card", { hasText: name }).waitFor();
+    await page.locator(".experiment-card", { hasText: "black-holes" }).waitFor();
+    await shot(page, "kbouman-overview");
+  } catch (err) {
+    failureK = err;
+  } finally {
+    await finish(k, failureK);
+  }
+  return `created ${name}, associated S002, who sees it`;
+}
+
+async function auditorFilters() {
+  const b = await openBrowser("auditor");
+  let failureB = null;
+  try {
+    const { page } = b;
+    await signIn(page, "alovelace");
+    await signedInAs(page, "Ada Lovelace");
+    await page.waitForURL(/\/audit$/);
+    const status = page.locator("#chain-status");
+    await status.waitFor();
+    const text = await status.textContent();
+    check(/Chain valid/.test(text), `chain status is "${text}"`);
+    await page.locator("#audit-table tbody tr").first().waitFor();
+
+    await page.getByLabel("Action").fill("auth.login");
+    await page.getByLabel("Outcome").selectOption("success");
+    const filtered = page.waitForResponse((r) => r.url().includes("/api/v1/audit?") && r.url().includes("action=auth.login"));
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    const answer = await (await filtered).json();
+    check(answer.records.length > 0, "no auth.login success records");
+    const rows = page.locator("#audit-table tbody tr");
+    await waitForRows(
+      rows,
+      (texts) => texts.length === answer.records.length,
+      "the table does not show the filtered page",
+    );
+    const mismatched = await rows.evaluateAll((trs) =>
+      trs.filter((tr) => tr.dataset.action !== "auth.login" || tr.dataset.outcome !== "success").length,
+    );
+    check(mismatched === 0, `${mismatched} rows do not match action=auth.login outcome=success`);
+    const exportHref = await page.getByRole("link", { name: "Export NDJSON" }).getAttribute("href");
+    check(exportHref.includes("format=ndjson") && exportHref.includes("action=auth.login"), `Export NDJSON link is ${exportHref}`);
+    await shot(page, "auditor-trail");
+    return `${answer.records.length} auth.login/success rows, chain valid`;
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
+async function wrongPasswordAndSignOut() {
+  const b = await openBrowser("signin");
+  let failureB = null;
+  try {
+    const { page } = b;
+    b.allow("POST", "/api/v1/auth/session", 401);
+    await signIn(page, "phigg", "definitely not the password");
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    const text = await alert.textContent();
+    check(/invalid username or password/i.test(text), `the sign-in error says "${text}"`);
+    await shot(page, "signin-error");
+
+    await page.getByLabel("Password").fill(password("phigg"));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await signedInAs(page, "Peter Higg");
+    await page.locator(".experiment-card svg.sparkline").first().waitFor();
+    await page.waitForLoadState("networkidle");
+    // A session that ends (the cookie is gone) sends the user back to sign in.
+    b.allow("GET", "/api/v1/experiments", 401);
+    await b.context.clearCookies();
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("link", { name: "Overview" }).click();
+    await page.getByText("Your session ended: sign in again").waitFor();
+    await page.getByLabel("Username").waitFor();
+    await shot(page, "session-ended");
+
+    await signIn(page, "phigg");
+    await signedInAs(page, "Peter Higg");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Username").waitFor();
+    await page.reload();
+    await page.getByLabel("Username").waitFor();
+    check((await page.getByRole("button", { name: "Sign out" }).count()) === 0, "still signed in after signing out and reloading");
+    await shot(page, "signed-out");
+    return "wrong password refused, ended session sent to sign-in, signed out";
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
+async function adminManages() {
+  const b = await openBrowser("admin-pages");
+  let failureB = null;
+  try {
+    const { page } = b;
+    const id = `E2E-${Date.now().toString(36)}`;
+    await signIn(page, "aalcorn");
+    await signedInAs(page, "Allan Alcorn");
+    await page.getByRole("link", { name: "Admin" }).click();
+    await page.waitForURL(/\/admin\/users$/);
+
+    // Users: create, edit in a dialog, erase after confirming.
+    await page.getByLabel("Role").selectOption("SCIENTIST");
+    await page.getByLabel("User id").fill(id);
+    await page.getByLabel("Name", { exact: true }).fill("Erin Tester");
+    await page.getByLabel("Username", { exact: true }).fill(id.toLowerCase());
+    await page.getByLabel("Email").fill(`${id.toLowerCase()}@example.org`);
+    await page.getByRole("button", { name: "Create user" }).click();
+    const row = page.locator("tr", { hasText: id });
+    await row.waitFor();
+    await row.getByRole("button", { name: `Edit ${id}` }).click();
+    const edit = page.getByRole("dialog");
+    await edit.getByLabel("Name", { exact: true }).fill("Erin Renamed");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await edit.waitFor({ state: "detached" });
+    await page.locator("tr", { hasText: "Erin Renamed" }).waitFor();
+    await row.getByRole("button", { name: `Erase ${id}` }).click();
+    const confirm = page.getByRole("dialog");
+    await confirm.getByRole("button", { name: "Erase" }).click();
+    await confirm.waitFor({ state: "detached" });
+    await page.locator(".notice-success", { hasText: `User ${id} erased.` }).waitFor();
+    // Erased accounts leave the list (their id lives on in the audit trail only).
+    await page.locator("tr", { hasText: id }).waitFor({ state: "detached" });
+    await shot(page, "admin-users");
+
+    // Ingest tokens: the secret is shown once with a Copy button; revoking asks first.
+    await page.getByRole("link", { name: "Ingest tokens" }).click();
+    await page.getByLabel("device-vibrations").check();
+    await page.getByLabel("Description").fill(`e2e ${id}`);
+    await page.getByRole("button", { name: "Create token" }).click();
+    const created = page.getByRole("dialog");
+    const secret = (await created.getByLabel("Ingest token secret").textContent()).trim();
+    check(/^mmi_/.test(secret), `the secret shown is "${secret}"`);
+    await created.getByRole("button", { name: "Copy" }).click();
+    await created.getByText(/Copied|Selected/).waitFor();
+    await shot(page, "admin-token-created", false);
+    await created.getByRole("button", { name: "Done" }).click();
+    const tokenRow = page.locator("tr", { hasText: `e2e ${id}` });
+    await tokenRow.getByRole("button", { name: /Revoke/ }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
+    await tokenRow.getByText("revoked").waitFor();
+
+    // Settings: a weak new password is refused by the server, whose reason is shown.
+    b.allow("POST", "/api/v1/auth/password", 422);
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByLabel("Current password").fill(password("aalcorn"));
+    await page.getByLabel("New password", { exact: true }).fill("aaaaaaaaaaaa");
+    await page.getByLabel("Confirm new password").fill("aaaaaaaaaaaa");
+    await page.getByRole("button", { name: "Change password" }).click();
+    const refusal = await page.getByRole("alert").textContent();
+    check(/guess|weak|password/i.test(refusal), `the refusal says "${refusal}"`);
+    await shot(page, "settings-refused");
+    return `user ${id} created, edited, erased; token created and revoked; weak password refused ("${refusal.trim()}")`;
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
+/** Closes a scenario's browser; throws the scenario's error and the browser's problems. */
+async function finish(b, failure = null) {
+  // Let late responses and console messages arrive before judging.
+  await b.page.waitForTimeout(300).catch(() => {});
+  const problems = [...b.problems];
+  await b.close();
+  const parts = [];
+  if (failure) parts.push(failure instanceof Error ? failure.message : String(failure));
+  if (problems.length) parts.push(`browser problems:\n    ${problems.join("\n    ")}`);
+  if (parts.length) throw new Error(parts.join("\n  "));
+}
+
+// ------------------------------------------------------------------ run
+
+const scenarios = [
+  ["1 scientist dashboard", scientistDashboard],
+  ["2 admin creates and associates", adminCreatesAndAssociates],
+  ["3 auditor filters the trail", auditorFilters],
+  ["4 wrong password and sign out", wrongPasswordAndSignOut],
+  ["5 admin manages users and ingest tokens", adminManages],
+];
+
+let failed = 0;
+for (const [name, run] of scenarios) {
+  const started = Date.now();
+  try {
+    const detail = await run();
+    console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`);
+  } catch (err) {
+    failed++;
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\x1b\[[0-9;]*m/g, "");
+    const lines = message.split("\n");
+    const shown = lines.length > 12 ? [...lines.slice(0, 12), `    … (${lines.length - 12} more lines)`] : lines;
+    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${shown.join("\n")}`);
+  }
+}
+rmSync(profileRoot, { recursive: true, force: true });
+console.log(failed ? `${failed} of ${scenarios.length} scenarios failed; screenshots in ${outDir}` : `all ${scenarios.length} scenarios passed; screenshots in ${outDir}`);
+process.exit(failed ? 1 : 0);

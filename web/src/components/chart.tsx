@@ -1,0 +1,238 @@
+// One uPlot chart of a measure type: the series downsampled by the server to about one
+// point per pixel, drag to zoom, shift+drag to pan, live points appended.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import { useWidth } from "../hooks";
+import { api, errorMessage, isAbort } from "../lib/api";
+import { formatCount, formatNumber, formatTime } from "../lib/format";
+import { seriesPath } from "../lib/query";
+import { alignSeries, appendPoint, type Aligned } from "../lib/shape";
+import type { LiveMeasure, SeriesAnswer } from "../lib/types";
+import { Alert } from "./ui";
+
+export const COLORS = ["#38bdf8", "#f59e0b", "#a78bfa", "#34d399", "#f472b6", "#fb7185", "#facc15", "#60a5fa"];
+
+/** Hands live measures to the charts of their measure type. */
+export class LiveBus {
+  private listeners = new Map<string, Set<(m: LiveMeasure) => void>>();
+  subscribe(measure: string, listener: (m: LiveMeasure) => void): () => void {
+    let set = this.listeners.get(measure);
+    if (!set) this.listeners.set(measure, (set = new Set()));
+    set.add(listener);
+    return () => set!.delete(listener);
+  }
+  emit(measure: LiveMeasure): void {
+    this.listeners.get(measure.measure_type)?.forEach((l) => l(measure));
+  }
+}
+
+interface ChartProps {
+  experimentId: number;
+  measure: string;
+  unit?: string;
+  from: number;
+  to: number;
+  onZoom: (from: number, to: number) => void;
+  live: LiveBus | null;
+  height?: number;
+  /** First colour of the palette to use (so neighbouring charts differ). */
+  colorOffset?: number;
+}
+
+type Status = "loading" | "ready" | "empty" | "error";
+
+function toColumns(data: Aligned): uPlot.AlignedData {
+  return [data.x, ...data.ys] as uPlot.AlignedData;
+}
+
+export function Chart(props: ChartProps) {
+  const height = props.height ?? 240;
+  const [wrapRef, width] = useWidth<HTMLDivElement>(10);
+  const plotEl = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const data = useRef<Aligned | null>(null);
+  const [status, setStatus] = useState<Status>("loading");
+  const [error, setError] = useState<string | null>(null);
+  const [points, setPoints] = useState(0);
+  const latest = useRef(props);
+  latest.current = props;
+
+  function xBounds(d: Aligned): { min: number; max: number } {
+    const { from, to } = latest.current;
+    const last = d.x.length ? d.x[d.x.length - 1] : to / 1000;
+    return { min: from / 1000, max: Math.max(to / 1000, last) };
+  }
+
+  function destroy() {
+    plot.current?.destroy();
+    plot.current = null;
+  }
+
+  function create(d: Aligned, w: number) {
+    destroy();
+    if (!plotEl.current) return;
+    const opts: uPlot.Options = {
+      width: w,
+      height,
+      padding: [8, 8, 0, 0],
+      scales: { x: { time: true } },
+      series: [
+        { value: (_u, v) => (v === null || v === undefined ? "—" : formatTime(v * 1000)) },
+        ...d.labels.map((label, i) => ({
+          label,
+          stroke: COLORS[(i + (latest.current.colorOffset ?? 0)) % COLORS.length],
+          width: 1.5,
+          spanGaps: true,
+          points: { show: false },
+          value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? "—" : formatNumber(v)),
+        })),
+      ],
+      axes: [
+        { stroke: "#9aa4b2", grid: { stroke: "#243041", width: 1 }, ticks: { stroke: "#243041", width: 1 } },
+        {
+          stroke: "#9aa4b2",
+          size: 64,
+          grid: { stroke: "#243041", width: 1 },
+          ticks: { stroke: "#243041", width: 1 },
+          values: (_u, splits) => splits.map((v) => formatNumber(v)),
+        },
+      ],
+      cursor: {
+        drag: { x: true, y: false, setScale: false },
+        bind: { dblclick: () => () => null },
+      },
+      legend: { live: true },
+      hooks: {
+        setSelect: [
+          (u) => {
+            const { left, width: selected } = u.select;
+            if (selected > 4) {
+              const a = u.posToVal(left, "x");
+              const b = u.posToVal(left + selected, "x");
+              latest.current.onZoom(Math.round(a * 1000), Math.round(b * 1000));
+            }
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          },
+        ],
+      },
+    };
+    const u = new uPlot(opts, toColumns(d), plotEl.current);
+    u.setScale("x", xBounds(d));
+    plot.current = u;
+  }
+
+  function draw(d: Aligned, w: number) {
+    data.current = d;
+    setPoints(d.points);
+    if (d.points === 0) {
+      destroy();
+      setStatus("empty");
+      return;
+    }
+    setStatus("ready");
+    const u = plot.current;
+    const sameSeries = u && u.series.length - 1 === d.labels.length && d.labels.every((l, i) => u.series[i + 1].label === l);
+    if (!u || !sameSeries) {
+      create(d, w);
+    } else {
+      u.setData(toColumns(d));
+      u.setScale("x", xBounds(d));
+    }
+  }
+
+  // Fetches about one point per pixel whenever the range, the measure or the width changes.
+  useEffect(() => {
+    if (width <= 0) return;
+    const controller = new AbortController();
+    setStatus((s) => (s === "ready" ? s : "loading"));
+    setError(null);
+    const path = seriesPath(props.experimentId, props.measure, { from: props.from, to: props.to }, width);
+    api.get<SeriesAnswer>(path, undefined, controller.signal).then(
+      (answer) => {
+        if (controller.signal.aborted) return;
+        draw(alignSeries(props.measure, answer.series), width);
+      },
+      (err) => {
+        if (isAbort(err) || controller.signal.aborted) return;
+        destroy();
+        setError(errorMessage(err));
+        setStatus("error");
+      },
+    );
+    return () => controller.abort();
+  }, [props.experimentId, props.measure, props.from, props.to, width]);
+
+  // Follows the container's width.
+  useEffect(() => {
+    if (plot.current && width > 0) plot.current.setSize({ width, height });
+  }, [width, height]);
+
+  // Live points.
+  useEffect(() => {
+    if (!props.live) return;
+    return props.live.subscribe(props.measure, (m) => {
+      const ms = Date.parse(m.timestamp);
+      if (Number.isNaN(ms)) return;
+      const base = data.current ?? alignSeries(props.measure, []);
+      draw(appendPoint(base, props.measure, m.tags, ms, m.value), width || 600);
+    });
+  }, [props.live, props.measure, width]);
+
+  // Shift+drag pans (captured before uPlot's own selection).
+  useEffect(() => {
+    const root = wrapRef.current;
+    if (!root) return;
+    const down = (event: MouseEvent) => {
+      const u = plot.current;
+      if (!event.shiftKey || event.button !== 0 || !u || !(event.target instanceof Node) || !u.over.contains(event.target)) return;
+      event.stopPropagation();
+      event.preventDefault();
+      const min0 = u.scales.x.min!;
+      const max0 = u.scales.x.max!;
+      const x0 = event.clientX;
+      const perPixel = (max0 - min0) / u.over.clientWidth;
+      let moved = 0;
+      const move = (e: MouseEvent) => {
+        moved = e.clientX - x0;
+        const shift = -moved * perPixel;
+        u.setScale("x", { min: min0 + shift, max: max0 + shift });
+      };
+      const up = () => {
+        window.removeEventListener("mousemove", move);
+        window.removeEventListener("mouseup", up);
+        if (Math.abs(moved) > 2) {
+          const shift = -moved * perPixel;
+          latest.current.onZoom(Math.round((min0 + shift) * 1000), Math.round((max0 + shift) * 1000));
+        }
+      };
+      window.addEventListener("mousemove", move);
+      window.addEventListener("mouseup", up);
+    };
+    root.addEventListener("mousedown", down, true);
+    return () => root.removeEventListener("mousedown", down, true);
+  }, []);
+
+  useEffect(() => destroy, []);
+
+  return (
+    <div
+      class={`chart chart-${status}`}
+      ref={wrapRef}
+      data-measure={props.measure}
+      data-points={String(points)}
+      data-state={status}
+      aria-busy={status === "loading"}
+    >
+      <div
+        class="chart-plot"
+        ref={plotEl}
+        role="img"
+        aria-label={`Chart of ${props.measure}${props.unit ? ` (${props.unit})` : ""}: ${formatCount(points)} points drawn. Drag to zoom, shift+drag to pan.`}
+      />
+      {status === "loading" && !plot.current && <div class="chart-overlay">Loading…</div>}
+      {status === "empty" && <div class="chart-overlay">No data in this range</div>}
+      {status === "error" && <Alert message={error} />}
+    </div>
+  );
+}

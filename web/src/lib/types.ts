@@ -1,0 +1,140 @@
+// JSON shapes of the MyMonit API (/api/v1), as the server's serde types produce them.
+
+export type Role = "ADMIN" | "SCIENTIST" | "AUDITOR";
+
+export interface User {
+  user_id: string;
+  name: string;
+  username: string;
+  email: string;
+  role: Role;
+}
+
+export interface Session {
+  user: User;
+  csrf_token: string;
+  expires_in: number;
+}
+
+export interface Experiment {
+  experiment_id: number;
+  name: string;
+}
+
+export interface MeasureType {
+  measure_type_id: number;
+  name: string;
+  symbol: string;
+  quantity: string;
+}
+
+export interface Association {
+  experiment: Experiment;
+  user: User;
+}
+
+export interface IngestToken {
+  token_id: string;
+  description: string;
+  experiment_ids: number[];
+  created_by: string | null;
+  created_at: number;
+  revoked: boolean;
+}
+
+export interface CreatedIngestToken extends IngestToken {
+  token: string;
+}
+
+export type Tags = Record<string, string>;
+
+export interface LatestPoint {
+  measure_type: string;
+  tags: Tags;
+  timestamp: string;
+  value: number;
+}
+
+export interface LatestAnswer {
+  experiment_id: number;
+  latest: LatestPoint[];
+}
+
+export interface SeriesData {
+  tags: Tags;
+  timestamps_ms: number[];
+  values: number[];
+}
+
+export interface SeriesAnswer {
+  measure: string;
+  from: string | null;
+  to: string | null;
+  series: SeriesData[];
+}
+
+export type Bucket = { start: string; group?: string | null } & Record<string, number | string | null | undefined>;
+
+export interface StatsAnswer {
+  measure: string;
+  from: string | null;
+  to: string | null;
+  timeslice: string | null;
+  tz: string;
+  buckets: Bucket[];
+}
+
+export interface BoxplotBox {
+  measure: string;
+  count: number;
+  min: number | null;
+  p25: number | null;
+  p50: number | null;
+  p75: number | null;
+  max: number | null;
+}
+
+export interface BoxplotAnswer {
+  from: string | null;
+  to: string | null;
+  boxes: BoxplotBox[];
+}
+
+export type Outcome = "success" | "failure" | "denied";
+
+export interface AuditRecord {
+  seq: number;
+  at_ns: number;
+  actor_id: string | null;
+  actor_role: string | null;
+  action: string;
+  target: unknown;
+  status: number | null;
+  outcome: Outcome;
+  request_id: string | null;
+  client: string | null;
+  detail: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditPage {
+  records: AuditRecord[];
+  next_cursor: string | null;
+}
+
+export interface Verification {
+  intact: boolean;
+  records: number;
+  head: string;
+  first_bad: { seq: number; reason: string } | null;
+}
+
+/** One `event: measure` of the live stream. */
+export interface LiveMeasure {
+  measure_type: string;
+  timestamp: string;
+  experiment: string;
+  value: number;
+  tags?: Tags;
+}
