@@ -328,6 +328,11 @@ async function auditorFilters() {
     await page.getByRole("button", { name: "Apply filters" }).click();
     const answer = await (await filtered).json();
     check(answer.records.length > 0, "no auth.login success records");
+    const seqs = answer.records.map((r) => r.seq);
+    check(
+      seqs.every((seq, i) => i === 0 || seq < seqs[i - 1]),
+      `the trail is not newest first: ${seqs.join(", ")}`,
+    );
     const rows = page.locator("#audit-table tbody tr");
     await waitForRows(
       rows,
@@ -341,7 +346,7 @@ async function auditorFilters() {
     const exportHref = await page.getByRole("link", { name: "Export NDJSON" }).getAttribute("href");
     check(exportHref.includes("format=ndjson") && exportHref.includes("action=auth.login"), `Export NDJSON link is ${exportHref}`);
     await shot(page, "auditor-trail");
-    return `${answer.records.length} auth.login/success rows, chain valid`;
+    return `${answer.records.length} auth.login/success rows, newest first, chain valid`;
   } catch (err) {
     failureB = err;
   } finally {

@@ -155,8 +155,11 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only this outcome.
     pub outcome: Option<Outcome>,
-    /// Records after this position.
+    /// Records past this position in the listing's order (above it oldest first, below it
+    /// newest first).
     pub after_seq: Option<i64>,
+    /// Newest first (the latest events on the first page) instead of oldest first.
+    pub newest_first: bool,
     /// At most this many.
     pub limit: u32,
 }

@@ -54,6 +54,12 @@ describe("exports", () => {
 });
 
 describe("audit", () => {
+  it("asks for newest first only when chosen (the server's default is oldest first)", () => {
+    expect(params(auditPath({ order: "desc" }, 10)).get("order")).toBe("desc");
+    expect(params(auditPath({ order: "asc" }, 10)).has("order")).toBe(false);
+    expect(params(auditExportPath({ order: "desc", outcome: "failure" })).get("order")).toBe("desc");
+  });
+
   it("sends only the filters that are set", () => {
     const p = params(auditPath({ action: " auth.login ", outcome: "", actor: "", from: null }, 100));
     expect([...p.keys()]).toEqual(["action", "limit"]);

@@ -95,6 +95,8 @@ export interface AuditFilters {
   actor?: string;
   action?: string;
   outcome?: "" | "success" | "failure" | "denied";
+  /** Newest first (the default of the audit page) or oldest first. */
+  order?: "desc" | "asc";
 }
 
 /** Query of `/audit` from filters (blank ones left out). */
@@ -105,6 +107,7 @@ export function auditQuery(filters: AuditFilters, extra: Query = {}): Query {
   if (filters.actor?.trim()) query.actor = filters.actor.trim();
   if (filters.action?.trim()) query.action = filters.action.trim();
   if (filters.outcome) query.outcome = filters.outcome;
+  if (filters.order === "desc") query.order = "desc";
   return { ...query, ...extra };
 }
 

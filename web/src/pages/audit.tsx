@@ -31,8 +31,9 @@ function compact(value: unknown): string {
 
 export function AuditPage() {
   useTitle("Audit trail");
-  const [draft, setDraft] = useState({ from: "", to: "", actor: "", action: "", outcome: "" as AuditFilters["outcome"] });
-  const [filters, setFilters] = useState<AuditFilters>({});
+  const blank = { from: "", to: "", actor: "", action: "", outcome: "" as AuditFilters["outcome"], order: "desc" as AuditFilters["order"] };
+  const [draft, setDraft] = useState(blank);
+  const [filters, setFilters] = useState<AuditFilters>({ order: "desc" });
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [formError, setFormError] = useState<string | null>(null);
   const cursor = cursors[cursors.length - 1];
@@ -52,7 +53,7 @@ export function AuditPage() {
       return;
     }
     setFormError(null);
-    setFilters({ from, to, actor: draft.actor, action: draft.action, outcome: draft.outcome });
+    setFilters({ from, to, actor: draft.actor, action: draft.action, outcome: draft.outcome, order: draft.order });
     setCursors([null]);
   };
 
@@ -130,6 +131,12 @@ export function AuditPage() {
               <option value="denied">Denied</option>
             </select>
           </Field>
+          <Field id="audit-order" label="Order">
+            <select id="audit-order" value={draft.order} onChange={(e) => setDraft({ ...draft, order: e.currentTarget.value as AuditFilters["order"] })}>
+              <option value="desc">Newest first</option>
+              <option value="asc">Oldest first</option>
+            </select>
+          </Field>
           <div class="form-actions">
             <button type="submit" class="btn btn-primary">
               Apply filters
@@ -138,8 +145,8 @@ export function AuditPage() {
               type="button"
               class="btn"
               onClick={() => {
-                setDraft({ from: "", to: "", actor: "", action: "", outcome: "" });
-                setFilters({});
+                setDraft(blank);
+                setFilters({ order: "desc" });
                 setCursors([null]);
                 setFormError(null);
               }}
@@ -159,7 +166,7 @@ export function AuditPage() {
               Previous page
             </button>
             <span class="muted small num">
-              {records.length > 0 ? `#${firstSeq}–#${lastSeq}, oldest first` : ""} · page {cursors.length}
+              {records.length > 0 ? `#${firstSeq}–#${lastSeq}, ${filters.order === "desc" ? "newest" : "oldest"} first` : ""} · page {cursors.length}
             </span>
             <button
               type="button"

@@ -43,12 +43,14 @@ pub struct AuditParams {
     pub cursor: Option<String>,
     /// `json` (default) or `ndjson` (every matching record, streamed).
     pub format: Option<String>,
+    /// `asc` (default: oldest first) or `desc` (newest first).
+    pub order: Option<String>,
 }
 
 /// A page of the trail.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
-    /// Records by position.
+    /// Records by position (in the order asked for).
     pub records: Vec<AuditRecord>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
@@ -84,6 +86,11 @@ fn filter(params: &AuditParams) -> ApiResult<AuditFilter> {
                     .map_err(|_| bad("cursor: not a cursor this API returned".into()))
             })
             .transpose()?,
+        newest_first: match params.order.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => return Err(bad(format!("order: {other:?} is not asc or desc"))),
+        },
         limit,
     })
 }

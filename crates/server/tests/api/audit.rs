@@ -191,7 +191,45 @@ async fn only_auditors_read_the_trail_and_others_trying_is_recorded() {
         second["records"][0]["prev_hash"],
         first["records"][0]["hash"]
     );
+    // Newest first: the latest record leads, and the cursor walks back.
+    let all: Vec<i64> = app
+        .get("/api/v1/audit?limit=10000", &world.auditor)
+        .await
+        .json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    let latest = app
+        .get("/api/v1/audit?order=desc&limit=2", &world.auditor)
+        .await
+        .json();
+    let seqs = |page: &Value| -> Vec<i64> {
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["seq"].as_i64().unwrap())
+            .collect()
+    };
+    let newest = seqs(&latest);
+    assert_eq!(newest.len(), 2);
+    assert!(newest[0] >= *all.last().unwrap(), "{newest:?} vs {all:?}");
+    assert_eq!(newest[1], newest[0] - 1);
+    let older = app
+        .get(
+            &format!(
+                "/api/v1/audit?order=desc&limit=2&cursor={}",
+                latest["next_cursor"].as_str().unwrap()
+            ),
+            &world.auditor,
+        )
+        .await
+        .json();
+    assert_eq!(seqs(&older), [newest[1] - 1, newest[1] - 2]);
     for bad in [
+        "order=sideways",
         "outcome=maybe",
         "from=yesterday",
         "cursor=abc",

@@ -103,23 +103,33 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query(
-            "select * from audit_log
-             where seq > ?1 and at_ns >= ?2 and at_ns < ?3
+        const MATCHING: &str = "and at_ns >= ?2 and at_ns < ?3
                and (?4 is null or actor_id = ?4)
                and (?5 is null or action = ?5)
-               and (?6 is null or outcome = ?6)
-             order by seq limit ?7",
-        )
-        .bind(filter.after_seq.unwrap_or(0))
-        .bind(filter.from_ns.unwrap_or(i64::MIN))
-        .bind(filter.to_ns.unwrap_or(i64::MAX))
-        .bind(&filter.actor_id)
-        .bind(&filter.action)
-        .bind(filter.outcome.map(|o| o.as_str()))
-        .bind(i64::from(filter.limit))
-        .fetch_all(&self.pool)
-        .await?;
+               and (?6 is null or outcome = ?6)";
+        let (sql, past) = if filter.newest_first {
+            (
+                format!(
+                    "select * from audit_log where seq < ?1 {MATCHING} order by seq desc limit ?7"
+                ),
+                filter.after_seq.unwrap_or(i64::MAX),
+            )
+        } else {
+            (
+                format!("select * from audit_log where seq > ?1 {MATCHING} order by seq limit ?7"),
+                filter.after_seq.unwrap_or(0),
+            )
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(past)
+            .bind(filter.from_ns.unwrap_or(i64::MIN))
+            .bind(filter.to_ns.unwrap_or(i64::MAX))
+            .bind(&filter.actor_id)
+            .bind(&filter.action)
+            .bind(filter.outcome.map(|o| o.as_str()))
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(record_from_row).collect()
     }
 
