@@ -285,17 +285,16 @@ pub trait MeasureStore: Send + Sync + 'static {
     /// The series of an experiment, optionally of one measure type, by id.
     async fn series(&self, experiment_id: i64, measure_type_id: Option<i64>)
     -> Result<Vec<Series>>;
-    /// Visits, in time order, the chunks of a series that hold points of `[from, to)` (they
-    /// may hold points outside it too).
-    async fn scan_chunks(
+    /// Reads a series in `[from, to)` from one snapshot: visits, in time order, the chunks
+    /// that hold points of the range (they may hold points outside it too), and returns the
+    /// points not yet compacted, in no particular order.
+    async fn read_series(
         &self,
         series_id: i64,
         from: i64,
         to: i64,
         visit: &mut ChunkVisitor<'_>,
-    ) -> Result<()>;
-    /// The points of a series in `[from, to)` not yet compacted, in no particular order.
-    async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>>;
+    ) -> Result<Vec<Point>>;
     /// The latest point of every series of an experiment that has one, by series id.
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>>;
     /// The timestamp of the earliest point of a series.

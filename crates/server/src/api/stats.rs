@@ -185,14 +185,13 @@ async fn read_series(
     to: i64,
 ) -> ApiResult<SeriesData> {
     let mut chunks = Vec::new();
-    state
+    let recent = state
         .measures
-        .scan_chunks(series_id, from, to, &mut |summary, bytes| {
+        .read_series(series_id, from, to, &mut |summary, bytes| {
             chunks.push((*summary, bytes.to_vec()));
             Ok(())
         })
         .await?;
-    let recent = state.measures.recent_points(series_id, from, to).await?;
     Ok(SeriesData { chunks, recent })
 }
 

@@ -17,7 +17,7 @@ use mymonit_tsdb::{
     Point,
     chunk::{self, Summary},
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction, sqlite::SqliteRow};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::SqliteRow};
 
 use super::{SqliteStore, now};
 use crate::{
@@ -97,6 +97,30 @@ async fn insert_blocks(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The points of a series in `[from, to)` still in recent blocks, in no particular order.
+async fn recent_points(
+    conn: &mut SqliteConnection,
+    series_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Point>> {
+    let blocks = sqlx::query(
+        "select block_id, data from recent_blocks
+         where series_id = ? and max_ts >= ? and min_ts < ?",
+    )
+    .bind(series_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut points = Vec::new();
+    for block in &blocks {
+        let decoded = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
+        points.extend(decoded.into_iter().filter(|p| p.ts >= from && p.ts < to));
+    }
+    Ok(points)
 }
 
 /// Decodes a recent block.
@@ -487,7 +511,7 @@ impl SeriesCursor {
         point.ts >= self.from && point.ts < self.to && point.key() > self.after
     }
 
-    async fn fetch_chunks(&mut self, pool: &SqlitePool) -> Result<()> {
+    async fn fetch_chunks(&mut self, conn: &mut SqliteConnection) -> Result<()> {
         let rows = sqlx::query(
             "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
              where series_id = ?1 and (end_ns > ?2 or (end_ns = ?2 and end_seq > ?3))
@@ -499,7 +523,7 @@ impl SeriesCursor {
         .bind(self.fetched_up_to.1)
         .bind(self.to)
         .bind(CHUNK_BATCH)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
         self.chunks_done = (rows.len() as i64) < CHUNK_BATCH;
         for row in &rows {
@@ -513,7 +537,7 @@ impl SeriesCursor {
     }
 
     /// The next point without taking it.
-    async fn peek(&mut self, pool: &SqlitePool) -> Result<Option<Point>> {
+    async fn peek(&mut self, conn: &mut SqliteConnection) -> Result<Option<Point>> {
         loop {
             let recent = self.recent.front().copied();
             if let Some(point) = self.decoded.front().copied() {
@@ -538,7 +562,7 @@ impl SeriesCursor {
                 continue;
             }
             if !self.chunks_done {
-                self.fetch_chunks(pool).await?;
+                self.fetch_chunks(conn).await?;
                 continue;
             }
             return Ok(recent);
@@ -630,12 +654,14 @@ impl MeasureStore for SqliteStore {
             .max((from, i64::MIN));
         let limit = query.limit as usize;
         let mut cursors = Vec::new();
+        // One snapshot for the whole page: a compaction committing between reading a series'
+        // recent blocks and its chunks would otherwise show its points twice (or not at all).
+        let mut snapshot = self.pool.begin().await?;
         for series in self
             .series(query.experiment_id, query.measure_type_id)
             .await?
         {
-            let mut recent: Vec<Point> = self
-                .recent_points(series.series_id, from, to)
+            let mut recent: Vec<Point> = recent_points(&mut snapshot, series.series_id, from, to)
                 .await?
                 .into_iter()
                 .filter(|point| point.key() > after)
@@ -661,7 +687,7 @@ impl MeasureStore for SqliteStore {
         while out.len() < limit {
             let mut best: Option<(usize, Point)> = None;
             for (index, cursor) in cursors.iter_mut().enumerate() {
-                if let Some(point) = cursor.peek(&self.pool).await?
+                if let Some(point) = cursor.peek(&mut snapshot).await?
                     && best.is_none_or(|(_, b)| point.key() < b.key())
                 {
                     best = Some((index, point));
@@ -682,6 +708,7 @@ impl MeasureStore for SqliteStore {
                 tags: cursor.tags.clone(),
             });
         }
+        snapshot.commit().await?;
         Ok(out)
     }
 
@@ -732,66 +759,57 @@ impl MeasureStore for SqliteStore {
             .collect()
     }
 
-    async fn scan_chunks(
+    async fn read_series(
         &self,
         series_id: i64,
         from: i64,
         to: i64,
         visit: &mut ChunkVisitor<'_>,
-    ) -> Result<()> {
-        let mut rows = sqlx::query(
-            "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
-                    sum, min, max, m2, first, last, data
-             from chunks where series_id = ? and end_ns >= ? order by end_ns, end_seq",
-        )
-        .bind(series_id)
-        .bind(from)
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let start_ns: i64 = row.try_get("start_ns")?;
-            // Chunks are disjoint and in order: once one starts at `to`, all later do.
-            if start_ns >= to {
-                break;
+    ) -> Result<Vec<Point>> {
+        // Chunks and recent blocks from one snapshot, so that a compaction in between neither
+        // doubles nor drops points.
+        let mut snapshot = self.pool.begin().await?;
+        {
+            let mut rows = sqlx::query(
+                "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
+                        sum, min, max, m2, first, last, data
+                 from chunks where series_id = ? and end_ns >= ? order by end_ns, end_seq",
+            )
+            .bind(series_id)
+            .bind(from)
+            .fetch(&mut *snapshot);
+            while let Some(row) = rows.try_next().await? {
+                let start_ns: i64 = row.try_get("start_ns")?;
+                // Chunks are disjoint and in order: once one starts at `to`, all later do.
+                if start_ns >= to {
+                    break;
+                }
+                let chunk_id: i64 = row.try_get("chunk_id")?;
+                let summary = Summary {
+                    count: row.try_get::<i64, _>("point_count")?.max(0) as u64,
+                    start: (start_ns, row.try_get("start_seq")?),
+                    end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
+                    sum: row.try_get("sum")?,
+                    min: row.try_get("min")?,
+                    max: row.try_get("max")?,
+                    m2: row.try_get("m2")?,
+                    first: row.try_get("first")?,
+                    last: row.try_get("last")?,
+                };
+                let data: &[u8] = row.try_get("data")?;
+                visit(&summary, data).map_err(corrupt(chunk_id))?;
             }
-            let chunk_id: i64 = row.try_get("chunk_id")?;
-            let summary = Summary {
-                count: row.try_get::<i64, _>("point_count")?.max(0) as u64,
-                start: (start_ns, row.try_get("start_seq")?),
-                end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-                sum: row.try_get("sum")?,
-                min: row.try_get("min")?,
-                max: row.try_get("max")?,
-                m2: row.try_get("m2")?,
-                first: row.try_get("first")?,
-                last: row.try_get("last")?,
-            };
-            let data: &[u8] = row.try_get("data")?;
-            visit(&summary, data).map_err(corrupt(chunk_id))?;
         }
-        Ok(())
-    }
-
-    async fn recent_points(&self, series_id: i64, from: i64, to: i64) -> Result<Vec<Point>> {
-        let blocks = sqlx::query(
-            "select block_id, data from recent_blocks
-             where series_id = ? and max_ts >= ? and min_ts < ?",
-        )
-        .bind(series_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut points = Vec::new();
-        for block in &blocks {
-            let decoded = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
-            points.extend(decoded.into_iter().filter(|p| p.ts >= from && p.ts < to));
-        }
-        Ok(points)
+        let recent = recent_points(&mut snapshot, series_id, from, to).await?;
+        snapshot.commit().await?;
+        Ok(recent)
     }
 
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
         // Two statements for the whole experiment: each series' last chunk (its summary holds
-        // the last value) and the recent blocks holding each series' highest timestamp.
+        // the last value) and the recent blocks holding each series' highest timestamp, from
+        // one snapshot (a compaction in between would hide the newest points).
+        let mut snapshot = self.pool.begin().await?;
         let chunked = sqlx::query(
             "select c.series_id, c.end_ns as ts_ns, c.end_seq as seq, c.last as value
              from series s
@@ -801,7 +819,7 @@ impl MeasureStore for SqliteStore {
              where s.experiment_id = ?",
         )
         .bind(experiment_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *snapshot)
         .await?;
         let mut latest: HashMap<i64, Point> = HashMap::new();
         for row in &chunked {
@@ -814,8 +832,9 @@ impl MeasureStore for SqliteStore {
                and b.max_ts = (select max(max_ts) from recent_blocks where series_id = s.series_id)",
         )
         .bind(experiment_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *snapshot)
         .await?;
+        snapshot.commit().await?;
         for block in &blocks {
             let series_id: i64 = block.try_get("series_id")?;
             for point in block_points(block.try_get("block_id")?, block.try_get("data")?)? {
@@ -837,17 +856,19 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn earliest(&self, series_id: i64) -> Result<Option<i64>> {
+        let mut snapshot = self.pool.begin().await?;
         let chunked: Option<i64> = sqlx::query_scalar(
             "select start_ns from chunks where series_id = ? order by end_ns, end_seq limit 1",
         )
         .bind(series_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *snapshot)
         .await?;
         let recent: Option<i64> =
             sqlx::query_scalar("select min(min_ts) from recent_blocks where series_id = ?")
                 .bind(series_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *snapshot)
                 .await?;
+        snapshot.commit().await?;
         Ok(match (chunked, recent) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

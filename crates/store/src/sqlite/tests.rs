@@ -419,7 +419,7 @@ async fn a_series_fed_a_few_points_at_a_time_still_fills_its_chunks() {
 }
 
 #[tokio::test]
-async fn chunk_scans_recent_points_and_ends_of_series() {
+async fn series_reads_recent_points_and_ends_of_series() {
     let (_dir, store) = open().await;
     let experiment = store.create_experiment("ends").await.unwrap();
     let measures: Vec<NewMeasure> = (0..3000i64)
@@ -455,8 +455,8 @@ async fn chunk_scans_recent_points_and_ends_of_series() {
             .is_empty()
     );
     let mut seen = 0;
-    store
-        .scan_chunks(
+    let recent_in_window = store
+        .read_series(
             id,
             1_000 + 1500 * 10,
             1_000 + 1600 * 10,
@@ -473,7 +473,11 @@ async fn chunk_scans_recent_points_and_ends_of_series() {
         (1..=2).contains(&seen),
         "{seen} chunks for a window inside one or two"
     );
-    let recent = store.recent_points(id, 0, 10).await.unwrap();
+    assert!(recent_in_window.is_empty(), "{recent_in_window:?}");
+    let recent = store
+        .read_series(id, 0, 10, &mut |_, _| Ok(()))
+        .await
+        .unwrap();
     assert_eq!(recent.len(), 1);
     assert_eq!(store.earliest(id).await.unwrap(), Some(5));
     let latest = store
@@ -637,4 +641,86 @@ async fn latest_of_an_experiment_takes_chunks_and_recent_blocks() {
         .map(|(series, point)| (series.measure_type_id, point.ts, point.value))
         .collect();
     assert_eq!(found, vec![(1, 30, 3.0), (2, 5, 6.0)]);
+}
+
+/// Reads racing compaction: every read sees each point once, whether it is still in a recent
+/// block or already in a chunk (each read is one snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_racing_compaction_see_each_point_once() {
+    let (_dir, store) = open().await;
+    let store = std::sync::Arc::new(store);
+    let experiment = store.create_experiment("racing").await.unwrap();
+    let experiment_id = experiment.experiment_id;
+    const BATCHES: i64 = 200;
+    const PER_BATCH: i64 = 200;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for step in 0..BATCHES {
+                let batch: Vec<NewMeasure> = (0..PER_BATCH)
+                    .map(|i| NewMeasure {
+                        experiment_id,
+                        measure_type_id: 1,
+                        timestamp_ns: (step * PER_BATCH + i) * 1_000_000,
+                        value: i as f64,
+                        tags: BTreeMap::new(),
+                    })
+                    .collect();
+                store.append(&batch).await.unwrap();
+                // Compact a part at a time, so that compactions keep committing while the
+                // reader reads.
+                store.compact(150).await.unwrap();
+            }
+            while store.compact(150).await.unwrap().points > 0 {}
+        })
+    };
+    let series_id = loop {
+        if let Some(series) = store.series(experiment_id, None).await.unwrap().first() {
+            break series.series_id;
+        }
+        tokio::task::yield_now().await;
+    };
+    let mut reads = 0;
+    loop {
+        let done = writer.is_finished();
+        let page = store
+            .query(&MeasureQuery {
+                experiment_id,
+                measure_type_id: None,
+                from_ns: None,
+                to_ns: None,
+                after: None,
+                limit: 1_000_000,
+            })
+            .await
+            .unwrap();
+        let keys: Vec<(i64, i64)> = page.iter().map(|m| (m.timestamp_ns, m.seq)).collect();
+        assert!(
+            keys.windows(2).all(|pair| pair[0] < pair[1]),
+            "read {reads}: a point twice or out of order among {}",
+            keys.len()
+        );
+        let mut in_chunks = 0u64;
+        let recent = store
+            .read_series(series_id, i64::MIN, i64::MAX, &mut |summary, _| {
+                in_chunks += summary.count;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let total = in_chunks + recent.len() as u64;
+        assert!(
+            total <= (BATCHES * PER_BATCH) as u64 && total.is_multiple_of(PER_BATCH as u64),
+            "read {reads}: {in_chunks} points in chunks + {} recent is not a whole number of batches",
+            recent.len()
+        );
+        reads += 1;
+        if done {
+            assert_eq!(keys.len() as i64, BATCHES * PER_BATCH);
+            assert_eq!(total as i64, BATCHES * PER_BATCH);
+            break;
+        }
+    }
+    writer.await.unwrap();
+    assert!(reads > 1);
 }
