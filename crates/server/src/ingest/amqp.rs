@@ -164,9 +164,19 @@ async fn consume(
     set(&app.consumer, ConsumerState::Consuming);
     tracing::info!(url = %redact_url(url), queue = %settings.queue, "AMQP consumer started");
     let wait = Duration::from_millis(settings.batch_wait_ms);
+    // A dropped connection normally ends the consumer's stream; checking the connection's
+    // state as well means an idle consumer notices a lost broker within a second even when it
+    // does not.
+    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     loop {
         let first = tokio::select! {
             delivery = consumer.next() => delivery,
+            _ = watchdog.tick() => {
+                if connection.status().connected() {
+                    continue;
+                }
+                anyhow::bail!("the connection to the broker was lost");
+            }
             () = stopped(shutdown) => {
                 let _ = connection.close(200, "MyMonit shutting down".into()).await;
                 return Ok(());

@@ -149,7 +149,7 @@ async fn wait_for_readiness(
 /// and bound).
 async fn wait_for_consumer(app: &TestApp, state: &str) {
     let what = format!("the AMQP consumer did not reach {state}");
-    wait_for_readiness(app, Duration::from_secs(30), &what, |ready| {
+    wait_for_readiness(app, Duration::from_secs(60), &what, |ready| {
         ready["amqp"]["state"] == state
     })
     .await;
