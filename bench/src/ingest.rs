@@ -1,8 +1,11 @@
 //! Ingest throughput, end to end: measures published → durable → visible in the store, for
 //! (a) AMQP with one measure per message (the original format), (b) AMQP with 1,000 measures
-//! per message, (c) HTTP NDJSON batches of 5,000 and (c-lp) the same points as line protocol.
-//! Data: `gen.py --seed 42` from the shared benchmark kit. Each run starts a fresh server on a
-//! fresh data directory; the table shows medians, the JSON file every run.
+//! per message, (c) HTTP NDJSON batches of 5,000 and (c-lp) the same points as line protocol;
+//! and, with `--influxdb-url`, (influx) InfluxDB 1.6 taking the same points as its own line
+//! protocol, side by side: the runs of all scenarios take turns, so that load from other work
+//! falls on them alike. Data: `gen.py --seed 42` from the shared benchmark kit. Each run
+//! starts a fresh server on a fresh data directory (InfluxDB: a fresh database); the table
+//! shows medians, the JSON file every run.
 
 use std::{
     path::PathBuf,
@@ -44,7 +47,10 @@ struct Args {
     /// Broker for (a) and (b); without it they are skipped.
     #[arg(long, env = "MYMONIT_TEST_AMQP_URL")]
     amqp_url: Option<String>,
-    /// Run only these scenarios (a, b, c, c-lp), comma-separated.
+    /// An InfluxDB 1.x to compare with (`bench/run ingest` starts one).
+    #[arg(long, env = "BENCH_INFLUXDB_URL")]
+    influxdb_url: Option<String>,
+    /// Run only these scenarios (a, b, c, c-lp, influx), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the results.
@@ -224,6 +230,83 @@ async fn http_run(
     Ok((accepted as f64 / elapsed.as_secs_f64(), peak))
 }
 
+/// (influx): the same points, as InfluxDB's own line protocol, in batches of 5,000 over
+/// `writers` connections to InfluxDB 1.x; its write answers once the points are in its WAL.
+async fn influx_run(args: &Args, base: &str, lines: &[String]) -> anyhow::Result<f64> {
+    // A database of its own per run: dropping and re-creating one name races in InfluxDB.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let database = format!(
+        "bench_{}_{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/query?q=CREATE%20DATABASE%20{database}"))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("InfluxDB CREATE DATABASE: {}", response.status());
+    }
+    let bodies: Vec<String> = lines
+        .chunks(5000)
+        .map(|chunk| chunk.join("\n") + "\n")
+        .collect();
+    let queue = Arc::new(Mutex::new(bodies));
+    let url = format!("{base}/write?db={database}&precision=s");
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for _ in 0..args.writers {
+        let (queue, url, client) = (queue.clone(), url.clone(), client.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let body = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
+                let Some(body) = body else {
+                    return Ok::<(), anyhow::Error>(());
+                };
+                let response = client.post(&url).body(body).send().await?;
+                if response.status() != reqwest::StatusCode::NO_CONTENT {
+                    bail!(
+                        "InfluxDB write: {} {}",
+                        response.status(),
+                        response.text().await?
+                    );
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let elapsed = started.elapsed();
+    // Everything answered 204; check that it is all there.
+    let counted: serde_json::Value = client
+        .get(format!(
+            "{base}/query?db={database}&q=SELECT%20count(value)%20FROM%20%2F.*%2F"
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let stored: u64 = counted["results"][0]["series"]
+        .as_array()
+        .map(|series| {
+            series
+                .iter()
+                .filter_map(|one| one["values"][0][1].as_u64())
+                .sum()
+        })
+        .unwrap_or_default();
+    if stored != lines.len() as u64 {
+        bail!("InfluxDB holds {stored} of {} points", lines.len());
+    }
+    client
+        .post(format!("{base}/query?q=DROP%20DATABASE%20{database}"))
+        .send()
+        .await?;
+    Ok(lines.len() as f64 / elapsed.as_secs_f64())
+}
+
 /// (a) and (b): publish with confirms, time until everything is stored.
 async fn amqp_run(
     args: &Args,
@@ -335,12 +418,26 @@ async fn main() -> anyhow::Result<()> {
     }
     scenarios.push(("c", "HTTP NDJSON, batches of 5,000", 2_000_000.0));
     scenarios.push(("c-lp", "HTTP line protocol, batches of 5,000", 2_000_000.0));
+    let influx_lines = match &args.influxdb_url {
+        Some(_) => {
+            scenarios.push((
+                "influx",
+                "InfluxDB 1.6, its line protocol, batches of 5,000",
+                f64::NAN,
+            ));
+            generate(&args.generator, args.points, "lp")?
+        }
+        None => {
+            eprintln!("no InfluxDB (--influxdb-url): skipping the side-by-side scenario");
+            Vec::new()
+        }
+    };
     scenarios.retain(|(id, _, _)| args.only.is_empty() || args.only.iter().any(|only| only == id));
-    for (id, description, target) in scenarios {
-        let mut runs = Vec::new();
-        let mut peaks = Vec::new();
-        for run in 0..args.runs {
-            let (rate, peak) = match id {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); scenarios.len()];
+    let mut peaks: Vec<Vec<f64>> = vec![Vec::new(); scenarios.len()];
+    for run in 0..args.runs {
+        for (index, (id, _, _)) in scenarios.iter().enumerate() {
+            let (rate, peak) = match *id {
                 "a" => {
                     amqp_run(
                         &args,
@@ -360,19 +457,61 @@ async fn main() -> anyhow::Result<()> {
                     .await?
                 }
                 "c" => http_run(&args, &ndjson, "application/x-ndjson", "").await?,
+                "influx" => (
+                    influx_run(
+                        &args,
+                        args.influxdb_url.as_deref().unwrap_or_default(),
+                        &influx_lines,
+                    )
+                    .await?,
+                    f64::NAN,
+                ),
                 _ => http_run(&args, &line_protocol, "text/plain", "?precision=s").await?,
             };
             eprintln!(
                 "{id} run {}: {rate:.0} measures/s, server peak RSS {peak:.0} MiB",
                 run + 1
             );
-            runs.push(rate);
-            peaks.push(peak);
+            rates[index].push(rate);
+            peaks[index].push(peak);
         }
+    }
+    for (((id, description, target), runs), peaks) in scenarios.iter().zip(rates).zip(peaks) {
         results.push(
             json!({"scenario": id, "description": description, "measures_per_second": runs,
             "median": median(&runs), "target": target, "server_peak_rss_mib": peaks}),
         );
+    }
+    // MyMonit's line protocol against InfluxDB's, run for run.
+    let median_of = |id: &str| {
+        results
+            .iter()
+            .find(|r| r["scenario"] == id)
+            .and_then(|r| r["median"].as_f64())
+    };
+    let runs_of = |id: &str| -> Vec<f64> {
+        results
+            .iter()
+            .find(|r| r["scenario"] == id)
+            .and_then(|r| r["measures_per_second"].as_array())
+            .map(|runs| runs.iter().filter_map(serde_json::Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let mut side_by_side = serde_json::Value::Null;
+    if let (Some(ours), Some(theirs)) = (median_of("c-lp"), median_of("influx")) {
+        let ratios: Vec<f64> = runs_of("c-lp")
+            .iter()
+            .zip(runs_of("influx"))
+            .map(|(ours, theirs)| ours / theirs)
+            .collect();
+        println!(
+            "side by side: MyMonit line protocol {ours:.0}/s, InfluxDB 1.6 {theirs:.0}/s: {:.2}× \
+             (median of the run-by-run ratios {:.2}×; target 2×)",
+            ours / theirs,
+            median(&ratios)
+        );
+        side_by_side = json!({"ratio_of_medians": ours / theirs, "run_ratios": ratios,
+            "median_run_ratio": median(&ratios)});
     }
     println!(
         "{:<6} {:<48} {:>14} {:>12} {:>14}",
@@ -388,19 +527,25 @@ async fn main() -> anyhow::Result<()> {
                     .fold(0.0, f64::max)
             })
             .unwrap_or_default();
+        let or_dash = |value: Option<f64>| {
+            value
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map_or_else(|| "–".to_string(), |v| format!("{v:.0}"))
+        };
         println!(
-            "{:<6} {:<48} {:>14.0} {:>12.0} {:>14.0}",
+            "{:<6} {:<48} {:>14.0} {:>12} {:>14}",
             result["scenario"].as_str().unwrap_or_default(),
             result["description"].as_str().unwrap_or_default(),
             result["median"].as_f64().unwrap_or_default(),
-            result["target"].as_f64().unwrap_or_default(),
-            peak
+            or_dash(result["target"].as_f64()),
+            or_dash(Some(peak))
         );
     }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let document = json!({"points": args.points, "messages_a": args.messages, "runs": args.runs, "writers": args.writers, "results": results});
+    let document = json!({"points": args.points, "messages_a": args.messages, "runs": args.runs,
+        "writers": args.writers, "results": results, "side_by_side": side_by_side});
     std::fs::write(&args.out, serde_json::to_string_pretty(&document)?)?;
     println!("results written to {}", args.out.display());
     Ok(())
