@@ -5,15 +5,11 @@
 INFLUX_PORT=${INFLUX_PORT:-18086}
 INFLUX_DIR=${INFLUX_DIR:-$(mktemp -d /tmp/mymonit-influxdb.XXXXXX)}
 
+# shellcheck source=debian.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+
 influxdb_install() {
-  command -v influxd >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "influxdb is not installed and installing it needs root" >&2
-    return 1
-  fi
-  echo "installing influxdb (Debian package)…" >&2
-  apt-get update -qq >&2 || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq influxdb >&2 || return 1
+  debian_install influxdb influxd
 }
 
 influxdb_start() {

@@ -6,15 +6,11 @@
 RMQ_PORT=${RMQ_PORT:-5679}
 RMQ_DIR=${RMQ_DIR:-$(mktemp -d /tmp/mymonit-rabbitmq.XXXXXX)}
 
+# shellcheck source=debian.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+
 rabbitmq_install() {
-  command -v /usr/lib/rabbitmq/bin/rabbitmq-server >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "rabbitmq-server is not installed and installing it needs root" >&2
-    return 1
-  fi
-  echo "installing rabbitmq-server (Debian package)…" >&2
-  apt-get update -qq >&2 || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq rabbitmq-server >&2 || return 1
+  debian_install rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server
 }
 
 rabbitmq_start() {

@@ -51,6 +51,28 @@ export function Empty({ children }: { children: ComponentChildren }) {
   return <div class="empty">{children}</div>;
 }
 
+/** A fetched list in its states: the error, loading, an empty message, or the rows (in a
+ * horizontally scrolling wrapper, for tables at phone width). */
+export function ListOf<T>({
+  fetched,
+  empty,
+  children,
+}: {
+  fetched: { data: T[] | undefined; error: string | null; loading: boolean };
+  empty: string;
+  children: (rows: T[]) => ComponentChildren;
+}) {
+  const rows = fetched.data;
+  return (
+    <>
+      <Alert message={fetched.error} />
+      {fetched.loading && !rows && <Loading />}
+      {rows && rows.length === 0 && <Empty>{empty}</Empty>}
+      {rows && rows.length > 0 && <div class="table-wrap">{children(rows)}</div>}
+    </>
+  );
+}
+
 export function Card(props: { title?: ComponentChildren; actions?: ComponentChildren; children: ComponentChildren; class?: string; id?: string }) {
   return (
     <section class={`card ${props.class ?? ""}`} id={props.id}>

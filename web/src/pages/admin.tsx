@@ -1,7 +1,7 @@
 // Admin pages: users, experiments, associations, measure types and ingest tokens.
 
 import { useState } from "preact/hooks";
-import { Alert, Card, ConfirmDialog, CopyBlock, Dialog, Empty, Field, Link, Loading, Notice } from "../components/ui";
+import { Alert, Card, ConfirmDialog, CopyBlock, Dialog, Field, Link, ListOf, Notice } from "../components/ui";
 import { useAction, useApi, useSession, useTitle } from "../hooks";
 import { api } from "../lib/api";
 import { formatTime } from "../lib/format";
@@ -52,11 +52,8 @@ function UsersTab() {
       />
       <Card title="Users">
         {done && <Notice kind="success">{done}</Notice>}
-        <Alert message={users.error} />
-        {users.loading && !users.data && <Loading />}
-        {users.data && users.data.length === 0 && <Empty>No users yet.</Empty>}
-        {users.data && users.data.length > 0 && (
-          <div class="table-wrap">
+        <ListOf fetched={users} empty="No users yet.">
+          {(rows) => (
             <table class="data">
               <thead>
                 <tr>
@@ -71,7 +68,7 @@ function UsersTab() {
                 </tr>
               </thead>
               <tbody>
-                {users.data.map((u) => (
+                {rows.map((u) => (
                   <tr key={u.user_id}>
                     <td class="mono">{u.user_id}</td>
                     <td>{u.name}</td>
@@ -98,8 +95,8 @@ function UsersTab() {
                 ))}
               </tbody>
             </table>
-          </div>
-        )}
+          )}
+        </ListOf>
       </Card>
       {editing && (
         <EditUser
@@ -277,11 +274,8 @@ function ExperimentsTab() {
         {done && <Notice kind="success">{done}</Notice>}
       </Card>
       <Card title="Experiments">
-        <Alert message={experiments.error} />
-        {experiments.loading && !experiments.data && <Loading />}
-        {experiments.data && experiments.data.length === 0 && <Empty>No experiments yet.</Empty>}
-        {experiments.data && experiments.data.length > 0 && (
-          <div class="table-wrap">
+        <ListOf fetched={experiments} empty="No experiments yet.">
+          {(rows) => (
             <table class="data" id="experiments-table">
               <thead>
                 <tr>
@@ -293,7 +287,7 @@ function ExperimentsTab() {
                 </tr>
               </thead>
               <tbody>
-                {experiments.data.map((x) => (
+                {rows.map((x) => (
                   <tr key={x.experiment_id}>
                     <td class="num">{x.experiment_id}</td>
                     <td>{x.name}</td>
@@ -306,8 +300,8 @@ function ExperimentsTab() {
                 ))}
               </tbody>
             </table>
-          </div>
-        )}
+          )}
+        </ListOf>
       </Card>
       {renaming && (
         <RenameExperiment
@@ -414,11 +408,8 @@ function AssociationsTab() {
         {done && <Notice kind="success">{done}</Notice>}
       </Card>
       <Card title="Associations">
-        <Alert message={associations.error} />
-        {associations.loading && !associations.data && <Loading />}
-        {associations.data && associations.data.length === 0 && <Empty>No associations yet.</Empty>}
-        {associations.data && associations.data.length > 0 && (
-          <div class="table-wrap">
+        <ListOf fetched={associations} empty="No associations yet.">
+          {(rows) => (
             <table class="data" id="associations-table">
               <thead>
                 <tr>
@@ -431,7 +422,7 @@ function AssociationsTab() {
                 </tr>
               </thead>
               <tbody>
-                {associations.data.map((a) => (
+                {rows.map((a) => (
                   <tr key={`${a.experiment.experiment_id}/${a.user.user_id}`}>
                     <td>{a.experiment.name}</td>
                     <td>{a.user.name}</td>
@@ -449,8 +440,8 @@ function AssociationsTab() {
                 ))}
               </tbody>
             </table>
-          </div>
-        )}
+          )}
+        </ListOf>
       </Card>
       {removing && (
         <ConfirmDialog
@@ -515,11 +506,8 @@ function MeasureTypesTab() {
         {done && <Notice kind="success">{done}</Notice>}
       </Card>
       <Card title="Measure types">
-        <Alert message={types.error} />
-        {types.loading && !types.data && <Loading />}
-        {types.data && types.data.length === 0 && <Empty>No measure types yet.</Empty>}
-        {types.data && types.data.length > 0 && (
-          <div class="table-wrap">
+        <ListOf fetched={types} empty="No measure types yet.">
+          {(rows) => (
             <table class="data">
               <thead>
                 <tr>
@@ -530,7 +518,7 @@ function MeasureTypesTab() {
                 </tr>
               </thead>
               <tbody>
-                {types.data.map((t) => (
+                {rows.map((t) => (
                   <tr key={t.measure_type_id}>
                     <td class="num">{t.measure_type_id}</td>
                     <td>{t.name}</td>
@@ -540,8 +528,8 @@ function MeasureTypesTab() {
                 ))}
               </tbody>
             </table>
-          </div>
-        )}
+          )}
+        </ListOf>
       </Card>
     </>
   );
@@ -610,11 +598,8 @@ function IngestTokensTab() {
         {done && <Notice kind="success">{done}</Notice>}
       </Card>
       <Card title="Ingest tokens">
-        <Alert message={tokens.error} />
-        {tokens.loading && !tokens.data && <Loading />}
-        {tokens.data && tokens.data.length === 0 && <Empty>No ingest tokens yet.</Empty>}
-        {tokens.data && tokens.data.length > 0 && (
-          <div class="table-wrap">
+        <ListOf fetched={tokens} empty="No ingest tokens yet.">
+          {(rows) => (
             <table class="data">
               <thead>
                 <tr>
@@ -630,7 +615,7 @@ function IngestTokensTab() {
                 </tr>
               </thead>
               <tbody>
-                {tokens.data.map((t) => (
+                {rows.map((t) => (
                   <tr key={t.token_id} class={t.revoked ? "dimmed" : ""}>
                     <td class="mono">{t.token_id}</td>
                     <td>{t.description || <span class="muted">—</span>}</td>
@@ -649,8 +634,8 @@ function IngestTokensTab() {
                 ))}
               </tbody>
             </table>
-          </div>
-        )}
+          )}
+        </ListOf>
       </Card>
       {created && (
         <Dialog title="Ingest token created" onClose={() => setCreated(null)} wide>
