@@ -806,38 +806,34 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
-        // Two statements for the whole experiment: each series' last chunk (its summary holds
-        // the last value) and the recent blocks holding each series' highest timestamp, from
-        // one snapshot (a compaction in between would hide the newest points).
-        let mut snapshot = self.pool.begin().await?;
-        let chunked = sqlx::query(
-            "select c.series_id, c.end_ns as ts_ns, c.end_seq as seq, c.last as value
+        // One statement (so one snapshot) for the whole experiment: each series' last chunk
+        // (its summary holds the last value) and the recent blocks holding each series'
+        // highest timestamp (decoded here).
+        let rows = sqlx::query(
+            "select c.series_id, c.end_ns as ts_ns, c.end_seq as seq, c.last as value,
+                    null as block_id, null as data
              from series s
              join chunks c on c.chunk_id = (
                  select chunk_id from chunks where series_id = s.series_id
                  order by end_ns desc, end_seq desc limit 1)
-             where s.experiment_id = ?",
-        )
-        .bind(experiment_id)
-        .fetch_all(&mut *snapshot)
-        .await?;
-        let mut latest: HashMap<i64, Point> = HashMap::new();
-        for row in &chunked {
-            latest.insert(row.try_get("series_id")?, point_from_row(row)?);
-        }
-        let blocks = sqlx::query(
-            "select b.block_id, b.series_id, b.data from series s
+             where s.experiment_id = ?1
+             union all
+             select b.series_id, null, null, null, b.block_id, b.data from series s
              join recent_blocks b on b.series_id = s.series_id
              where s.experiment_id = ?1
                and b.max_ts = (select max(max_ts) from recent_blocks where series_id = s.series_id)",
         )
         .bind(experiment_id)
-        .fetch_all(&mut *snapshot)
+        .fetch_all(&self.pool)
         .await?;
-        snapshot.commit().await?;
-        for block in &blocks {
-            let series_id: i64 = block.try_get("series_id")?;
-            for point in block_points(block.try_get("block_id")?, block.try_get("data")?)? {
+        let mut latest: HashMap<i64, Point> = HashMap::new();
+        for row in &rows {
+            let series_id: i64 = row.try_get("series_id")?;
+            let points = match row.try_get::<Option<i64>, _>("block_id")? {
+                None => vec![point_from_row(row)?],
+                Some(block_id) => block_points(block_id, row.try_get("data")?)?,
+            };
+            for point in points {
                 let entry = latest.entry(series_id).or_insert(point);
                 if point.key() > entry.key() {
                     *entry = point;
