@@ -107,7 +107,7 @@ fn page(headers: &HeaderMap) -> Response {
 }
 
 fn file_response(path: &str, file: rust_embed::EmbeddedFile, headers: &HeaderMap) -> Response {
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()));
+    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
     // Vite names the files under assets/ by their content hash: they never change.
     let cache = if path.starts_with("assets/") {
         "public, max-age=31536000, immutable"
@@ -154,14 +154,6 @@ fn with_security_headers(mut response: Response) -> Response {
     response
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,10 +166,5 @@ mod tests {
         assert!(!is_page_request(&Method::POST, "/experiments/1"));
         assert!(is_page_request(&Method::GET, "/experiments/1"));
         assert!(is_page_request(&Method::HEAD, "/"));
-    }
-
-    #[test]
-    fn hex_is_lowercase_pairs() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

@@ -148,7 +148,12 @@ pub struct SessionResponse {
 
 /// `Set-Cookie` for the session: HttpOnly (page scripts never read it), SameSite=Strict
 /// (other sites' pages never send it), Secure when served over TLS.
-fn session_cookie(state: &AppState, headers: &HeaderMap, token: &str, max_age: u64) -> HeaderValue {
+fn set_session_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    max_age: u64,
+) -> HeaderValue {
     let behind_tls = headers
         .get("x-forwarded-proto")
         .and_then(|value| value.to_str().ok())
@@ -180,7 +185,7 @@ pub async fn create_session(
 ) -> ApiResult<impl IntoResponse> {
     let ttl = state.settings.auth.session_ttl_secs;
     let (user, issued) = sign_in(&state, client.ip(), request, ttl).await?;
-    let cookie = session_cookie(&state, &headers, &issued.token, issued.expires_in);
+    let cookie = set_session_cookie(&state, &headers, &issued.token, issued.expires_in);
     Ok((
         [
             (header::SET_COOKIE, cookie),
@@ -232,9 +237,10 @@ pub async fn get_session(
 /// Adds a `Set-Cookie` that clears the session cookie, when the request carried one.
 fn with_cleared_cookie(state: &AppState, headers: &HeaderMap, mut response: Response) -> Response {
     if crate::auth::session_cookie(headers).is_some() {
-        response
-            .headers_mut()
-            .insert(header::SET_COOKIE, session_cookie(state, headers, "", 0));
+        response.headers_mut().insert(
+            header::SET_COOKIE,
+            set_session_cookie(state, headers, "", 0),
+        );
     }
     response
 }
@@ -255,7 +261,10 @@ pub async fn delete_session(
         .await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, session_cookie(&state, &headers, "", 0))],
+        [(
+            header::SET_COOKIE,
+            set_session_cookie(&state, &headers, "", 0),
+        )],
     ))
 }
 

@@ -271,14 +271,10 @@ impl TokenService {
 
 /// SHA-256 of a token, hex: how revoked tokens are remembered without storing them.
 pub fn token_hash(token: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest.as_ref() {
-        hex.push(HEX[usize::from(byte >> 4)] as char);
-        hex.push(HEX[usize::from(byte & 0x0f)] as char);
-    }
-    hex
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 #[cfg(test)]

@@ -31,6 +31,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a response whole.
+    pub async fn read(response: reqwest::Response) -> Self {
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
     /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text)
@@ -121,12 +130,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.expect("request sent");
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            text: response.text().await.unwrap(),
-        }
+        Reply::read(request.send().await.expect("request sent")).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -149,12 +153,7 @@ impl TestApp {
         if let Some(content_type) = content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
-        let response = request.send().await.expect("request sent");
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            text: response.text().await.unwrap(),
-        }
+        Reply::read(request.send().await.expect("request sent")).await
     }
 
     /// Creates an account with [`PASSWORD`] straight in the store.

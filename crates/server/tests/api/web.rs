@@ -25,12 +25,12 @@ async fn send(
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = request.send().await.unwrap();
-    Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        text: response.text().await.unwrap(),
-    }
+    Reply::read(request.send().await.unwrap()).await
+}
+
+/// A GET with the session cookie only, as a page's reads are.
+async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Reply {
+    send(app, Method::GET, path, Some(cookie), None, None).await
 }
 
 /// Signs in through the UI's route: (cookie value, Set-Cookie header, body).
@@ -78,28 +78,12 @@ async fn the_session_cookie_is_httponly_strict_and_needs_the_csrf_token_to_chang
     assert_eq!(csrf.len(), 64);
 
     // After a reload the page asks who is signed in and gets the same CSRF token.
-    let again = send(
-        app,
-        Method::GET,
-        "/api/v1/auth/session",
-        Some(&cookie),
-        None,
-        None,
-    )
-    .await;
+    let again = get_with_cookie(app, "/api/v1/auth/session", &cookie).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     assert_eq!(again.json()["csrf_token"], csrf.as_str());
     assert_eq!(again.json()["user"]["user_id"], "A001");
     // Reads need only the cookie.
-    let experiments = send(
-        app,
-        Method::GET,
-        "/api/v1/experiments",
-        Some(&cookie),
-        None,
-        None,
-    )
-    .await;
+    let experiments = get_with_cookie(app, "/api/v1/experiments", &cookie).await;
     assert_eq!(experiments.status, StatusCode::OK);
 
     // Writes need the CSRF token too: a cookie alone is what a forged request would have.
@@ -120,15 +104,7 @@ async fn the_session_cookie_is_httponly_strict_and_needs_the_csrf_token_to_chang
             reply.text
         );
     }
-    let experiments = send(
-        app,
-        Method::GET,
-        "/api/v1/experiments",
-        Some(&cookie),
-        None,
-        None,
-    )
-    .await;
+    let experiments = get_with_cookie(app, "/api/v1/experiments", &cookie).await;
     assert!(!experiments.text.contains("from-the-ui"), "nothing created");
     let created = send(
         app,
@@ -178,15 +154,7 @@ async fn the_session_cookie_is_httponly_strict_and_needs_the_csrf_token_to_chang
         cleared.starts_with("mymonit_session=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    let after = send(
-        app,
-        Method::GET,
-        "/api/v1/auth/session",
-        Some(&cookie),
-        None,
-        None,
-    )
-    .await;
+    let after = get_with_cookie(app, "/api/v1/auth/session", &cookie).await;
     assert!(after.problem(401).contains("revoked"), "{}", after.text);
 }
 
@@ -210,15 +178,7 @@ async fn a_session_reports_the_same_errors_as_the_token_sign_in() {
     let none = send(app, Method::GET, "/api/v1/auth/session", None, None, None).await;
     assert_eq!(none.status, StatusCode::NO_CONTENT, "{}", none.text);
     // A dead cookie: 401, and the browser is told to drop it.
-    let garbage = send(
-        app,
-        Method::GET,
-        "/api/v1/auth/session",
-        Some("garbage"),
-        None,
-        None,
-    )
-    .await;
+    let garbage = get_with_cookie(app, "/api/v1/auth/session", "garbage").await;
     garbage.problem(401);
     assert!(
         garbage.headers[header::SET_COOKIE]
@@ -257,15 +217,7 @@ async fn a_session_reports_the_same_errors_as_the_token_sign_in() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    let after = send(
-        app,
-        Method::GET,
-        "/api/v1/auth/session",
-        Some(&cookie),
-        None,
-        None,
-    )
-    .await;
+    let after = get_with_cookie(app, "/api/v1/auth/session", &cookie).await;
     after.problem(401);
 }
 
@@ -294,18 +246,8 @@ async fn the_cookie_is_secure_behind_tls() {
 }
 
 async fn page(app: &TestApp, path: &str, accept: &str) -> Reply {
-    let response = app
-        .client
-        .get(app.url(path))
-        .header(header::ACCEPT, accept)
-        .send()
-        .await
-        .unwrap();
-    Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        text: response.text().await.unwrap(),
-    }
+    let request = app.client.get(app.url(path)).header(header::ACCEPT, accept);
+    Reply::read(request.send().await.unwrap()).await
 }
 
 const BROWSER: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
