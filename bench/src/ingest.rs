@@ -172,6 +172,45 @@ async fn soak(args: &Args, lines: &[String], seconds: u64) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The bodies of the HTTP scenarios: 5,000 lines each.
+fn batches(lines: &[String]) -> Vec<String> {
+    lines
+        .chunks(5000)
+        .map(|chunk| chunk.join("\n") + "\n")
+        .collect()
+}
+
+/// Sends `bodies` over `writers` concurrent connections, each request made by `request`;
+/// returns every answer's status and text once all are in.
+async fn post_batches(
+    writers: usize,
+    bodies: Vec<String>,
+    request: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder + Clone + Send + 'static,
+) -> anyhow::Result<Vec<(reqwest::StatusCode, String)>> {
+    let queue = Arc::new(Mutex::new(bodies));
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let (queue, request) = (queue.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut answers = Vec::new();
+            loop {
+                let body = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
+                let Some(body) = body else {
+                    return Ok::<_, anyhow::Error>(answers);
+                };
+                let response = request(&client, body).send().await?;
+                answers.push((response.status(), response.text().await?));
+            }
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.extend(task.await??);
+    }
+    Ok(answers)
+}
+
 /// (c): batches of 5,000 lines over `writers` connections; measures per second.
 async fn http_run(
     args: &Args,
@@ -180,50 +219,28 @@ async fn http_run(
     query: &str,
 ) -> anyhow::Result<(f64, f64)> {
     let server = Server::start(&args.mymonit, None).await?;
-    let bodies: Vec<String> = lines
-        .chunks(5000)
-        .map(|chunk| chunk.join("\n") + "\n")
-        .collect();
-    let queue = Arc::new(Mutex::new(bodies));
+    let bodies = batches(lines);
     let url = format!("{}/api/v1/ingest{query}", server.base);
+    let (token, content_type) = (server.token.clone(), content_type.to_string());
     let started = Instant::now();
-    let mut writers = Vec::new();
-    for _ in 0..args.writers {
-        let (queue, url, token, content_type) = (
-            queue.clone(),
-            url.clone(),
-            server.token.clone(),
-            content_type.to_string(),
-        );
-        writers.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let mut accepted = 0u64;
-            loop {
-                let body = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
-                let Some(body) = body else {
-                    return Ok::<u64, anyhow::Error>(accepted);
-                };
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", &content_type)
-                    .body(body)
-                    .send()
-                    .await?;
-                let outcome: serde_json::Value = response.json().await?;
-                if outcome["rejected_count"].as_u64() != Some(0) {
-                    bail!("rejections: {outcome}");
-                }
-                accepted += outcome["accepted"].as_u64().unwrap_or(0);
-            }
-        }));
-    }
-    let mut accepted = 0;
-    for writer in writers {
-        accepted += writer.await??;
-    }
+    let answers = post_batches(args.writers, bodies, move |client, body| {
+        client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", &content_type)
+            .body(body)
+    })
+    .await?;
     let elapsed = started.elapsed();
     let peak = server.stop().0;
+    let mut accepted = 0;
+    for (_, text) in answers {
+        let outcome: serde_json::Value = serde_json::from_str(&text)?;
+        if outcome["rejected_count"].as_u64() != Some(0) {
+            bail!("rejections: {outcome}");
+        }
+        accepted += outcome["accepted"].as_u64().unwrap_or(0);
+    }
     if accepted != lines.len() as u64 {
         bail!("accepted {accepted} of {}", lines.len());
     }
@@ -248,37 +265,20 @@ async fn influx_run(args: &Args, base: &str, lines: &[String]) -> anyhow::Result
     if !response.status().is_success() {
         bail!("InfluxDB CREATE DATABASE: {}", response.status());
     }
-    let bodies: Vec<String> = lines
-        .chunks(5000)
-        .map(|chunk| chunk.join("\n") + "\n")
-        .collect();
-    let queue = Arc::new(Mutex::new(bodies));
+    let bodies = batches(lines);
     let url = format!("{base}/write?db={database}&precision=s");
     let started = Instant::now();
-    let mut writers = Vec::new();
-    for _ in 0..args.writers {
-        let (queue, url, client) = (queue.clone(), url.clone(), client.clone());
-        writers.push(tokio::spawn(async move {
-            loop {
-                let body = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
-                let Some(body) = body else {
-                    return Ok::<(), anyhow::Error>(());
-                };
-                let response = client.post(&url).body(body).send().await?;
-                if response.status() != reqwest::StatusCode::NO_CONTENT {
-                    bail!(
-                        "InfluxDB write: {} {}",
-                        response.status(),
-                        response.text().await?
-                    );
-                }
-            }
-        }));
-    }
-    for writer in writers {
-        writer.await??;
-    }
+    let answers = post_batches(args.writers, bodies, move |client, body| {
+        client.post(&url).body(body)
+    })
+    .await?;
     let elapsed = started.elapsed();
+    if let Some((status, text)) = answers
+        .iter()
+        .find(|(status, _)| *status != reqwest::StatusCode::NO_CONTENT)
+    {
+        bail!("InfluxDB write: {status} {text}");
+    }
     // Everything answered 204; check that it is all there.
     let counted: serde_json::Value = client
         .get(format!(
