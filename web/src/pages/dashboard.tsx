@@ -22,6 +22,32 @@ const STAT_LABELS: Record<string, string> = {
   count: "Count", mean: "Mean", min: "Min", max: "Max", p50: "p50", p90: "p90", p99: "p99",
 };
 
+/** The column headers of a statistics table, after its first column. */
+function StatHeaders() {
+  return (
+    <>
+      {STATISTICS.map((s) => (
+        <th scope="col" class="num" key={s}>
+          {STAT_LABELS[s]}
+        </th>
+      ))}
+    </>
+  );
+}
+
+/** A bucket's statistics as table cells (a missing bucket counts 0 points). */
+function StatCells({ bucket }: { bucket: Bucket | undefined }) {
+  return (
+    <>
+      {STATISTICS.map((s) => (
+        <td class="num" key={s} data-stat={s}>
+          {s === "count" ? formatCount(Number(bucket?.count ?? 0)) : formatNumber(bucket?.[s] as number | null)}
+        </td>
+      ))}
+    </>
+  );
+}
+
 interface StatsState {
   loading: boolean;
   error: string | null;
@@ -249,11 +275,7 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
                 <thead>
                   <tr>
                     <th scope="col">Measure</th>
-                    {STATISTICS.map((s) => (
-                      <th scope="col" class="num" key={s}>
-                        {STAT_LABELS[s]}
-                      </th>
-                    ))}
+                    <StatHeaders />
                   </tr>
                 </thead>
                 <tbody>
@@ -265,11 +287,7 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
                           {row.measure}
                           {units[row.measure] && <span class="muted"> ({units[row.measure]})</span>}
                         </th>
-                        {STATISTICS.map((s) => (
-                          <td class="num" key={s} data-stat={s}>
-                            {s === "count" ? formatCount(Number(b?.count ?? 0)) : formatNumber(b?.[s] as number | null)}
-                          </td>
-                        ))}
+                        <StatCells bucket={b} />
                       </tr>
                     );
                   })}
@@ -329,22 +347,14 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
                       <thead>
                         <tr>
                           <th scope="col">Slice start ({zoneName(tz)})</th>
-                          {STATISTICS.map((s) => (
-                            <th scope="col" class="num" key={s}>
-                              {STAT_LABELS[s]}
-                            </th>
-                          ))}
+                          <StatHeaders />
                         </tr>
                       </thead>
                       <tbody>
                         {row.buckets.map((b) => (
                           <tr key={b.start}>
                             <td class="nowrap">{formatTime(b.start, { seconds: false, zone: false })}</td>
-                            {STATISTICS.map((s) => (
-                              <td class="num" key={s}>
-                                {s === "count" ? formatCount(Number(b.count ?? 0)) : formatNumber(b[s] as number | null)}
-                              </td>
-                            ))}
+                            <StatCells bucket={b} />
                           </tr>
                         ))}
                       </tbody>
