@@ -175,6 +175,78 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit_head(&self) -> Result<Option<(i64, String)>>;
 }
 
+/// The first 16 bytes of the SHA-256 of a message (content type and body): how a message
+/// without a message id is recognised when the broker delivers it again.
+pub type BodyHash = [u8; 16];
+
+/// How a message taken from the broker may be recognised as one already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryKey {
+    /// The message carries a message id: stored once per id (the inbox), however often it is
+    /// delivered or published.
+    Id(String),
+    /// A first delivery (`redelivered = false`) without a message id: by the broker's
+    /// contract no earlier delivery of it was acknowledged, so it is always stored. Its body
+    /// is remembered until its acknowledgement is known to be committed.
+    First(BodyHash),
+    /// A redelivery without a message id: skipped if a closed session stored a message of
+    /// this body whose acknowledgement never reached the broker (consuming that record),
+    /// stored otherwise.
+    Redelivered {
+        /// The body.
+        body: BodyHash,
+        /// Sessions seen alive after this message was redelivered: it cannot be one of
+        /// theirs (the broker redelivers a session's messages only once its connection is
+        /// closed), so their bodies are not waited for.
+        not_from: Vec<String>,
+    },
+}
+
+/// One message's measures and how to recognise it.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// How it is recognised.
+    pub key: DeliveryKey,
+    /// Its measures.
+    pub measures: Vec<NewMeasure>,
+}
+
+/// What became of one message of a [`ConsumerBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Its measures were stored (this many).
+    Stored(u64),
+    /// It was stored before: nothing stored now.
+    Duplicate,
+    /// A redelivery whose body is held only by sessions not yet resolved (named here): it
+    /// may be theirs. Nothing stored; decide again once they are resolved or have forgotten
+    /// those bodies.
+    Undecided(Vec<String>),
+}
+
+/// A batch of AMQP messages stored in one transaction by one consumer session.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerBatch<'a> {
+    /// The session (from [`MeasureStore::begin_consumer_session`]).
+    pub session_id: i64,
+    /// This batch's number in the session (increasing).
+    pub batch_no: i64,
+    /// The broker committed the acknowledgements of the session's batches up to this one:
+    /// their bodies are forgotten in the same transaction.
+    pub acknowledged_through: Option<i64>,
+    /// The messages, in delivery order.
+    pub deliveries: &'a [Delivered],
+}
+
+/// A consumer session not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSession {
+    /// Its name (the broker's queues carry it).
+    pub name: String,
+    /// Bodies it holds.
+    pub unacknowledged: u64,
+}
+
 /// A visitor of stored chunks: each chunk's summary and its encoded bytes.
 pub type ChunkVisitor<'a> = dyn FnMut(&Summary, &[u8]) -> std::result::Result<(), mymonit_tsdb::bits::DecodeError>
     + Send
@@ -275,8 +347,31 @@ pub trait MeasureStore: Send + Sync + 'static {
     /// not yet in the inbox (a redelivered message is not stored twice); returns how many
     /// measures were stored.
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64>;
-    /// Forgets inbox keys older than `before` (epoch seconds).
+    /// Forgets inbox keys older than `before` (epoch seconds), and what consumer sessions
+    /// remembered before then (sessions resolved before then, and bodies stored before then
+    /// whose redelivery never came).
     async fn purge_inbox(&self, before: i64) -> Result<u64>;
+    /// Registers an AMQP consumer session by its unique name; returns its id.
+    async fn begin_consumer_session(&self, name: &str) -> Result<i64>;
+    /// Stores the messages of one consumer batch in one transaction, each as its
+    /// [`DeliveryKey`] says, and forgets the bodies of the session's batches whose
+    /// acknowledgements are committed; returns one outcome per message, in order.
+    async fn append_deliveries(&self, batch: ConsumerBatch<'_>) -> Result<Vec<DeliveryOutcome>>;
+    /// Forgets the bodies of a session's batches up to `through_batch` (their
+    /// acknowledgements are committed).
+    async fn forget_acknowledged(&self, session_id: i64, through_batch: i64) -> Result<()>;
+    /// Sessions other than `except` that are not resolved (live ones, and closed ones no one
+    /// has resolved yet), with the bodies they hold.
+    async fn open_consumer_sessions(&self, except: i64) -> Result<Vec<OpenSession>>;
+    /// Resolves a session whose connection is closed: forgets its bodies of batches up to
+    /// `acked_through` (all of them when `None`: the broker kept no record, so none of its
+    /// messages can come back) and marks it resolved, so that redeliveries consume the rest.
+    /// `Ok(false)` when it was resolved already.
+    async fn resolve_consumer_session(
+        &self,
+        name: &str,
+        acked_through: Option<i64>,
+    ) -> Result<bool>;
     /// Reads measures in `(timestamp, seq)` order.
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>>;
     /// How many measures an experiment has.

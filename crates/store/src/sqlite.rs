@@ -32,7 +32,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// SQLite admits one writer at a time; writers of this process queue here instead of
     /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
-    measure_writer: std::sync::Arc<tokio::sync::Mutex<measures::Writer>>,
+    measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
     /// Audit appends are serialised (one chain); holds the last record's position and hash
@@ -69,6 +69,7 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         measures::move_legacy_measures(&pool).await?;
+        measures::raise_arrival_seq(&pool).await?;
         let store = Self {
             pool,
             measure_writer: std::sync::Arc::default(),
@@ -614,6 +615,7 @@ impl SqliteStore {
 }
 
 mod audit;
+mod deliveries;
 mod measures;
 
 #[cfg(test)]

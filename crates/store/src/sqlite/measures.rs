@@ -21,8 +21,8 @@ use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::Sqlit
 
 use super::{SqliteStore, now};
 use crate::{
-    ChunkVisitor, CompactionReport, MeasureQuery, MeasureStore, Result, Series, StoreError,
-    tags_from_json, tags_to_json,
+    ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
+    OpenSession, Result, Series, StoreError, tags_from_json, tags_to_json,
 };
 
 /// Series ids by (experiment, measure type, tags as stored).
@@ -49,29 +49,30 @@ fn multi_row_insert(rows: usize) -> String {
     sql
 }
 
-/// The writer's state, behind the mutex that queues this process's writers.
-#[derive(Debug, Default)]
-pub(super) struct Writer {
-    /// The next arrival number; read from the database on first use.
-    next_seq: Option<i64>,
-}
-
-impl Writer {
-    async fn next_seq(&mut self, tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
-        if let Some(next) = self.next_seq {
-            return Ok(next);
-        }
-        let recent: i64 =
-            sqlx::query_scalar("select coalesce(max(last_seq), 0) from recent_blocks")
-                .fetch_one(&mut **tx)
-                .await?;
-        let chunked: i64 = sqlx::query_scalar("select coalesce(max(end_seq), 0) from chunks")
+/// Takes `count` arrival numbers inside `tx` (which holds the database's write lock, so two
+/// processes on one database never hand out the same number); returns the first.
+async fn take_seqs(tx: &mut Transaction<'_, Sqlite>, count: usize) -> Result<i64> {
+    let count = count as i64;
+    let next: i64 =
+        sqlx::query_scalar("update arrival_seq set next = next + ? where id = 1 returning next")
+            .bind(count)
             .fetch_one(&mut **tx)
             .await?;
-        let next = recent.max(chunked) + 1;
-        self.next_seq = Some(next);
-        Ok(next)
-    }
+    Ok(next - count)
+}
+
+/// Raises the shared arrival number past every number already stored (points moved from the
+/// first layout keep theirs).
+pub(super) async fn raise_arrival_seq(pool: &SqlitePool) -> Result<()> {
+    sqlx::query(
+        "update arrival_seq set next = max(next,
+             (select coalesce(max(last_seq), 0) + 1 from recent_blocks),
+             (select coalesce(max(end_seq), 0) + 1 from chunks))
+         where id = 1",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Inserts blocks (one per series) inside `tx`.
@@ -230,16 +231,18 @@ impl SqliteStore {
         Ok((ids, created))
     }
 
-    /// Inserts measures into `recent_blocks` inside `tx`, numbering them from the writer's
-    /// next arrival number; returns the series to cache and the next number once committed.
-    async fn insert_recent(
+    /// Inserts measures into `recent_blocks` inside `tx`, numbering them from the shared
+    /// arrival number; returns the series to cache once committed.
+    pub(super) async fn insert_recent(
         &self,
         tx: &mut Transaction<'_, Sqlite>,
-        writer: &mut Writer,
         measures: &[&NewMeasure],
-    ) -> Result<(Vec<(SeriesKey, i64)>, i64)> {
+    ) -> Result<Vec<(SeriesKey, i64)>> {
+        if measures.is_empty() {
+            return Ok(Vec::new());
+        }
         let (series_ids, created) = self.resolve_series(tx, measures).await?;
-        let first_seq = writer.next_seq(tx).await?;
+        let first_seq = take_seqs(tx, measures.len()).await?;
         let mut by_series: HashMap<i64, Vec<Point>> = HashMap::new();
         for (index, (measure, series_id)) in measures.iter().zip(&series_ids).enumerate() {
             by_series.entry(*series_id).or_default().push(Point {
@@ -250,19 +253,19 @@ impl SqliteStore {
         }
         let blocks: Vec<(i64, Vec<Point>)> = by_series.into_iter().collect();
         insert_blocks(tx, &blocks).await?;
-        Ok((created, first_seq + measures.len() as i64))
+        Ok(created)
     }
 
     /// Tells live views about committed measures (only when someone listens: copying a
     /// large batch for nobody would cost ingest time).
-    fn publish(&self, rows: &[&NewMeasure]) {
+    pub(super) fn publish(&self, rows: &[&NewMeasure]) {
         if self.committed.receiver_count() > 0 && !rows.is_empty() {
             let batch: Vec<NewMeasure> = rows.iter().map(|m| (*m).clone()).collect();
             let _ = self.committed.send(std::sync::Arc::new(batch));
         }
     }
 
-    fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
+    pub(super) fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
         if created.is_empty() {
             return;
         }
@@ -582,19 +585,18 @@ impl SeriesCursor {
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
-        let mut writer = self.measure_writer.lock().await;
+        let _writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows: Vec<&NewMeasure> = measures.iter().collect();
-        let (created, next_seq) = self.insert_recent(&mut tx, &mut writer, &rows).await?;
+        let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
-        writer.next_seq = Some(next_seq);
         self.remember_series(created);
         self.publish(&rows);
         Ok(measures.len() as u64)
     }
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
-        let mut writer = self.measure_writer.lock().await;
+        let _writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let processed_at = now();
         // Which keys are new: `returning` lists only the rows the insert really added.
@@ -621,9 +623,8 @@ impl MeasureStore for SqliteStore {
                 rows.extend(measures.iter());
             }
         }
-        let (created, next_seq) = self.insert_recent(&mut tx, &mut writer, &rows).await?;
+        let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
-        writer.next_seq = Some(next_seq);
         self.remember_series(created);
         self.publish(&rows);
         Ok(rows.len() as u64)
@@ -634,7 +635,31 @@ impl MeasureStore for SqliteStore {
             .bind(before)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() + self.purge_sessions(before).await?)
+    }
+
+    async fn begin_consumer_session(&self, name: &str) -> Result<i64> {
+        self.begin_session(name).await
+    }
+
+    async fn append_deliveries(&self, batch: ConsumerBatch<'_>) -> Result<Vec<DeliveryOutcome>> {
+        self.store_deliveries(batch).await
+    }
+
+    async fn forget_acknowledged(&self, session_id: i64, through_batch: i64) -> Result<()> {
+        self.forget_bodies(session_id, through_batch).await
+    }
+
+    async fn open_consumer_sessions(&self, except: i64) -> Result<Vec<OpenSession>> {
+        self.sessions_holding_bodies(except).await
+    }
+
+    async fn resolve_consumer_session(
+        &self,
+        name: &str,
+        acked_through: Option<i64>,
+    ) -> Result<bool> {
+        self.resolve_session(name, acked_through).await
     }
 
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {

@@ -724,3 +724,144 @@ async fn reads_racing_compaction_see_each_point_once() {
     writer.await.unwrap();
     assert!(reads > 1);
 }
+
+#[tokio::test]
+async fn two_processes_on_one_database_never_share_an_arrival_number() {
+    let (dir, first) = open().await;
+    // A second store on the same file stands for a second server process.
+    let second = SqliteStore::open(dir.path()).await.unwrap();
+    let experiment = first.create_experiment("device-vibrations").await.unwrap();
+    // Every reading in the same second: only the arrival number tells them apart.
+    let reading = |value: f64| NewMeasure {
+        experiment_id: experiment.experiment_id,
+        measure_type_id: 1,
+        timestamp_ns: 1_653_040_000_000_000_000,
+        value,
+        tags: BTreeMap::new(),
+    };
+    let (a, b) = tokio::join!(
+        async {
+            for i in 0..50 {
+                first.append(&[reading(f64::from(i))]).await.unwrap();
+            }
+        },
+        async {
+            for i in 0..50 {
+                second.append(&[reading(f64::from(100 + i))]).await.unwrap();
+            }
+        }
+    );
+    let ((), ()) = (a, b);
+    while first.compact(1_000).await.unwrap().points > 0 {}
+    let stored = first
+        .query(&MeasureQuery {
+            experiment_id: experiment.experiment_id,
+            limit: 1_000,
+            ..MeasureQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 100, "a tied reading was merged away");
+    // A store opened later continues past every number handed out.
+    let third = SqliteStore::open(dir.path()).await.unwrap();
+    third.append(&[reading(-1.0)]).await.unwrap();
+    while third.compact(1_000).await.unwrap().points > 0 {}
+    assert_eq!(third.count(experiment.experiment_id).await.unwrap(), 101);
+}
+
+#[tokio::test]
+async fn consumer_sessions_remember_bodies_until_acknowledged_or_resolved() {
+    use crate::{ConsumerBatch, Delivered, DeliveryKey, DeliveryOutcome, OpenSession};
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("device-vibrations").await.unwrap();
+    let body = [7u8; 16];
+    let message = |key: DeliveryKey| Delivered {
+        key,
+        measures: vec![NewMeasure {
+            experiment_id: experiment.experiment_id,
+            measure_type_id: 1,
+            timestamp_ns: 0,
+            value: 1.0,
+            tags: BTreeMap::new(),
+        }],
+    };
+    let a = store.begin_consumer_session("a").await.unwrap();
+    let b = store.begin_consumer_session("b").await.unwrap();
+    let batch = |session_id, batch_no, deliveries: &[Delivered]| {
+        let deliveries = deliveries.to_vec();
+        let store = store.clone();
+        async move {
+            store
+                .append_deliveries(ConsumerBatch {
+                    session_id,
+                    batch_no,
+                    acknowledged_through: None,
+                    deliveries: &deliveries,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = [
+        message(DeliveryKey::First(body)),
+        message(DeliveryKey::First(body)),
+    ];
+    assert_eq!(
+        batch(a, 1, &first).await,
+        vec![DeliveryOutcome::Stored(1), DeliveryOutcome::Stored(1)]
+    );
+    // b's redelivery of that body waits for a, which is alive as far as b knows.
+    let redelivery = [message(DeliveryKey::Redelivered {
+        body,
+        not_from: vec![],
+    })];
+    assert_eq!(
+        batch(b, 1, &redelivery).await,
+        vec![DeliveryOutcome::Undecided(vec!["a".into()])]
+    );
+    let open = store.open_consumer_sessions(b).await.unwrap();
+    assert_eq!(
+        open,
+        vec![OpenSession {
+            name: "a".into(),
+            unacknowledged: 2
+        }]
+    );
+    // a closed with nothing acknowledged: both copies come back and are skipped, a third is
+    // stored.
+    assert!(store.resolve_consumer_session("a", Some(0)).await.unwrap());
+    assert!(!store.resolve_consumer_session("a", Some(0)).await.unwrap());
+    let three = [
+        message(DeliveryKey::Redelivered {
+            body,
+            not_from: vec![],
+        }),
+        message(DeliveryKey::Redelivered {
+            body,
+            not_from: vec![],
+        }),
+        message(DeliveryKey::Redelivered {
+            body,
+            not_from: vec![],
+        }),
+    ];
+    assert_eq!(
+        batch(b, 2, &three).await,
+        vec![
+            DeliveryOutcome::Duplicate,
+            DeliveryOutcome::Duplicate,
+            DeliveryOutcome::Stored(1)
+        ]
+    );
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 3);
+    // b's own body is forgotten once acknowledged; purging forgets resolved sessions.
+    store.forget_acknowledged(b, 2).await.unwrap();
+    assert_eq!(store.purge_inbox(i64::MAX).await.unwrap(), 1);
+    assert_eq!(
+        store.open_consumer_sessions(0).await.unwrap(),
+        vec![OpenSession {
+            name: "b".into(),
+            unacknowledged: 0
+        }]
+    );
+}
