@@ -104,6 +104,7 @@ pub struct Metrics {
     dead_lettered: Counter,
     deliveries: Counter,
     redeliveries: Counter,
+    duplicates: Counter,
     consumer_connected: Gauge,
     batch_size: Family<SourceLabels, Histogram>,
     commit_seconds: Family<SourceLabels, Histogram>,
@@ -196,6 +197,7 @@ impl Default for Metrics {
             dead_lettered: Counter::default(),
             deliveries: Counter::default(),
             redeliveries: Counter::default(),
+            duplicates: Counter::default(),
             consumer_connected: Gauge::default(),
             batch_size: Family::new_with_constructor(|| {
                 Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -245,6 +247,12 @@ impl Default for Metrics {
             "amqp_redeliveries",
             "AMQP messages received again after a broker or consumer failure",
             m.redeliveries.clone(),
+        );
+        registry.register(
+            "amqp_duplicates_skipped",
+            "AMQP messages not stored because they were stored before (a message id seen \
+             before, or a redelivery of a body committed but not acknowledged)",
+            m.duplicates.clone(),
         );
         registry.register(
             "amqp_consumer_connected",
@@ -356,6 +364,11 @@ impl Metrics {
         if redelivered {
             self.redeliveries.inc();
         }
+    }
+
+    /// Counts AMQP messages skipped as already stored.
+    pub fn duplicates_skipped(&self, count: u64) {
+        self.duplicates.inc_by(count);
     }
 
     /// Whether the AMQP consumer is consuming.

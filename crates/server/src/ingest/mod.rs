@@ -3,20 +3,16 @@
 //! back with their reason.
 
 pub mod amqp;
+pub mod resolve;
 pub mod tokens;
 
-use std::collections::HashMap;
-
-use mymonit_formats::{Decoded, Record};
+use mymonit_formats::Decoded;
 use mymonit_model::{ingest::IngestToken, measure::NewMeasure, time::now_ns};
+pub use resolve::{NameResolver, RejectReason};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{
-    error::ApiError,
-    metrics::{Reason, Source},
-    state::AppState,
-};
+use crate::{error::ApiError, metrics::Source, state::AppState};
 
 /// Most rejections listed in one answer (the count is always complete).
 pub const MAX_LISTED_REJECTIONS: usize = 1000;
@@ -83,70 +79,21 @@ pub async fn store(
         rejected_count: 0,
         duplicate: false,
     };
-    let mut experiments: HashMap<String, Option<i64>> = HashMap::new();
-    let mut measure_types: HashMap<String, Option<i64>> = HashMap::new();
+    let mut resolver = NameResolver::new(std::time::Duration::ZERO);
     let mut batch: Vec<NewMeasure> = Vec::with_capacity(decoded.len());
     for (index, item) in decoded.into_iter().enumerate() {
-        let record: Record = match item {
-            Ok(record) => record,
-            Err(err) => {
-                state.metrics.rejected(Source::Http, Reason::Decode, 1);
-                outcome.reject(index, err.to_string());
-                continue;
+        let allowed = |experiment_id| token.experiment_ids.contains(&experiment_id);
+        match resolver.measure(state.meta.as_ref(), item, allowed).await? {
+            Ok(measure) => batch.push(measure),
+            Err(reason) => {
+                state.metrics.rejected(Source::Http, reason.metric(), 1);
+                // A record outside the token's scope refuses the whole request.
+                if let RejectReason::OutOfScope(_) = reason {
+                    return Err(ApiError::Forbidden(reason.to_string()));
+                }
+                outcome.reject(index, reason.to_string());
             }
-        };
-        let experiment_id = match experiments.get(&record.experiment) {
-            Some(id) => *id,
-            None => {
-                let id = state
-                    .meta
-                    .experiment_by_name(&record.experiment)
-                    .await?
-                    .map(|e| e.experiment_id);
-                experiments.insert(record.experiment.clone(), id);
-                id
-            }
-        };
-        let Some(experiment_id) = experiment_id else {
-            state
-                .metrics
-                .rejected(Source::Http, Reason::UnknownExperiment, 1);
-            outcome.reject(index, format!("unknown experiment {:?}", record.experiment));
-            continue;
-        };
-        if !token.experiment_ids.contains(&experiment_id) {
-            state.metrics.rejected(Source::Http, Reason::Forbidden, 1);
-            return Err(ApiError::Forbidden(format!(
-                "this ingest token may not write to experiment {:?}",
-                record.experiment
-            )));
         }
-        let measure_type_id = match measure_types.get(&record.measure) {
-            Some(id) => *id,
-            None => {
-                let id = state
-                    .meta
-                    .measure_type_by_name(&record.measure)
-                    .await?
-                    .map(|t| t.measure_type_id);
-                measure_types.insert(record.measure.clone(), id);
-                id
-            }
-        };
-        let Some(measure_type_id) = measure_type_id else {
-            state
-                .metrics
-                .rejected(Source::Http, Reason::UnknownMeasureType, 1);
-            outcome.reject(index, format!("unknown measure type {:?}", record.measure));
-            continue;
-        };
-        batch.push(NewMeasure {
-            experiment_id,
-            measure_type_id,
-            timestamp_ns: record.timestamp_ns,
-            value: record.value,
-            tags: record.tags,
-        });
     }
     let started = std::time::Instant::now();
     match (idempotency_key, batch.is_empty()) {

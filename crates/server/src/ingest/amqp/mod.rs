@@ -1,38 +1,41 @@
 //! The AMQP consumer: the original path (exchange `mymonit`, routing key `measures`, queue
 //! `measures`, all durable), with what the original lacked: messages are acknowledged only
-//! after their measures are committed, a redelivered message is not stored twice (an inbox of
-//! message keys written in the same transaction), and a message that cannot be stored goes to
-//! the dead-letter queue with its reason instead of blocking the queue or vanishing.
+//! after their measures are committed, nothing a broker marks as new is ever skipped, a
+//! redelivered message is not stored twice, and a message that cannot be stored goes to the
+//! dead-letter queue with its reason instead of blocking the queue or vanishing.
 //!
 //! Deliveries are stored in batches (group commit: up to `batch_size` messages, or what came
-//! within `batch_wait_ms`), then acknowledged together. Several servers may consume one
-//! queue; the broker shares the messages out. Broker restarts and network drops end in a
-//! reconnect with exponential backoff.
+//! within `batch_wait_ms`), then acknowledged together in one AMQP transaction that also
+//! records the batch's number (see [`sessions`]); [`batch`] holds the rule for what may be
+//! skipped as already stored. Several servers may consume one queue; the broker shares the
+//! messages out. Broker restarts and network drops end the session and start a new one
+//! after a backoff.
+
+pub mod batch;
+pub mod sessions;
 
 use std::{
-    collections::HashMap,
+    collections::BTreeSet,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
+use batch::{Acks, Incoming, IngestDeps, SessionCursor, Settled};
 use futures_lite::StreamExt;
 use lapin::{
-    BasicProperties, Connection, ConnectionProperties, ExchangeKind,
-    message::Delivery,
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
         ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     },
     types::{AMQPValue, FieldTable, LongString},
 };
-use mymonit_formats::{Decoded, TimeUnit, json};
-use mymonit_model::measure::NewMeasure;
 use serde::Serialize;
+use sessions::{Session, Sweeper};
 use tokio::sync::watch;
 
 use crate::{
-    auth::tokens::token_hash,
-    metrics::{Reason, Source},
+    ingest::NameResolver,
     settings::{AmqpSettings, redact_url},
     state::AppState,
 };
@@ -67,6 +70,12 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
+/// How often held redeliveries are decided again while nothing else arrives.
+const RETRY_HELD: Duration = Duration::from_millis(100);
+/// How long the consumer waits idle before forgetting acknowledged bodies on its own (a busy
+/// consumer forgets them in its next batch's transaction).
+const FORGET_WHEN_IDLE: Duration = Duration::from_millis(50);
+
 /// Consumes until `shutdown` turns true, reconnecting with backoff.
 pub async fn run(
     app: AppState,
@@ -74,11 +83,26 @@ pub async fn run(
     url: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let deps = IngestDeps {
+        meta: app.meta.clone(),
+        measures: app.measures.clone(),
+        metrics: app.metrics.clone(),
+    };
     let mut backoff = Duration::from_millis(500);
-    let mut resolver = Resolver::default();
+    // Names stay cached across reconnections, for a minute.
+    let mut resolver = NameResolver::new(Duration::from_secs(60));
     loop {
         let started = Instant::now();
-        match consume(&app, &settings, &url, &mut shutdown, &mut resolver).await {
+        match consume(
+            &deps,
+            &app.consumer,
+            &settings,
+            &url,
+            &mut shutdown,
+            &mut resolver,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(err) => {
                 tracing::warn!(url = %redact_url(&url), error = %err, retry_in_ms = backoff.as_millis() as u64, "AMQP consumer lost the broker");
@@ -98,19 +122,8 @@ pub async fn run(
     tracing::info!("AMQP consumer stopped");
 }
 
-async fn consume(
-    app: &AppState,
-    settings: &AmqpSettings,
-    url: &str,
-    shutdown: &mut watch::Receiver<bool>,
-    resolver: &mut Resolver,
-) -> anyhow::Result<()> {
-    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    let dead_letters = connection.create_channel().await?;
-    dead_letters
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+/// Declares the exchange, the queue and its binding, and the dead-letter queue.
+async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> lapin::Result<()> {
     let durable = QueueDeclareOptions {
         durable: true,
         ..Default::default()
@@ -149,10 +162,33 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
+    Ok(())
+}
+
+/// One session: connects, consumes and stores until shutdown (`Ok`) or a failure (`Err`).
+async fn consume(
+    deps: &IngestDeps,
+    state: &SharedConsumerState,
+    settings: &AmqpSettings,
+    url: &str,
+    shutdown: &mut watch::Receiver<bool>,
+    resolver: &mut NameResolver,
+) -> anyhow::Result<()> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let dead_letters = connection.create_channel().await?;
+    dead_letters
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    declare_topology(&channel, settings).await?;
+    let session = Session::open(&channel, deps, settings).await?;
+    let mut cursor = SessionCursor::new(session.session_id);
+    let mut sweeper = Sweeper::new(&connection, settings);
+    sweeper.sweep(deps, session.session_id).await?;
     channel
         .basic_qos(settings.prefetch, BasicQosOptions::default())
         .await?;
-    let consumer_tag = format!("mymonit-{}", uuid::Uuid::new_v4().simple());
+    let consumer_tag = format!("mymonit-{}", session.name);
     let mut consumer = channel
         .basic_consume(
             settings.queue.as_str().into(),
@@ -161,222 +197,175 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
-    set(&app.consumer, ConsumerState::Consuming);
-    tracing::info!(url = %redact_url(url), queue = %settings.queue, "AMQP consumer started");
+    set(state, ConsumerState::Consuming);
+    tracing::info!(url = %redact_url(url), queue = %settings.queue, session = %session.name, "AMQP consumer started");
     let wait = Duration::from_millis(settings.batch_wait_ms);
-    // A dropped connection normally ends the consumer's stream; checking the connection's
-    // state as well means an idle consumer notices a lost broker within a second even when it
-    // does not.
-    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+    let mut held: Vec<Incoming> = Vec::new();
+    let mut blocked_by: BTreeSet<String> = BTreeSet::new();
     loop {
+        // Idle, the consumer wakes to retry held redeliveries, to forget acknowledged bodies
+        // and, every second, to check the connection: a dropped connection normally ends the
+        // consumer's stream, but an idle consumer should notice a lost broker even when it
+        // does not.
+        let idle = if !held.is_empty() || sweeper.waiting() {
+            RETRY_HELD
+        } else if cursor.to_forget().is_some() {
+            FORGET_WHEN_IDLE
+        } else {
+            Duration::from_secs(1)
+        };
         let first = tokio::select! {
-            delivery = consumer.next() => delivery,
-            _ = watchdog.tick() => {
-                if connection.status().connected() {
-                    continue;
-                }
-                anyhow::bail!("the connection to the broker was lost");
-            }
+            delivery = consumer.next() => Some(delivery),
+            _ = tokio::time::sleep(idle) => None,
             () = stopped(shutdown) => {
+                session.close(&channel, deps, cursor.batch_no).await;
                 let _ = connection.close(200, "MyMonit shutting down".into()).await;
                 return Ok(());
             }
         };
-        let Some(first) = first else {
-            anyhow::bail!("the broker closed the consumer");
-        };
-        let mut batch = vec![first?];
-        let deadline = tokio::time::Instant::now() + wait;
-        while batch.len() < settings.batch_size.max(1) {
-            match tokio::time::timeout_at(deadline, consumer.next()).await {
-                Ok(Some(delivery)) => batch.push(delivery?),
-                Ok(None) | Err(_) => break,
+        let mut messages = std::mem::take(&mut held);
+        match first {
+            Some(Some(delivery)) => {
+                messages.push(received(deps, delivery?));
+                let deadline = tokio::time::Instant::now() + wait;
+                while messages.len() < settings.batch_size.max(1) {
+                    match tokio::time::timeout_at(deadline, consumer.next()).await {
+                        Ok(Some(delivery)) => messages.push(received(deps, delivery?)),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+            Some(None) => anyhow::bail!("the broker closed the consumer"),
+            None => {
+                if !connection.status().connected() {
+                    anyhow::bail!("the connection to the broker was lost");
+                }
+                if messages.is_empty() {
+                    if sweeper.waiting() {
+                        sweeper.sweep(deps, session.session_id).await?;
+                    }
+                    if let Some(through) = cursor.to_forget() {
+                        deps.measures
+                            .forget_acknowledged(cursor.session_id, through)
+                            .await?;
+                        cursor.forgotten_through = Some(through);
+                    }
+                    continue;
+                }
             }
         }
-        store_batch(app, settings, &dead_letters, resolver, batch).await?;
-    }
-}
-
-/// Experiment and measure-type ids by name, cached for a minute (renames and new types are
-/// seen within that time).
-#[derive(Default)]
-struct Resolver {
-    experiments: HashMap<String, i64>,
-    measure_types: HashMap<String, i64>,
-    since: Option<Instant>,
-}
-
-impl Resolver {
-    async fn ids(
-        &mut self,
-        app: &AppState,
-        experiment: &str,
-        measure: &str,
-    ) -> Result<(i64, i64), String> {
-        if self
-            .since
-            .is_none_or(|since| since.elapsed() > Duration::from_secs(60))
-        {
-            self.experiments.clear();
-            self.measure_types.clear();
-            self.since = Some(Instant::now());
+        if !blocked_by.is_empty() {
+            // A session alive now was alive when the held messages arrived (a closed
+            // connection never reopens): they are not its messages.
+            let alive = sweeper.resolve(deps, &blocked_by).await?;
+            for message in &mut messages {
+                let (alive_holders, others): (Vec<String>, Vec<String>) = message
+                    .waits_for
+                    .drain(..)
+                    .partition(|name| alive.contains(name));
+                message.not_from.extend(alive_holders);
+                message.waits_for = others;
+            }
         }
-        let experiment_id = match self.experiments.get(experiment) {
-            Some(id) => *id,
-            None => {
-                let found = app
-                    .meta
-                    .experiment_by_name(experiment)
-                    .await
-                    .map_err(|err| err.to_string())?;
-                let id = found
-                    .ok_or_else(|| format!("unknown experiment {experiment:?}"))?
-                    .experiment_id;
-                self.experiments.insert(experiment.to_string(), id);
-                id
-            }
-        };
-        let measure_type_id = match self.measure_types.get(measure) {
-            Some(id) => *id,
-            None => {
-                let found = app
-                    .meta
-                    .measure_type_by_name(measure)
-                    .await
-                    .map_err(|err| err.to_string())?;
-                let id = found
-                    .ok_or_else(|| format!("unknown measure type {measure:?}"))?
-                    .measure_type_id;
-                self.measure_types.insert(measure.to_string(), id);
-                id
-            }
-        };
-        Ok((experiment_id, measure_type_id))
+        let started = Instant::now();
+        let settled = batch::step(deps, resolver, &mut cursor, messages).await?;
+        if settled.stored > 0 {
+            deps.metrics.committed(
+                crate::metrics::Source::Amqp,
+                settled.stored,
+                started.elapsed(),
+            );
+        }
+        deps.metrics.duplicates_skipped(settled.duplicates);
+        acknowledge(
+            deps,
+            settings,
+            &channel,
+            &dead_letters,
+            &session,
+            &cursor,
+            &settled,
+        )
+        .await?;
+        // Everything stored is acknowledged now, by a committed transaction.
+        cursor.acked_through = Some(cursor.batch_no);
+        tracing::debug!(
+            messages = settled.settled.len(),
+            stored = settled.stored,
+            duplicates = settled.duplicates,
+            dead_lettered = settled.dead_letter.len(),
+            held = settled.held.len(),
+            "AMQP batch committed"
+        );
+        held = settled.held;
+        blocked_by = settled.blocked_by;
     }
 }
 
-/// The counter label of a dead-lettering reason.
-fn reason_kind(reason: &str) -> Reason {
-    if reason.starts_with("unknown experiment") {
-        Reason::UnknownExperiment
-    } else if reason.starts_with("unknown measure type") {
-        Reason::UnknownMeasureType
-    } else {
-        Reason::Decode
-    }
+/// Counts a delivery as it arrives.
+fn received(deps: &IngestDeps, delivery: lapin::message::Delivery) -> Incoming {
+    deps.metrics.delivered(delivery.redelivered);
+    Incoming::from(delivery)
 }
 
-/// The key a message is remembered by: its message id, or a hash of its body.
-fn message_key(delivery: &Delivery) -> String {
-    match delivery.properties.message_id() {
-        Some(id) if !id.as_str().is_empty() => format!("id:{}", id.as_str()),
-        _ => format!(
-            "sha256:{}",
-            token_hash(&String::from_utf8_lossy(&delivery.data))
-        ),
-    }
-}
-
-/// Decodes a message body: one object, an array or NDJSON (by content type or by sniffing).
-fn decode(delivery: &Delivery) -> Vec<Decoded> {
-    let ndjson = delivery
-        .properties
-        .content_type()
-        .as_ref()
-        .is_some_and(|t| t.as_str().contains("ndjson"));
-    if ndjson {
-        json::decode_lines(&delivery.data[..], TimeUnit::Seconds).collect()
-    } else {
-        json::decode(&delivery.data[..], TimeUnit::Seconds).collect()
-    }
-}
-
-async fn to_measures(
-    app: &AppState,
-    resolver: &mut Resolver,
-    delivery: &Delivery,
-) -> Result<Vec<NewMeasure>, String> {
-    let decoded = decode(delivery);
-    if decoded.is_empty() {
-        return Err("empty message: no measure in it".into());
-    }
-    let mut measures = Vec::with_capacity(decoded.len());
-    for item in decoded {
-        let record = item.map_err(|err| err.to_string())?;
-        let (experiment_id, measure_type_id) = resolver
-            .ids(app, &record.experiment, &record.measure)
-            .await?;
-        measures.push(NewMeasure {
-            experiment_id,
-            measure_type_id,
-            timestamp_ns: record.timestamp_ns,
-            value: record.value,
-            tags: record.tags,
-        });
-    }
-    Ok(measures)
-}
-
-async fn store_batch(
-    app: &AppState,
+/// Dead-letters the refused messages (with publisher confirms), then acknowledges the
+/// settled messages and records the batch's number in one AMQP transaction.
+async fn acknowledge(
+    deps: &IngestDeps,
     settings: &AmqpSettings,
-    dead_letters: &lapin::Channel,
-    resolver: &mut Resolver,
-    batch: Vec<Delivery>,
+    channel: &Channel,
+    dead_letters: &Channel,
+    session: &Session,
+    cursor: &SessionCursor,
+    settled: &Settled,
 ) -> anyhow::Result<()> {
-    let mut good = Vec::with_capacity(batch.len());
-    let mut rejected = Vec::new();
-    for delivery in &batch {
-        app.metrics.delivered(delivery.redelivered);
-        match to_measures(app, resolver, delivery).await {
-            Ok(measures) => good.push((message_key(delivery), measures)),
-            Err(reason) => {
-                app.metrics.rejected(Source::Amqp, reason_kind(&reason), 1);
-                rejected.push((delivery, reason));
-            }
-        }
-    }
-    // Durable first; a failure here returns without acknowledging, so the broker redelivers.
-    let started = Instant::now();
-    let stored = app.measures.append_messages(&good).await?;
-    if stored > 0 {
-        app.metrics
-            .committed(Source::Amqp, stored, started.elapsed());
-    }
-    for (delivery, reason) in &rejected {
+    for (message, reason) in &settled.dead_letter {
         let mut headers = FieldTable::default();
         headers.insert(
             ERROR_HEADER.into(),
-            AMQPValue::LongString(LongString::from(reason.clone())),
+            AMQPValue::LongString(LongString::from(reason.to_string())),
         );
         let mut properties = BasicProperties::default().with_headers(headers);
-        if let Some(content_type) = delivery.properties.content_type() {
-            properties = properties.with_content_type(content_type.clone());
+        if let Some(content_type) = &message.content_type {
+            properties = properties.with_content_type(content_type.as_str().into());
         }
-        if let Some(message_id) = delivery.properties.message_id() {
-            properties = properties.with_message_id(message_id.clone());
+        if let Some(message_id) = &message.message_id {
+            properties = properties.with_message_id(message_id.as_str().into());
         }
         dead_letters
             .basic_publish(
                 "".into(),
                 settings.dead_letter_queue.as_str().into(),
                 BasicPublishOptions::default(),
-                &delivery.data,
+                &message.body,
                 properties,
             )
             .await?
             .await?;
-        app.metrics.dead_lettered();
+        deps.metrics.dead_lettered();
         tracing::warn!(reason = %reason, dead_letter_queue = %settings.dead_letter_queue, "message dead-lettered");
     }
-    if let Some(last) = batch.last() {
-        last.acker.ack(BasicAckOptions { multiple: true }).await?;
+    match settled.acks() {
+        Acks::None => {}
+        Acks::Through(tag) => {
+            channel
+                .basic_ack(tag, BasicAckOptions { multiple: true })
+                .await?;
+        }
+        Acks::Each(tags) => {
+            for tag in tags {
+                channel
+                    .basic_ack(tag, BasicAckOptions { multiple: false })
+                    .await?;
+            }
+        }
     }
-    tracing::debug!(
-        messages = batch.len(),
-        stored,
-        dead_lettered = rejected.len(),
-        "AMQP batch committed"
-    );
+    if settled.remembered_bodies {
+        session
+            .record_acknowledged(channel, cursor.batch_no)
+            .await?;
+    }
+    // Returns once the broker has applied the acknowledgements and the record together.
+    channel.tx_commit().await?;
     Ok(())
 }

@@ -1,0 +1,150 @@
+//! One name resolver and one list of rejection reasons for every ingest path (HTTP, AMQP):
+//! the reason gives the HTTP message, the dead-letter header and the metrics label alike.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use mymonit_formats::{Decoded, RecordError};
+use mymonit_model::measure::NewMeasure;
+use mymonit_store::{MetaStore, StoreError};
+
+use crate::metrics::Reason;
+
+/// Why a record (or an AMQP message) was not stored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RejectReason {
+    /// The decoder refused it (the message says where and why).
+    #[error("{0}")]
+    Decode(RecordError),
+    /// An AMQP message with no measure in it.
+    #[error("empty message: no measure in it")]
+    Empty,
+    /// It names an experiment that does not exist.
+    #[error("unknown experiment {0:?}")]
+    UnknownExperiment(String),
+    /// It names a measure type that does not exist.
+    #[error("unknown measure type {0:?}")]
+    UnknownMeasureType(String),
+    /// Its experiment is outside the ingest token's scope.
+    #[error("this ingest token may not write to experiment {0:?}")]
+    OutOfScope(String),
+}
+
+impl RejectReason {
+    /// The label of `mymonit_ingest_rejected_total`.
+    pub fn metric(&self) -> Reason {
+        match self {
+            Self::Decode(_) | Self::Empty => Reason::Decode,
+            Self::UnknownExperiment(_) => Reason::UnknownExperiment,
+            Self::UnknownMeasureType(_) => Reason::UnknownMeasureType,
+            Self::OutOfScope(_) => Reason::Forbidden,
+        }
+    }
+}
+
+/// Experiment and measure-type ids by name. Known names are kept for `ttl` (renames and new
+/// types are seen within that time); unknown ones only until the next [`Self::refresh`], so
+/// an experiment created a moment ago is found at once.
+#[derive(Debug)]
+pub struct NameResolver {
+    experiments: HashMap<String, Option<i64>>,
+    measure_types: HashMap<String, Option<i64>>,
+    since: Instant,
+    ttl: Duration,
+}
+
+impl NameResolver {
+    /// A resolver that keeps known names for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            experiments: HashMap::new(),
+            measure_types: HashMap::new(),
+            since: Instant::now(),
+            ttl,
+        }
+    }
+
+    /// Starts a new batch: forgets unknown names, and everything once `ttl` has passed.
+    pub fn refresh(&mut self) {
+        if self.since.elapsed() > self.ttl {
+            self.experiments.clear();
+            self.measure_types.clear();
+            self.since = Instant::now();
+        } else {
+            self.experiments.retain(|_, id| id.is_some());
+            self.measure_types.retain(|_, id| id.is_some());
+        }
+    }
+
+    /// The id of an experiment, by name.
+    pub async fn experiment(
+        &mut self,
+        meta: &dyn MetaStore,
+        name: &str,
+    ) -> Result<Result<i64, RejectReason>, StoreError> {
+        let id = match self.experiments.get(name) {
+            Some(id) => *id,
+            None => {
+                let id = meta
+                    .experiment_by_name(name)
+                    .await?
+                    .map(|e| e.experiment_id);
+                self.experiments.insert(name.to_string(), id);
+                id
+            }
+        };
+        Ok(id.ok_or_else(|| RejectReason::UnknownExperiment(name.to_string())))
+    }
+
+    /// The id of a measure type, by name.
+    pub async fn measure_type(
+        &mut self,
+        meta: &dyn MetaStore,
+        name: &str,
+    ) -> Result<Result<i64, RejectReason>, StoreError> {
+        let id = match self.measure_types.get(name) {
+            Some(id) => *id,
+            None => {
+                let id = meta
+                    .measure_type_by_name(name)
+                    .await?
+                    .map(|t| t.measure_type_id);
+                self.measure_types.insert(name.to_string(), id);
+                id
+            }
+        };
+        Ok(id.ok_or_else(|| RejectReason::UnknownMeasureType(name.to_string())))
+    }
+
+    /// A decoded record as a measure to store, or why it cannot be one; `allowed` says which
+    /// experiments the source may write to (checked before the measure type).
+    pub async fn measure(
+        &mut self,
+        meta: &dyn MetaStore,
+        decoded: Decoded,
+        allowed: impl Fn(i64) -> bool,
+    ) -> Result<Result<NewMeasure, RejectReason>, StoreError> {
+        let record = match decoded {
+            Ok(record) => record,
+            Err(err) => return Ok(Err(RejectReason::Decode(err))),
+        };
+        let experiment_id = match self.experiment(meta, &record.experiment).await? {
+            Ok(id) if allowed(id) => id,
+            Ok(_) => return Ok(Err(RejectReason::OutOfScope(record.experiment))),
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let measure_type_id = match self.measure_type(meta, &record.measure).await? {
+            Ok(id) => id,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        Ok(Ok(NewMeasure {
+            experiment_id,
+            measure_type_id,
+            timestamp_ns: record.timestamp_ns,
+            value: record.value,
+            tags: record.tags,
+        }))
+    }
+}
