@@ -50,7 +50,7 @@ struct Args {
     /// An InfluxDB 1.x to compare with (`bench/run ingest` starts one).
     #[arg(long, env = "BENCH_INFLUXDB_URL")]
     influxdb_url: Option<String>,
-    /// Run only these scenarios (a, b, c, c-lp, influx), comma-separated.
+    /// Run only these scenarios (a, a-noid, b, c, c-lp, influx), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the results.
@@ -313,6 +313,7 @@ async fn amqp_run(
     url: &str,
     lines: &[String],
     per_message: usize,
+    with_ids: bool,
 ) -> anyhow::Result<(f64, f64)> {
     let name = format!(
         "bench-{}-{}",
@@ -348,10 +349,12 @@ async fn amqp_run(
     let started = Instant::now();
     let mut pending = Vec::with_capacity(1000);
     for (index, body) in bodies.iter().enumerate() {
-        let properties = BasicProperties::default()
-            .with_message_id(format!("m{index}").into())
+        let mut properties = BasicProperties::default()
             .with_content_type(content_type.into())
             .with_delivery_mode(2);
+        if with_ids {
+            properties = properties.with_message_id(format!("m{index}").into());
+        }
         pending.push(
             channel
                 .basic_publish(
@@ -411,6 +414,11 @@ async fn main() -> anyhow::Result<()> {
             "AMQP, 1 measure per message (original format)",
             20_000.0,
         ));
+        scenarios.push((
+            "a-noid",
+            "AMQP, 1 per message, no message id (original adapter)",
+            20_000.0,
+        ));
         scenarios.push(("b", "AMQP, 1,000 measures per message", 500_000.0));
         let _ = url;
     } else {
@@ -444,6 +452,17 @@ async fn main() -> anyhow::Result<()> {
                         args.amqp_url.as_deref().unwrap_or_default(),
                         &ndjson[..args.messages.min(ndjson.len())],
                         1,
+                        true,
+                    )
+                    .await?
+                }
+                "a-noid" => {
+                    amqp_run(
+                        &args,
+                        args.amqp_url.as_deref().unwrap_or_default(),
+                        &ndjson[..args.messages.min(ndjson.len())],
+                        1,
+                        false,
                     )
                     .await?
                 }
@@ -453,6 +472,7 @@ async fn main() -> anyhow::Result<()> {
                         args.amqp_url.as_deref().unwrap_or_default(),
                         &ndjson,
                         1000,
+                        true,
                     )
                     .await?
                 }

@@ -184,11 +184,17 @@ impl Server {
     /// Starts `mymonit serve` on `data_dir` with `extra` arguments and waits until
     /// `/healthz` answers.
     async fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data_dir, extra, &[]).await
+    }
+
+    /// Like [`Server::start`], with environment variables set for the process.
+    async fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let run = SERVER_RUNS.fetch_add(1, Ordering::Relaxed);
         let stdout_path = data_dir.join(format!("serve-{run}.stdout"));
         let stderr_path = data_dir.join(format!("serve-{run}.stderr"));
         let mut command = mymonit(data_dir);
+        command.envs(env.iter().copied());
         command
             .arg("serve")
             .arg("--listen")
@@ -316,6 +322,19 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl Server {
+    /// Kills the process with SIGKILL (no chance to finish anything) and reaps it.
+    fn kill_9(&mut self) {
+        let killed = Command::new("kill")
+            .arg("-9")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -9 failed");
+        let _ = self.child.wait();
     }
 }
 
@@ -1241,6 +1260,284 @@ async fn kill_9_mid_stream_loses_and_doubles_nothing() {
     );
     let expected: Vec<f64> = (0..TOTAL).map(|i| i as f64).collect();
     assert_eq!(values, expected);
+}
+
+/// The original adapter's traffic from a stable sensor: no message id, every reading in one
+/// second, values cycling over 997 numbers, so most bodies equal earlier ones.
+fn repeating_reading(i: usize) -> String {
+    json!({"experiment": "device-vibrations", "measure": "volt", "value": (i % 997) as f64, "timestamp": 1_653_090_000}).to_string()
+}
+
+/// How many times each value occurs (as text, to key a map).
+fn value_counts(
+    values: impl IntoIterator<Item = f64>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for value in values {
+        *counts.entry(value.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Publishes `total` repeating readings on `exchange` (declared as MyMonit declares it),
+/// persistent, without message ids, awaiting the broker's confirms 200 at a time.
+async fn publish_repeating(url: String, exchange: String, total: usize) {
+    use lapin::{
+        BasicProperties, Connection, ConnectionProperties, ExchangeKind,
+        options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
+        types::FieldTable,
+    };
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+        .exchange_declare(
+            exchange.as_str().into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut pending = Vec::new();
+    for i in 0..total {
+        let confirm = channel
+            .basic_publish(
+                exchange.as_str().into(),
+                "measures".into(),
+                BasicPublishOptions::default(),
+                repeating_reading(i).as_bytes(),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap();
+        pending.push(confirm);
+        if pending.len() == 200 {
+            for confirm in pending.drain(..) {
+                assert!(confirm.await.unwrap().is_ack());
+            }
+        }
+    }
+    for confirm in pending {
+        assert!(confirm.await.unwrap().is_ack());
+    }
+}
+
+/// How many `volt` measures device-vibrations holds, as `server` counts them.
+async fn volt_count(server: &Server, token: &str) -> u64 {
+    let stats: Value = server
+        .get(
+            "/api/v1/experiments/1/stats?measure=volt&statistics=count&from=0",
+            Some(token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    stats["buckets"][0]["count"].as_u64().unwrap_or(0)
+}
+
+/// Every stored `volt` value, read as NDJSON through `server`.
+async fn volt_values(server: &Server, token: &str) -> Vec<f64> {
+    let body = server
+        .get(
+            "/api/v1/experiments/1/measures?measure=volt&format=ndjson&from=0",
+            Some(token),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["value"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Waits (up to 2 minutes) until `server` counts at least `at_least` volt measures.
+async fn wait_for_volt_count(server: &Server, token: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let count = volt_count(server, token).await;
+        if count >= at_least || Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A server's AMQP figures from its metrics listener: (redeliveries, duplicates skipped).
+async fn redelivery_figures(metrics_port: u16) -> (u64, u64) {
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let figure = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}")) as u64
+    };
+    (
+        figure("mymonit_amqp_redeliveries_total "),
+        figure("mymonit_amqp_duplicates_skipped_total "),
+    )
+}
+
+/// Waits until every published reading is stored and a few seconds more (a duplicate would
+/// show), then checks each value's multiplicity against what was published.
+async fn assert_each_reading_stored_once(server: &Server, token: &str, total: usize) {
+    let reached = wait_for_volt_count(server, token, total as u64).await;
+    assert_eq!(reached, total as u64, "stored {reached} of {total}");
+    // Redeliveries wait for the sessions they may belong to: give them time to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let values = volt_values(server, token).await;
+    assert_eq!(values.len(), total, "stored {} of {total}", values.len());
+    assert_eq!(
+        value_counts(values),
+        value_counts((0..total).map(|i| (i % 997) as f64))
+    );
+}
+
+#[tokio::test]
+async fn kill_9_with_repeating_bodies_without_ids_loses_and_doubles_nothing() {
+    let Some(url) = test_broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("kill9-repeat-{}", std::process::id());
+    let config = amqp_config(data, &url, &name, "batch_size = 200\n");
+    let mut setup = ingest_setup(data, &["--config", &config]).await;
+    setup.server.wait_consuming().await;
+    let token = setup.server.token("phigg", OTHER_STRONG_PASSWORD).await;
+
+    const TOTAL: usize = 30_000;
+    let publisher = tokio::spawn(publish_repeating(url.clone(), name.clone(), TOTAL));
+    // Killed hard in the middle of the stream, with batches committed and not acknowledged.
+    let partial = wait_for_volt_count(&setup.server, &token, 8_000).await;
+    assert!(partial >= 8_000, "only {partial} stored before the kill");
+    setup.server.kill_9();
+    publisher.await.unwrap();
+
+    let metrics_port = free_port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    setup.server = Server::start(data, &["--config", &config, "--metrics-listen", &metrics]).await;
+    assert_each_reading_stored_once(&setup.server, &token, TOTAL).await;
+    let (redelivered, skipped) = redelivery_figures(metrics_port).await;
+    eprintln!(
+        "kill -9, one consumer: published {TOTAL}, stored {TOTAL}, expected {TOTAL}; \
+         {redelivered} redelivered after the restart, {skipped} of them skipped as stored before"
+    );
+    assert!(redelivered > 0, "the kill left no message unacknowledged");
+}
+
+#[tokio::test]
+async fn three_consumers_killed_at_different_moments_lose_and_double_nothing() {
+    let Some(url) = test_broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("kill9-three-{}", std::process::id());
+    let config = amqp_config(data, &url, &name, "batch_size = 200\n");
+    let setup = ingest_setup(data, &["--config", &config]).await;
+    let token = setup.server.token("phigg", OTHER_STRONG_PASSWORD).await;
+    let mut servers = vec![setup.server];
+    let mut metrics_ports = vec![None];
+    let start = |metrics_port: u16| {
+        let metrics = format!("127.0.0.1:{metrics_port}");
+        let config = config.clone();
+        async move { Server::start(data, &["--config", &config, "--metrics-listen", &metrics]).await }
+    };
+    for _ in 0..2 {
+        let port = free_port();
+        servers.push(start(port).await);
+        metrics_ports.push(Some(port));
+    }
+    for server in &servers {
+        server.wait_consuming().await;
+    }
+
+    const TOTAL: usize = 30_000;
+    let publisher = tokio::spawn(publish_repeating(url.clone(), name.clone(), TOTAL));
+    // Each consumer is killed at its own moment while the others keep consuming, and comes
+    // back: its committed, unacknowledged messages reach the others as redeliveries.
+    for (victim, moment) in [(0, 5_000), (1, 12_000), (2, 19_000)] {
+        let witness = &servers[(victim + 1) % 3];
+        let reached = wait_for_volt_count(witness, &token, moment).await;
+        assert!(
+            reached >= moment,
+            "only {reached} stored before kill {victim}"
+        );
+        servers[victim].kill_9();
+        let port = free_port();
+        servers[victim] = start(port).await;
+        metrics_ports[victim] = Some(port);
+    }
+    publisher.await.unwrap();
+    assert_each_reading_stored_once(&servers[0], &token, TOTAL).await;
+    let (mut redelivered, mut skipped) = (0, 0);
+    for port in metrics_ports.into_iter().flatten() {
+        let (r, s) = redelivery_figures(port).await;
+        redelivered += r;
+        skipped += s;
+    }
+    eprintln!(
+        "kill -9, three consumers: published {TOTAL}, stored {TOTAL}, expected {TOTAL}; \
+         {redelivered} redelivered to the last servers, {skipped} skipped as stored before"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_dying_between_commit_and_acknowledgement_doubles_nothing() {
+    let Some(url) = test_broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("abort-{}", std::process::id());
+    let config = amqp_config(data, &url, &name, "batch_size = 200\n");
+    let mut setup = ingest_setup(data, &["--config", &config]).await;
+    let token = setup.server.token("phigg", OTHER_STRONG_PASSWORD).await;
+    // A second consumer, which dies right after committing its 10th batch, before the
+    // broker hears of its acknowledgement: that batch comes back to the first consumer while
+    // the first one is busy with the same bodies.
+    let mut doomed = Server::start_with_env(
+        data,
+        &["--config", &config],
+        &[("MYMONIT_TEST_ABORT_AFTER_COMMITS", "10")],
+    )
+    .await;
+    setup.server.wait_consuming().await;
+    doomed.wait_consuming().await;
+    setup.server.kill_9();
+    let metrics_port = free_port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    setup.server = Server::start(data, &["--config", &config, "--metrics-listen", &metrics]).await;
+    setup.server.wait_consuming().await;
+
+    const TOTAL: usize = 20_000;
+    publish_repeating(url.clone(), name.clone(), TOTAL).await;
+    let status = doomed.child.wait().unwrap();
+    assert!(!status.success(), "the second consumer did not abort");
+    assert_each_reading_stored_once(&setup.server, &token, TOTAL).await;
+    let (redelivered, skipped) = redelivery_figures(metrics_port).await;
+    eprintln!(
+        "abort between commit and acknowledgement: published {TOTAL}, stored {TOTAL}, \
+         expected {TOTAL}; {redelivered} redelivered, {skipped} skipped as stored before"
+    );
+    assert!(skipped > 0, "the aborted batch was not redelivered");
+    assert!(
+        skipped <= 200,
+        "more skipped ({skipped}) than one batch holds"
+    );
 }
 
 /// Compaction moves recent points into chunks one transaction per batch: killed with SIGKILL

@@ -363,6 +363,10 @@ pub trait MeasureStore: Send + Sync + 'static {
     /// Sessions other than `except` that are not resolved (live ones, and closed ones no one
     /// has resolved yet), with the bodies they hold.
     async fn open_consumer_sessions(&self, except: i64) -> Result<Vec<OpenSession>>;
+    /// Claims the resolution of a closed session for `for_secs` seconds, so that one server
+    /// at a time reads its record from the broker; `Ok(false)` when it is resolved or another
+    /// server holds the claim.
+    async fn claim_consumer_session(&self, name: &str, for_secs: i64) -> Result<bool>;
     /// Resolves a session whose connection is closed: forgets its bodies of batches up to
     /// `acked_through` (all of them when `None`: the broker kept no record, so none of its
     /// messages can come back) and marks it resolved, so that redeliveries consume the rest.

@@ -3,6 +3,7 @@
 //! broker without seeing each other's messages.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -19,6 +20,7 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use mymonit_server::settings::AmqpSettings;
+use mymonit_store::MeasureQuery;
 use serde_json::json;
 
 use crate::helpers::{TestApp, World, world_with};
@@ -107,6 +109,110 @@ impl Publisher {
             .unwrap();
         assert!(confirm.is_ack());
     }
+}
+
+impl Publisher {
+    /// Publishes bodies as the original adapter did (no message id), awaiting the broker's
+    /// confirms a window at a time.
+    async fn publish_many(&self, bodies: impl IntoIterator<Item = String>) {
+        let mut pending = Vec::new();
+        for body in bodies {
+            let confirm = self
+                .channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    "measures".into(),
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap();
+            pending.push(confirm);
+            if pending.len() == 500 {
+                for confirm in pending.drain(..) {
+                    assert!(confirm.await.unwrap().is_ack());
+                }
+            }
+        }
+        for confirm in pending {
+            assert!(confirm.await.unwrap().is_ack());
+        }
+    }
+}
+
+/// `total` bodies in the original format, all in one second, values cycling over `distinct`
+/// numbers: a stable sensor's traffic, where equal bodies are distinct readings.
+fn repeating(total: usize, distinct: usize) -> Vec<String> {
+    (0..total)
+        .map(|i| original((i % distinct) as f64, 1_653_070_000))
+        .collect()
+}
+
+/// How many times each value occurs among `bodies`' values (as text, to key a map).
+fn counts_of(values: impl IntoIterator<Item = f64>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for value in values {
+        *counts.entry(value.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Every stored `volt` value of the world's device-vibrations experiment, read from the
+/// store.
+async fn stored_values(world: &World) -> Vec<f64> {
+    let volt = world
+        .app
+        .state
+        .meta
+        .measure_type_by_name("volt")
+        .await
+        .unwrap()
+        .unwrap()
+        .measure_type_id;
+    let mut values = Vec::new();
+    let mut after = None;
+    loop {
+        let page = world
+            .app
+            .state
+            .measures
+            .query(&MeasureQuery {
+                experiment_id: world.vibrations,
+                measure_type_id: Some(volt),
+                after,
+                limit: 10_000,
+                ..MeasureQuery::default()
+            })
+            .await
+            .unwrap();
+        values.extend(page.iter().map(|m| m.value));
+        match page.last() {
+            Some(last) if page.len() == 10_000 => after = Some((last.timestamp_ns, last.seq)),
+            _ => return values,
+        }
+    }
+}
+
+/// Waits until the queue is drained and at least `expected` measures are stored, then a
+/// moment more (a duplicate would show); returns the stored values.
+async fn wait_for_all(
+    world: &World,
+    channel: &lapin::Channel,
+    queue: &str,
+    expected: u64,
+) -> Vec<f64> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stored = stored_values(world).await.len() as u64;
+        let waiting = inspect_queue(channel, queue).await.message_count();
+        if (stored >= expected && waiting == 0) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stored_values(world).await
 }
 
 /// A queue's counts (messages, consumers), without declaring it.
@@ -261,6 +367,37 @@ async fn original_messages_flow_bad_ones_are_dead_lettered_and_redeliveries_dedu
 }
 
 #[tokio::test]
+async fn twenty_thousand_equal_second_messages_without_ids_are_all_stored() {
+    let Some(url) = broker() else { return };
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = amqp_settings(&url, &name);
+    let world = world_with(|s| s.amqp = settings.clone()).await;
+    wait_for_consumer(&world.app, "consuming").await;
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    // The original adapter's traffic: no message id, whole seconds; 20,000 readings of one
+    // second over 997 values, so most bodies equal earlier ones.
+    let bodies = repeating(20_000, 997);
+    publisher.publish_many(bodies.clone()).await;
+
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let values = wait_for_all(&world, &channel, &settings.queue, 20_000).await;
+    assert_eq!(
+        values.len(),
+        20_000,
+        "every reading is stored, equal ones too"
+    );
+    let published = counts_of(bodies.iter().map(|body| {
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    }));
+    assert_eq!(counts_of(values), published);
+}
+
+#[tokio::test]
 async fn two_servers_share_one_queue() {
     let Some(url) = broker() else { return };
     let name = format!("test-{}", uuid::Uuid::new_v4().simple());
@@ -282,19 +419,103 @@ async fn two_servers_share_one_queue() {
     let channel = connection.create_channel().await.unwrap();
     let queue = inspect_queue(&channel, &settings.queue).await;
     assert_eq!(queue.consumer_count(), 2);
-    for i in 0..300 {
-        publisher
-            .publish(&original(f64::from(i), 1_653_060_000 + i64::from(i)), None)
-            .await;
+    // Bodies repeat and share one second: each server's numbering must stay apart, or
+    // compaction would merge readings of the two.
+    let bodies = repeating(3_000, 7);
+    publisher.publish_many(bodies).await;
+    let values = wait_for_all(&world, &channel, &settings.queue, 3_000).await;
+    assert_eq!(values.len(), 3_000, "each message stored exactly once");
+    world.app.state.measures.compact(1 << 20).await.unwrap();
+    let values = stored_values(&world).await;
+    assert_eq!(
+        counts_of(values),
+        counts_of((0..3_000).map(|i| (i % 7) as f64)),
+        "compaction kept every reading"
+    );
+    let delivered_to_second = second
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await
+        .json();
+    assert_eq!(delivered_to_second["amqp"]["state"], "consuming");
+}
+
+#[tokio::test]
+async fn a_redelivery_is_skipped_only_when_its_message_was_stored() {
+    let Some(url) = broker() else { return };
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = amqp_settings(&url, &name);
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    // Before MyMonit consumes, another consumer takes two messages and holds them
+    // unacknowledged: one with a message id, one without.
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let setup = connection.create_channel().await.unwrap();
+    setup
+        .queue_declare(
+            settings.queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    setup
+        .queue_bind(
+            settings.queue.as_str().into(),
+            settings.exchange.as_str().into(),
+            "measures".into(),
+            lapin::options::QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    publisher
+        .publish(&original(1.0, 1_653_080_000), Some("with-id"))
+        .await;
+    publisher.publish(&original(2.0, 1_653_080_000), None).await;
+    let holder = connection.create_channel().await.unwrap();
+    for _ in 0..2 {
+        holder
+            .basic_get(
+                settings.queue.as_str().into(),
+                BasicGetOptions { no_ack: false },
+            )
+            .await
+            .unwrap()
+            .expect("a message to hold");
     }
-    let measures = wait_for_count(&world, 300).await;
-    assert_eq!(measures.len(), 300);
-    let mut values: Vec<f64> = measures
-        .iter()
-        .map(|m| m["value"].as_f64().unwrap())
-        .collect();
-    values.dedup();
-    assert_eq!(values.len(), 300, "each message stored exactly once");
+    // The same message id published again, and an equal body without one.
+    publisher
+        .publish(&original(1.0, 1_653_080_000), Some("with-id"))
+        .await;
+    publisher.publish(&original(2.0, 1_653_080_000), None).await;
+    // MyMonit starts consuming once its experiment exists.
+    let world = crate::helpers::world().await;
+    let data_dir = world.app.data_dir.clone();
+    let consumer = crate::helpers::spawn_app_with(|s| {
+        s.data_dir = data_dir;
+        s.amqp = settings.clone();
+    })
+    .await;
+    wait_for_consumer(&consumer, "consuming").await;
+    assert_eq!(wait_for_count(&world, 2).await.len(), 2);
+    // The holder dies: both held messages come back, marked redelivered. The one with an id
+    // was stored already; the other one no MyMonit session ever stored.
+    holder.close(200, "gone".into()).await.unwrap();
+    let values = wait_for_all(&world, &setup, &settings.queue, 3).await;
+    assert_eq!(counts_of(values), counts_of([1.0, 2.0, 2.0]));
+    let metrics = consumer.state.metrics.encode();
+    assert!(
+        metrics.contains("mymonit_amqp_redeliveries_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mymonit_amqp_duplicates_skipped_total 1"),
+        "{metrics}"
+    );
 }
 
 /// A TCP proxy to the broker whose connections can be cut, to simulate a network drop.

@@ -3,15 +3,17 @@
 -- no reading is ever mistaken for one of them.
 delete from inbox where message_key like 'sha256:%';
 
--- One row per AMQP consumer session (one connection and channel of one server). `name` also
--- names the session's queues on the broker: `<queue>.consumer.<name>` (exclusive: it exists
--- exactly as long as the session's connection) and `<queue>.acked.<name>` (the number of the
--- last batch whose acknowledgements the broker committed, published in the same AMQP
--- transaction as those acknowledgements).
+-- One row per AMQP consumer session (one connection of one server). `name` also names the
+-- session's queue on the broker, `<queue>.acked.<name>`: it holds the number of the last batch
+-- whose acknowledgements the broker committed (published in the same AMQP transaction as those
+-- acknowledgements), and the session consumes it while alive.
 create table amqp_sessions (
     session_id        integer primary key,
     name              text not null unique,
     started_at        integer not null,
+    -- A server resolving the session holds it until then (epoch seconds), so that one reader
+    -- at a time takes the number from the broker.
+    claimed_until     integer,
     -- Set once the session's connection is known closed and its committed acknowledgements
     -- have been read back: its remaining rows in amqp_unacked are messages the broker
     -- redelivers.

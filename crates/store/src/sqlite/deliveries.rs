@@ -221,6 +221,21 @@ impl SqliteStore {
             .collect()
     }
 
+    pub(super) async fn claim_session(&self, name: &str, for_secs: i64) -> Result<bool> {
+        let now = now();
+        let claimed = sqlx::query(
+            "update amqp_sessions set claimed_until = ?
+             where name = ? and resolved_at is null
+             and (claimed_until is null or claimed_until < ?)",
+        )
+        .bind(now + for_secs)
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(claimed.rows_affected() > 0)
+    }
+
     pub(super) async fn resolve_session(
         &self,
         name: &str,

@@ -654,6 +654,10 @@ impl MeasureStore for SqliteStore {
         self.sessions_holding_bodies(except).await
     }
 
+    async fn claim_consumer_session(&self, name: &str, for_secs: i64) -> Result<bool> {
+        self.claim_session(name, for_secs).await
+    }
+
     async fn resolve_consumer_session(
         &self,
         name: &str,

@@ -181,7 +181,7 @@ async fn consume(
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     declare_topology(&channel, settings).await?;
-    let session = Session::open(&channel, deps, settings).await?;
+    let session = Session::open(&connection, &channel, deps, settings).await?;
     let mut cursor = SessionCursor::new(session.session_id);
     let mut sweeper = Sweeper::new(&connection, settings);
     sweeper.sweep(deps, session.session_id).await?;
@@ -200,6 +200,7 @@ async fn consume(
     set(state, ConsumerState::Consuming);
     tracing::info!(url = %redact_url(url), queue = %settings.queue, session = %session.name, "AMQP consumer started");
     let wait = Duration::from_millis(settings.batch_wait_ms);
+    let abort_after = abort_after_commits();
     let mut held: Vec<Incoming> = Vec::new();
     let mut blocked_by: BTreeSet<String> = BTreeSet::new();
     loop {
@@ -223,6 +224,9 @@ async fn consume(
                 return Ok(());
             }
         };
+        if !session.is_visible() {
+            anyhow::bail!("the channel showing this session alive to other servers closed");
+        }
         let mut messages = std::mem::take(&mut held);
         match first {
             Some(Some(delivery)) => {
@@ -277,6 +281,13 @@ async fn consume(
             );
         }
         deps.metrics.duplicates_skipped(settled.duplicates);
+        if abort_after == Some(cursor.batch_no) {
+            tracing::error!(
+                batch = cursor.batch_no,
+                "aborting between a commit and its acknowledgement, as {ABORT_AFTER_COMMITS} asks"
+            );
+            std::process::abort();
+        }
         acknowledge(
             deps,
             settings,
@@ -300,6 +311,15 @@ async fn consume(
         held = settled.held;
         blocked_by = settled.blocked_by;
     }
+}
+
+/// A fault for the crash tests: the environment variable that makes the consumer abort the
+/// process right after committing its N-th batch, before acknowledging it (the moment a
+/// kill is least likely to hit by chance, and the one that must not double anything).
+const ABORT_AFTER_COMMITS: &str = "MYMONIT_TEST_ABORT_AFTER_COMMITS";
+
+fn abort_after_commits() -> Option<i64> {
+    std::env::var(ABORT_AFTER_COMMITS).ok()?.parse().ok()
 }
 
 /// Counts a delivery as it arrives.

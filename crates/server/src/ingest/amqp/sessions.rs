@@ -1,16 +1,19 @@
-//! Consumer sessions on the broker. Each session (one connection and channel of one server)
-//! owns two queues named after it:
-//! - `<queue>.consumer.<name>`, exclusive: the broker deletes it when it closes the session's
-//!   connection, which is also when it requeues the session's unacknowledged messages. Its
-//!   absence is how another session learns that this one can no longer acknowledge anything.
-//! - `<queue>.acked.<name>`, durable, holding one persistent message: the number of the last
-//!   batch whose acknowledgements the broker committed. The session's channel is
-//!   transactional and publishes that number in the same AMQP transaction as the batch's
-//!   acknowledgements, so after a crash the number says exactly which remembered bodies were
-//!   acknowledged (forget them) and which will come back (keep them).
+//! Consumer sessions on the broker. Each session (one connection of one server) owns one
+//! durable queue named after it, `<queue>.acked.<name>`, holding one persistent message: the
+//! number of the last batch whose acknowledgements the broker committed. The session's
+//! channel is transactional and publishes that number in the same AMQP transaction as the
+//! batch's acknowledgements, so after a crash the number says exactly which remembered bodies
+//! were acknowledged (forget them) and which will come back (keep them).
 //!
-//! A session resolves a closed one (reads its number, tells the store, deletes its queue)
-//! when a redelivery waits on it, and sweeps every closed session when it starts.
+//! The session also consumes its own queue (one message at a time, never acknowledged) on a
+//! channel of its own: the queue has a consumer exactly as long as the session's connection
+//! is open, which is also how long the broker holds its unacknowledged messages back. Another
+//! server asks the broker for the queue's consumer count (a passive declare, which changes
+//! nothing) to learn whether the session can still acknowledge anything.
+//!
+//! A server resolves a closed session (claims it in the store, reads its number, tells the
+//! store, deletes its queue) when a redelivery waits on it, and sweeps every closed session
+//! when it starts.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -20,8 +23,8 @@ use std::{
 use lapin::{
     BasicProperties, Channel, Connection,
     options::{
-        BasicGetOptions, BasicPublishOptions, BasicRejectOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
+        BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+        BasicRejectOptions, QueueDeclareOptions, QueueDeleteOptions,
     },
     protocol::{AMQPErrorKind, AMQPSoftError},
     types::{AMQPValue, FieldTable},
@@ -30,23 +33,20 @@ use lapin::{
 use super::batch::IngestDeps;
 use crate::settings::AmqpSettings;
 
-/// How long a closed session's queue must have been gone before its number is read: the
-/// broker may still be finishing a transaction its channel received just before the close.
+/// How long a session must have been seen closed before its number is read: the broker may
+/// still be finishing a transaction its channel received just before the close.
 const GRACE: Duration = Duration::from_secs(1);
-
-/// The queue whose existence says a session is alive.
-fn liveness_queue(settings: &AmqpSettings, name: &str) -> String {
-    format!("{}.consumer.{name}", settings.queue)
-}
+/// How long a server may take to resolve a session it claimed before another may try.
+const CLAIM_SECS: i64 = 30;
 
 /// The queue holding a session's last acknowledged batch.
 fn acked_queue(settings: &AmqpSettings, name: &str) -> String {
     format!("{}.acked.{name}", settings.queue)
 }
 
-/// Whether an error is the broker's answer `code` (404 NOT_FOUND, 405 RESOURCE_LOCKED).
-fn is_soft(err: &lapin::Error, code: AMQPSoftError) -> bool {
-    matches!(err.kind(), lapin::ErrorKind::ProtocolError(e) if *e.kind() == AMQPErrorKind::Soft(code))
+/// Whether an error is the broker's 404 NOT_FOUND.
+fn is_not_found(err: &lapin::Error) -> bool {
+    matches!(err.kind(), lapin::ErrorKind::ProtocolError(e) if *e.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
 }
 
 /// This process's session on the broker.
@@ -56,27 +56,21 @@ pub struct Session {
     /// Its id in the store.
     pub session_id: i64,
     acked_queue: String,
+    /// The channel on which the session consumes its own queue (its sign of life).
+    watch: Channel,
+    _watch_consumer: lapin::Consumer,
 }
 
 impl Session {
-    /// Declares the session's queues, registers it in the store and makes `channel`
-    /// transactional.
+    /// Declares the session's queue and consumes it, registers the session in the store and
+    /// makes `channel` transactional.
     pub async fn open(
+        connection: &Connection,
         channel: &Channel,
         deps: &IngestDeps,
         settings: &AmqpSettings,
     ) -> anyhow::Result<Self> {
         let name = uuid::Uuid::new_v4().simple().to_string();
-        channel
-            .queue_declare(
-                liveness_queue(settings, &name).as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
         let acked_queue = acked_queue(settings, &name);
         let mut arguments = FieldTable::default();
         // Only the latest number matters.
@@ -91,13 +85,31 @@ impl Session {
                 arguments,
             )
             .await?;
+        let watch = connection.create_channel().await?;
+        watch.basic_qos(1, BasicQosOptions::default()).await?;
+        let watch_consumer = watch
+            .basic_consume(
+                acked_queue.as_str().into(),
+                format!("mymonit-session-{name}").as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         let session_id = deps.measures.begin_consumer_session(&name).await?;
         channel.tx_select().await?;
         Ok(Self {
             name,
             session_id,
             acked_queue,
+            watch,
+            _watch_consumer: watch_consumer,
         })
+    }
+
+    /// Whether the session still shows itself alive to the others: if its watch channel
+    /// closed alone, the others may take it for closed, so the session must end.
+    pub fn is_visible(&self) -> bool {
+        self.watch.status().connected()
     }
 
     /// Publishes, inside the channel's open transaction, that batches up to `batch_no` are
@@ -170,12 +182,13 @@ impl<'a> Sweeper<'a> {
         }
     }
 
-    /// Whether a session's connection is still open on the broker.
+    /// Whether a session's connection is still open on the broker (its queue has its
+    /// consumer); a queue that is gone belongs to a session already resolved.
     async fn is_alive(&mut self, name: &str) -> lapin::Result<bool> {
         let probe = self.channel().await?;
         let declared = probe
             .queue_declare(
-                liveness_queue(self.settings, name).as_str().into(),
+                acked_queue(self.settings, name).as_str().into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -184,42 +197,47 @@ impl<'a> Sweeper<'a> {
             )
             .await;
         match declared {
-            Ok(_) => Ok(true),
-            // Its owner holds it.
-            Err(err) if is_soft(&err, AMQPSoftError::RESOURCELOCKED) => Ok(true),
-            Err(err) if is_soft(&err, AMQPSoftError::NOTFOUND) => Ok(false),
+            Ok(queue) => Ok(queue.consumer_count() > 0),
+            Err(err) if is_not_found(&err) => Ok(false),
             Err(err) => Err(err),
         }
     }
 
     /// The last batch a closed session had acknowledged: `Some(0)` when none, `None` when the
     /// broker has no record (its queue is gone: resolved by someone else, or the broker's
-    /// data was replaced, so none of the session's messages can come back).
+    /// data was replaced, so none of the session's messages can come back). The messages
+    /// read are put back.
     async fn acknowledged_through(&mut self, name: &str) -> lapin::Result<Option<i64>> {
         let probe = self.channel().await?;
         let queue = acked_queue(self.settings, name);
-        match probe
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-            .await
-        {
-            Ok(Some(message)) => {
-                // Put back, for any other server resolving the same session.
-                probe
-                    .basic_reject(
-                        message.delivery.delivery_tag,
-                        BasicRejectOptions { requeue: true },
-                    )
-                    .await?;
-                let text = String::from_utf8_lossy(&message.delivery.data).to_string();
-                Ok(Some(text.trim().parse().unwrap_or_else(|_| {
-                    tracing::warn!(queue = %queue, body = %text, "unreadable acknowledgement record; keeping every body of the session");
-                    0
-                })))
+        let mut through = 0;
+        let mut taken = Vec::new();
+        loop {
+            match probe
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+            {
+                Ok(Some(message)) => {
+                    let text = String::from_utf8_lossy(&message.delivery.data).to_string();
+                    match text.trim().parse::<i64>() {
+                        Ok(number) => through = through.max(number),
+                        Err(_) => {
+                            tracing::warn!(queue = %queue, body = %text, "unreadable acknowledgement record ignored");
+                        }
+                    }
+                    taken.push(message.delivery.delivery_tag);
+                }
+                Ok(None) => break,
+                Err(err) if is_not_found(&err) => return Ok(None),
+                Err(err) => return Err(err),
             }
-            Ok(None) => Ok(Some(0)),
-            Err(err) if is_soft(&err, AMQPSoftError::NOTFOUND) => Ok(None),
-            Err(err) => Err(err),
         }
+        for tag in taken {
+            probe
+                .basic_reject(tag, BasicRejectOptions { requeue: true })
+                .await?;
+        }
+        Ok(Some(through))
     }
 
     /// Resolves those of `names` that are closed (and have been for the grace period);
@@ -243,18 +261,28 @@ impl<'a> Sweeper<'a> {
             if since.elapsed() < GRACE {
                 continue;
             }
+            // Another server is reading the number: it resolves the session.
+            if !deps
+                .measures
+                .claim_consumer_session(name, CLAIM_SECS)
+                .await?
+            {
+                self.closed_since.remove(name);
+                continue;
+            }
             let acked = self.acknowledged_through(name).await?;
             if deps.measures.resolve_consumer_session(name, acked).await? {
                 tracing::info!(session = %name, acknowledged_through = ?acked, "resolved a closed AMQP consumer session");
             }
-            let probe = self.channel().await?;
-            // Gone already when another server resolved it first.
-            let _ = probe
-                .queue_delete(
-                    acked_queue(self.settings, name).as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
-                .await;
+            if acked.is_some() {
+                let probe = self.channel().await?;
+                probe
+                    .queue_delete(
+                        acked_queue(self.settings, name).as_str().into(),
+                        QueueDeleteOptions::default(),
+                    )
+                    .await?;
+            }
             self.closed_since.remove(name);
         }
         Ok(alive)
