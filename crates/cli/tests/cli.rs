@@ -1176,11 +1176,6 @@ async fn adapt_publishes_to_amqp() {
 
 #[tokio::test]
 async fn kill_9_mid_stream_loses_and_doubles_nothing() {
-    use lapin::{
-        BasicProperties, Connection, ConnectionProperties, ExchangeKind,
-        options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
-        types::FieldTable,
-    };
     let Some(url) = test_broker() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
@@ -1192,61 +1187,17 @@ async fn kill_9_mid_stream_loses_and_doubles_nothing() {
 
     // Publish 3000 messages (each with its id) while the server consumes them.
     const TOTAL: i64 = 3000;
-    let publisher = {
-        let url = url.clone();
-        let name = name.clone();
-        tokio::spawn(async move {
-            let connection = Connection::connect(&url, ConnectionProperties::default())
-                .await
-                .unwrap();
-            let channel = connection.create_channel().await.unwrap();
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .unwrap();
-            channel
-                .exchange_declare(
-                    name.as_str().into(),
-                    ExchangeKind::Direct,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            for i in 0..TOTAL {
-                let body = json!({"experiment": "device-vibrations", "measure": "volt", "value": i, "timestamp": 1_653_080_000 + i}).to_string();
-                let properties = BasicProperties::default()
-                    .with_message_id(format!("m{i}").into())
-                    .with_delivery_mode(2);
-                let confirm = channel
-                    .basic_publish(
-                        name.as_str().into(),
-                        "measures".into(),
-                        BasicPublishOptions::default(),
-                        body.as_bytes(),
-                        properties,
-                    )
-                    .await
-                    .unwrap()
-                    .await
-                    .unwrap();
-                assert!(confirm.is_ack());
-            }
+    let messages = (0..TOTAL)
+        .map(|i| {
+            let body = json!({"experiment": "device-vibrations", "measure": "volt", "value": i, "timestamp": 1_653_080_000 + i});
+            (body.to_string(), Some(format!("m{i}")))
         })
-    };
+        .collect();
+    let publisher = tokio::spawn(publish_all(url.clone(), name.clone(), messages));
     // Kill the server hard once part of the stream is stored.
     let partial = setup.values("volt", 500).await.len();
     assert!(partial >= 500, "only {partial} stored before the kill");
-    let killed = Command::new("kill")
-        .arg("-9")
-        .arg(setup.server.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let _ = setup.server.child.wait();
+    setup.server.kill_9();
     publisher.await.unwrap();
 
     // Restarted on the same data directory, it stores the rest: each message exactly once.
@@ -1279,9 +1230,9 @@ fn value_counts(
     counts
 }
 
-/// Publishes `total` repeating readings on `exchange` (declared as MyMonit declares it),
-/// persistent, without message ids, awaiting the broker's confirms 200 at a time.
-async fn publish_repeating(url: String, exchange: String, total: usize) {
+/// Publishes messages (body, optional message id) on `exchange`, declared as MyMonit
+/// declares it, persistent, awaiting the broker's confirms 200 at a time.
+async fn publish_all(url: String, exchange: String, messages: Vec<(String, Option<String>)>) {
     use lapin::{
         BasicProperties, Connection, ConnectionProperties, ExchangeKind,
         options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
@@ -1308,14 +1259,18 @@ async fn publish_repeating(url: String, exchange: String, total: usize) {
         .await
         .unwrap();
     let mut pending = Vec::new();
-    for i in 0..total {
+    for (body, message_id) in messages {
+        let mut properties = BasicProperties::default().with_delivery_mode(2);
+        if let Some(id) = message_id {
+            properties = properties.with_message_id(id.into());
+        }
         let confirm = channel
             .basic_publish(
                 exchange.as_str().into(),
                 "measures".into(),
                 BasicPublishOptions::default(),
-                repeating_reading(i).as_bytes(),
-                BasicProperties::default().with_delivery_mode(2),
+                body.as_bytes(),
+                properties,
             )
             .await
             .unwrap();
@@ -1329,6 +1284,12 @@ async fn publish_repeating(url: String, exchange: String, total: usize) {
     for confirm in pending {
         assert!(confirm.await.unwrap().is_ack());
     }
+}
+
+/// Publishes `total` repeating readings, without message ids.
+async fn publish_repeating(url: String, exchange: String, total: usize) {
+    let messages = (0..total).map(|i| (repeating_reading(i), None)).collect();
+    publish_all(url, exchange, messages).await;
 }
 
 /// How many `volt` measures device-vibrations holds, as `server` counts them.

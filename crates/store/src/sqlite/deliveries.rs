@@ -87,14 +87,14 @@ async fn remember_bodies(
     Ok(())
 }
 
-/// The message ids not yet in the inbox, inserting them.
-async fn fresh_ids(
+/// Inserts message keys into the inbox; returns those that were not there yet.
+pub(super) async fn new_inbox_keys(
     tx: &mut Transaction<'_, Sqlite>,
-    ids: &[&str],
+    keys: &[&str],
     processed_at: i64,
 ) -> Result<HashSet<String>> {
-    let mut fresh = HashSet::with_capacity(ids.len());
-    for rows in ids.chunks(UNACKED_INSERT_ROWS) {
+    let mut fresh = HashSet::with_capacity(keys.len());
+    for rows in keys.chunks(UNACKED_INSERT_ROWS) {
         let mut sql = String::from("insert into inbox (message_key, processed_at) values ");
         for index in 0..rows.len() {
             if index > 0 {
@@ -105,18 +105,17 @@ async fn fresh_ids(
         // `returning` lists only the rows the insert really added.
         sql.push_str(" on conflict do nothing returning message_key");
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        for id in rows {
-            query = query.bind(format!("id:{id}")).bind(processed_at);
+        for key in rows {
+            query = query.bind(*key).bind(processed_at);
         }
-        fresh.extend(
-            query
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(|key| key.strip_prefix("id:").unwrap_or(&key).to_string()),
-        );
+        fresh.extend(query.fetch_all(&mut **tx).await?);
     }
     Ok(fresh)
+}
+
+/// The inbox key of an AMQP message id.
+fn id_key(id: &str) -> String {
+    format!("id:{id}")
 }
 
 impl SqliteStore {
@@ -140,15 +139,16 @@ impl SqliteStore {
         if let Some(through) = batch.acknowledged_through {
             forget(&mut tx, batch.session_id, through).await?;
         }
-        let ids: Vec<&str> = batch
+        let keys: Vec<String> = batch
             .deliveries
             .iter()
             .filter_map(|d| match &d.key {
-                DeliveryKey::Id(id) => Some(id.as_str()),
+                DeliveryKey::Id(id) => Some(id_key(id)),
                 _ => None,
             })
             .collect();
-        let mut fresh = fresh_ids(&mut tx, &ids, stored_at).await?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut fresh = new_inbox_keys(&mut tx, &keys, stored_at).await?;
         let mut outcomes = Vec::with_capacity(batch.deliveries.len());
         let mut rows: Vec<&NewMeasure> = Vec::new();
         let mut bodies: Vec<&[u8]> = Vec::new();
@@ -156,7 +156,7 @@ impl SqliteStore {
             let stored = || DeliveryOutcome::Stored(delivery.measures.len() as u64);
             let outcome = match &delivery.key {
                 // An id twice in one batch (a redelivery racing its original) counts once.
-                DeliveryKey::Id(id) if fresh.remove(id.as_str()) => stored(),
+                DeliveryKey::Id(id) if fresh.remove(&id_key(id)) => stored(),
                 DeliveryKey::Id(_) => DeliveryOutcome::Duplicate,
                 DeliveryKey::First(hash) => {
                     bodies.push(hash);

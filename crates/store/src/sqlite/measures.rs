@@ -598,24 +598,8 @@ impl MeasureStore for SqliteStore {
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
         let _writer = self.measure_writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let processed_at = now();
-        // Which keys are new: `returning` lists only the rows the insert really added.
-        let mut fresh = std::collections::HashSet::with_capacity(messages.len());
-        for chunk in messages.chunks(INSERT_CHUNK) {
-            let mut sql = String::from("insert into inbox (message_key, processed_at) values ");
-            for index in 0..chunk.len() {
-                if index > 0 {
-                    sql.push(',');
-                }
-                sql.push_str("(?, ?)");
-            }
-            sql.push_str(" on conflict do nothing returning message_key");
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for (key, _) in chunk {
-                query = query.bind(key).bind(processed_at);
-            }
-            fresh.extend(query.fetch_all(&mut *tx).await?);
-        }
+        let keys: Vec<&str> = messages.iter().map(|(key, _)| key.as_str()).collect();
+        let mut fresh = super::deliveries::new_inbox_keys(&mut tx, &keys, now()).await?;
         let mut rows: Vec<&NewMeasure> = Vec::new();
         for (key, measures) in messages {
             // A key twice in one batch (a redelivery racing its original) counts once.
