@@ -1213,6 +1213,120 @@ async fn kill_9_mid_stream_loses_and_doubles_nothing() {
     assert_eq!(values, expected);
 }
 
+/// The most memory a process has held (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib / 1024)
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// Sends `requests` sign-ins at once, the n-th from `source(n)` (a loopback address), and
+/// counts the answers by status.
+async fn sign_in_storm(
+    server: &Server,
+    requests: usize,
+    source: impl Fn(usize) -> std::net::IpAddr,
+    username: impl Fn(usize) -> String,
+) -> std::collections::BTreeMap<u16, usize> {
+    let mut storm = tokio::task::JoinSet::new();
+    for n in 0..requests {
+        let client = reqwest::Client::builder()
+            .local_address(source(n))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let url = server.url("/api/v1/auth/login");
+        let body = json!({"username": username(n), "password": "not the password at all"});
+        storm.spawn(async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while let Some(status) = storm.join_next().await {
+        *answers.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    answers
+}
+
+#[tokio::test]
+async fn sign_in_floods_are_braked_and_cost_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(data, "A001", "aalcorn", "ADMIN", STRONG_PASSWORD));
+    let server = Server::start(data, &[]).await;
+    let here = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    // Wrong current passwords are braked like sign-ins.
+    let token = server.token("aalcorn", STRONG_PASSWORD).await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = server
+            .client
+            .post(server.url("/api/v1/auth/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": "wrong guess here", "new_password": OTHER_STRONG_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [403, 403, 403, 403, 403, 429, 429, 429]);
+
+    // 150 simultaneous wrong passwords for one account from one address: the limit (5 per
+    // account and address) holds even though they all arrive before any check ends.
+    let answers = sign_in_storm(&server, 150, |_| here, |_| "aalcorn".into()).await;
+    assert_eq!(answers.get(&401), Some(&5), "{answers:?}");
+    assert_eq!(answers.values().sum::<usize>(), 150);
+    assert!(
+        answers
+            .keys()
+            .all(|status| [401, 429, 503].contains(status)),
+        "{answers:?}"
+    );
+
+    // 200 addresses at once, each with a username of its own: the password checks queue
+    // behind a few slots instead of all taking memory at once.
+    let answers = sign_in_storm(
+        &server,
+        200,
+        |n| std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, n as u8 + 1)),
+        |n| format!("nobody-{n}"),
+    )
+    .await;
+    assert_eq!(answers.values().sum::<usize>(), 200);
+    assert!(
+        answers.keys().all(|status| [401, 503].contains(status)),
+        "{answers:?}"
+    );
+    assert!(answers.get(&401).copied().unwrap_or(0) >= 10, "{answers:?}");
+
+    // A username longer than any account's is refused before any work.
+    let long = server.login(&"x".repeat(10_000), "whatever").await;
+    assert_eq!(long.status(), StatusCode::BAD_REQUEST);
+
+    let peak = peak_rss_mib(server.child.id());
+    eprintln!("sign-in floods: server peak RSS {peak} MiB; last storm {answers:?}");
+    assert!(peak < 300, "peak RSS {peak} MiB");
+}
+
 /// The original adapter's traffic from a stable sensor: no message id, every reading in one
 /// second, values cycling over 997 numbers, so most bodies equal earlier ones.
 fn repeating_reading(i: usize) -> String {

@@ -23,6 +23,9 @@ impl ValidationError {
 
 type Result<T = (), E = ValidationError> = std::result::Result<T, E>;
 
+/// Longest username, in characters.
+pub const USERNAME_MAX_LEN: usize = 128;
+
 fn check_length(field: &'static str, value: &str, max: usize) -> Result {
     if value.trim().is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
@@ -64,7 +67,7 @@ pub fn name(value: &str) -> Result {
 
 /// The identity provider's subject (a Firebase uid, or a local login name): no spaces.
 pub fn username(value: &str) -> Result {
-    check_length("username", value, 128)?;
+    check_length("username", value, USERNAME_MAX_LEN)?;
     if value.chars().any(char::is_whitespace) {
         return Err(ValidationError::new("username", "must not contain spaces"));
     }

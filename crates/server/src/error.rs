@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 503: a dependency (the database) is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: too much costly work of this kind in progress; retry after this many seconds.
+    #[error("{0}")]
+    Busy(String, u64),
     /// 500: a bug or an unexpected failure; details are logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::Invalid(..) => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -142,7 +146,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"mymonit\""),
                 );
             }
-            ApiError::TooManyRequests(seconds) => {
+            ApiError::TooManyRequests(seconds) | ApiError::Busy(_, seconds) => {
                 if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                     headers.insert(header::RETRY_AFTER, value);
                 }
@@ -150,6 +154,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<crate::auth::password::Busy> for ApiError {
+    fn from(busy: crate::auth::password::Busy) -> Self {
+        ApiError::Busy(busy.to_string(), 1)
     }
 }
 

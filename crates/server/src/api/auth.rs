@@ -72,9 +72,16 @@ async fn sign_in(
         event.detail = serde_json::json!({ "reason": reason });
         event
     };
+    // A username no account can have costs no lookup, no hash and no throttle entry.
+    if request.username.chars().count() > mymonit_model::validate::USERNAME_MAX_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "username: at most {} characters",
+            mymonit_model::validate::USERNAME_MAX_LEN
+        )));
+    }
     if let Err(retry) = state
         .throttle
-        .check(&request.username, client, Instant::now())
+        .attempt(&request.username, client, Instant::now())
     {
         state
             .audit
@@ -89,11 +96,14 @@ async fn sign_in(
         role: a.user.role.to_string(),
     });
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    let valid = password::verify(request.password, hash, &state.decoy_hash).await;
+    let valid = match password::verify(request.password, hash, &state.decoy_hash).await {
+        Ok(valid) => valid,
+        Err(busy) => {
+            state.throttle.refund(&request.username, client);
+            return Err(busy.into());
+        }
+    };
     let Some(account) = account.filter(|_| valid) else {
-        state
-            .throttle
-            .failed(&request.username, client, Instant::now());
         tracing::info!(client = %client, "sign-in failed");
         state
             .audit
@@ -118,8 +128,10 @@ async fn sign_in(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
+        (status = 400, description = "A username longer than any account's", body = crate::error::Problem),
         (status = 401, description = "Wrong username or password (the same answer for both)", body = crate::error::Problem),
-        (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem)))]
+        (status = 429, description = "Too many attempts: see Retry-After", body = crate::error::Problem),
+        (status = 503, description = "Too many password checks in progress: see Retry-After", body = crate::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -286,13 +298,17 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
         (status = 204, description = "Changed: sign in again"),
         (status = 401, body = crate::error::Problem),
         (status = 403, description = "Current password is wrong", body = crate::error::Problem),
-        (status = 422, description = "The new password breaks the policy", body = crate::error::Problem)))]
+        (status = 422, description = "The new password breaks the policy", body = crate::error::Problem),
+        (status = 429, description = "Too many wrong current passwords: see Retry-After", body = crate::error::Problem),
+        (status = 503, description = "Too many password checks in progress: see Retry-After", body = crate::error::Problem)))]
 pub async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     user: AuthUser,
     ApiJson(request): ApiJson<PasswordChangeRequest>,
 ) -> ApiResult<Response> {
+    let client = client.ip();
     let account = state
         .meta
         .account_by_id(&user.user.user_id)
@@ -303,15 +319,31 @@ pub async fn change_password(
             "this account signs in through an external identity provider: change the password there".into(),
         ));
     }
-    if !password::verify(
+    // Guesses of the current password are braked like sign-ins, under a key of their own.
+    let throttle_key = format!("password-change:{}", user.user.user_id);
+    if let Err(retry) = state
+        .throttle
+        .attempt(&throttle_key, client, Instant::now())
+    {
+        return Err(ApiError::TooManyRequests(retry));
+    }
+    let valid = match password::verify(
         request.current_password,
         account.password_hash,
         &state.decoy_hash,
     )
     .await
     {
+        Ok(valid) => valid,
+        Err(busy) => {
+            state.throttle.refund(&throttle_key, client);
+            return Err(busy.into());
+        }
+    };
+    if !valid {
         return Err(ApiError::Forbidden("current password is wrong".into()));
     }
+    state.throttle.succeeded(&throttle_key, client);
     accounts::set_password(state.meta.as_ref(), &user.user, request.new_password).await?;
     state
         .meta

@@ -1,6 +1,10 @@
-//! Throttling of failed sign-ins: per (username, client address), so a stranger cannot lock a
+//! Throttling of password checks: per (username, client address), so a stranger cannot lock a
 //! user out from elsewhere, and per client address, so one client cannot sweep usernames.
-//! Kept in memory: a restart forgets it, which is acceptable for a brake on guessing.
+//! An attempt counts from the moment it is admitted, before its password is checked, so
+//! simultaneous attempts cannot all pass the limit; a success takes its attempt back.
+//! Memory is bounded: at most [`MAX_ENTRIES`] keys of each kind, and no more timestamps per
+//! key than its limit. Kept in memory: a restart forgets it, which is acceptable for a brake
+//! on guessing.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -57,9 +61,11 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(seconds)` when the attempt must be refused without checking the password.
-    pub fn check(&self, username: &str, client: IpAddr, now: Instant) -> Result<(), u64> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    /// Admits an attempt and counts it, or refuses it with `Err(seconds to wait)` without
+    /// any password being checked.
+    pub fn attempt(&self, username: &str, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let mut guard = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = &mut *guard;
         let key = (username.to_lowercase(), client);
         if let Some(times) = failures.by_user_and_client.get_mut(&key) {
             prune(times, now, self.window);
@@ -73,36 +79,73 @@ impl LoginThrottle {
                 return Err(retry_after(times, now, self.window));
             }
         }
-        Ok(())
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, username: &str, client: IpAddr, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound memory under a username-spraying attack: forget idle entries.
-        if failures.by_user_and_client.len() > 100_000 {
-            let window = self.window;
-            failures.by_user_and_client.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) < window)
-            });
+        let window = self.window;
+        if !failures.by_user_and_client.contains_key(&key)
+            && !make_room(&mut failures.by_user_and_client, now, window)
+        {
+            return Err(window.as_secs().max(1));
+        }
+        if !failures.by_client.contains_key(&client)
+            && !make_room(&mut failures.by_client, now, window)
+        {
+            return Err(window.as_secs().max(1));
         }
         failures
             .by_user_and_client
-            .entry((username.to_lowercase(), client))
+            .entry(key)
             .or_default()
             .push_back(now);
         failures.by_client.entry(client).or_default().push_back(now);
+        Ok(())
     }
 
-    /// Forgets the failures of this username from this client after a success.
+    /// Takes back an attempt that was admitted but never checked (the server was too busy).
+    pub fn refund(&self, username: &str, client: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = failures
+            .by_user_and_client
+            .get_mut(&(username.to_lowercase(), client))
+        {
+            times.pop_back();
+        }
+        if let Some(times) = failures.by_client.get_mut(&client) {
+            times.pop_back();
+        }
+    }
+
+    /// Forgets the failures of this username from this client after a success, and takes
+    /// back the successful attempt from the client's count.
     pub fn succeeded(&self, username: &str, client: IpAddr) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures
             .by_user_and_client
             .remove(&(username.to_lowercase(), client));
+        if let Some(times) = failures.by_client.get_mut(&client) {
+            times.pop_back();
+        }
     }
+}
+
+/// Most keys of each kind the throttle keeps.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// Makes room for one more key: forgets idle keys when full; `false` when every key is still
+/// in use (the attempt is then refused: memory stays bounded under a spray of usernames or
+/// addresses, and the brake holds).
+fn make_room<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, VecDeque<Instant>>,
+    now: Instant,
+    window: Duration,
+) -> bool {
+    if map.len() < MAX_ENTRIES {
+        return true;
+    }
+    map.retain(|_, times| {
+        times
+            .back()
+            .is_some_and(|t| now.duration_since(*t) < window)
+    });
+    map.len() < MAX_ENTRIES
 }
 
 #[cfg(test)]
@@ -117,19 +160,22 @@ mod tests {
         let throttle = LoginThrottle::new(3, 10, Duration::from_secs(60));
         let start = Instant::now();
         for i in 0..3 {
-            assert_eq!(throttle.check("phigg", HERE, start), Ok(()), "attempt {i}");
-            throttle.failed("phigg", HERE, start);
+            assert_eq!(
+                throttle.attempt("phigg", HERE, start),
+                Ok(()),
+                "attempt {i}"
+            );
         }
-        assert_eq!(throttle.check("phigg", HERE, start), Err(60));
+        assert_eq!(throttle.attempt("phigg", HERE, start), Err(60));
         assert_eq!(
-            throttle.check("PHIGG", HERE, start + Duration::from_secs(20)),
+            throttle.attempt("PHIGG", HERE, start + Duration::from_secs(20)),
             Err(40)
         );
         // Another client, or another user from this client, is not locked out.
-        assert_eq!(throttle.check("phigg", THERE, start), Ok(()));
-        assert_eq!(throttle.check("kbouman", HERE, start), Ok(()));
+        assert_eq!(throttle.attempt("phigg", THERE, start), Ok(()));
+        assert_eq!(throttle.attempt("kbouman", HERE, start), Ok(()));
         assert_eq!(
-            throttle.check("phigg", HERE, start + Duration::from_secs(60)),
+            throttle.attempt("phigg", HERE, start + Duration::from_secs(60)),
             Ok(())
         );
     }
@@ -139,19 +185,42 @@ mod tests {
         let throttle = LoginThrottle::new(3, 4, Duration::from_secs(60));
         let now = Instant::now();
         for user in ["a", "b", "c", "d"] {
-            throttle.failed(user, HERE, now);
+            assert!(throttle.attempt(user, HERE, now).is_ok());
         }
-        assert!(throttle.check("e", HERE, now).is_err());
-        assert!(throttle.check("e", THERE, now).is_ok());
+        assert!(throttle.attempt("e", HERE, now).is_err());
+        assert!(throttle.attempt("e", THERE, now).is_ok());
     }
 
     #[test]
-    fn success_clears_the_user_count() {
-        let throttle = LoginThrottle::new(2, 10, Duration::from_secs(60));
+    fn success_and_refunds_take_their_attempt_back() {
+        let throttle = LoginThrottle::new(2, 3, Duration::from_secs(60));
         let now = Instant::now();
-        throttle.failed("phigg", HERE, now);
+        throttle.attempt("phigg", HERE, now).unwrap();
         throttle.succeeded("phigg", HERE);
-        throttle.failed("phigg", HERE, now);
-        assert_eq!(throttle.check("phigg", HERE, now), Ok(()));
+        throttle.attempt("phigg", HERE, now).unwrap();
+        throttle.refund("phigg", HERE);
+        throttle.attempt("phigg", HERE, now).unwrap();
+        assert_eq!(throttle.attempt("phigg", HERE, now), Ok(()));
+        // Two failures counted for the user, two for the client (of three).
+        assert!(throttle.attempt("phigg", HERE, now).is_err());
+        assert!(throttle.attempt("kbouman", HERE, now).is_ok());
+        assert!(throttle.attempt("aalcorn", HERE, now).is_err());
+    }
+
+    #[test]
+    fn a_spray_of_addresses_is_bounded() {
+        let throttle = LoginThrottle::new(5, 50, Duration::from_secs(60));
+        let now = Instant::now();
+        for i in 0..MAX_ENTRIES as u32 {
+            let client = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(throttle.attempt("phigg", client, now).is_ok());
+        }
+        let one_more = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+        assert_eq!(throttle.attempt("phigg", one_more, now), Err(60));
+        // Once the window has passed, idle keys make room.
+        let later = now + Duration::from_secs(61);
+        assert_eq!(throttle.attempt("phigg", one_more, later), Ok(()));
+        let failures = throttle.failures.lock().unwrap();
+        assert_eq!(failures.by_client.len(), 1);
     }
 }
