@@ -103,8 +103,26 @@ impl RecordError {
 /// What decoders yield.
 pub type Decoded = Result<Record, RecordError>;
 
-/// Checks the parts every format shares: non-empty names, a finite value.
+/// The earliest timestamp accepted: 1800-01-01T00:00:00Z, in nanoseconds.
+pub const EARLIEST_TIMESTAMP_NS: i64 = -5_364_662_400_000_000_000;
+/// The first timestamp refused at the other end: 2200-01-01T00:00:00Z, in nanoseconds. With
+/// both bounds well inside what 64-bit nanoseconds hold, date arithmetic on stored points
+/// (calendar slices, ranges) never comes near an overflow.
+pub const END_OF_TIMESTAMPS_NS: i64 = 7_258_118_400_000_000_000;
+
+/// Checks the parts every format shares: non-empty names, a finite value, a timestamp in
+/// the accepted range.
 pub(crate) fn check_record(record: Record, position: Position) -> Decoded {
+    if !(EARLIEST_TIMESTAMP_NS..END_OF_TIMESTAMPS_NS).contains(&record.timestamp_ns) {
+        return Err(RecordError::field(
+            position,
+            "timestamp",
+            format!(
+                "{} is outside the accepted range, 1800-01-01T00:00:00Z to 2200-01-01T00:00:00Z",
+                timestamp::format_seconds(record.timestamp_ns)
+            ),
+        ));
+    }
     if record.experiment.trim().is_empty() {
         return Err(RecordError::field(
             position,

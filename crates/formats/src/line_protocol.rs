@@ -308,7 +308,7 @@ mod tests {
             (
                 "[a-z][a-z0-9 ,=_\\\\-]{0,15}",
                 "[a-zA-Z][a-zA-Z0-9 ,=]{0,10}",
-                any::<i64>(),
+                crate::EARLIEST_TIMESTAMP_NS..crate::END_OF_TIMESTAMPS_NS,
                 any::<f64>().prop_filter("finite", |v| v.is_finite()),
                 proptest::collection::btree_map("[a-z][a-z ,=]{0,5}", "[!-~][ -~]{0,9}", 0..3),
             ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment, measure, timestamp_ns, value, tags }),

@@ -170,16 +170,28 @@ fn to_datetime(ns: i64, zone: Tz) -> DateTime<Tz> {
     DateTime::from_timestamp_nanos(ns).with_timezone(&zone)
 }
 
+/// Nanoseconds of an instant, clamped to what an `i64` holds (before 1677 or after 2262 the
+/// count does not fit).
+fn clamped_nanos<Z: TimeZone>(instant: &DateTime<Z>) -> i64 {
+    instant
+        .timestamp_nanos_opt()
+        .unwrap_or(if instant.timestamp() < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
+}
+
 /// The instant of a local time; in a DST gap, the first instant after it.
 fn resolve(local: NaiveDateTime, zone: Tz) -> i64 {
     let mut probe = local;
     for _ in 0..48 {
         if let Some(earliest) = zone.from_local_datetime(&probe).earliest() {
-            return earliest.timestamp_nanos_opt().unwrap_or(i64::MAX);
+            return clamped_nanos(&earliest);
         }
         probe += chrono::Duration::minutes(30);
     }
-    local.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX)
+    clamped_nanos(&local.and_utc())
 }
 
 fn midnight(date: NaiveDate) -> NaiveDateTime {
@@ -200,7 +212,9 @@ fn floor(unit: CalendarUnit, ns: i64, zone: Tz) -> i64 {
                 3600
             };
             let local_seconds = ns.div_euclid(NS_PER_SECOND) + offset;
-            (local_seconds - local_seconds.rem_euclid(step) - offset) * NS_PER_SECOND
+            let start = i128::from(local_seconds - local_seconds.rem_euclid(step) - offset)
+                * i128::from(NS_PER_SECOND);
+            start.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
         }
         CalendarUnit::Day => resolve(midnight(local.date_naive()), zone),
         CalendarUnit::Week => {
@@ -230,7 +244,7 @@ fn next(unit: CalendarUnit, start: i64, zone: Tz) -> i64 {
             return if candidate > start {
                 candidate
             } else {
-                start + 3600 * NS_PER_SECOND
+                start.saturating_add(3600 * NS_PER_SECOND)
             };
         }
         CalendarUnit::Day => date.checked_add_days(Days::new(1)),
@@ -256,6 +270,8 @@ pub fn local_time_of_day(ns: i64, zone: Tz) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn at(text: &str) -> i64 {
@@ -450,6 +466,55 @@ mod tests {
             )
             .unwrap();
         assert_eq!(b[0], at("2026-01-05T09:30:00Z"));
+    }
+
+    // Anywhere in the 64-bit range, even where dates leave what nanoseconds hold, the slices
+    // never panic, start at or before `from`, rise strictly and reach `to`.
+    proptest! {
+        #[test]
+        fn slices_are_sound_over_the_whole_range(
+            from in any::<i64>(),
+            span in 0i64..400 * 86_400 * NS_PER_SECOND,
+            near_an_end in any::<bool>(),
+            unit in 0usize..6,
+            zone in 0usize..3,
+        ) {
+            let from = if near_an_end {
+                if from < 0 { i64::MIN + from.rem_euclid(86_400 * NS_PER_SECOND) } else { i64::MAX - span - from.rem_euclid(86_400 * NS_PER_SECOND) }
+            } else {
+                from
+            };
+            let to = from.saturating_add(span.max(1));
+            let unit = [
+                CalendarUnit::Minute,
+                CalendarUnit::Hour,
+                CalendarUnit::Day,
+                CalendarUnit::Week,
+                CalendarUnit::Month,
+                CalendarUnit::Year,
+            ][unit];
+            let zone: Tz = ["UTC", "Europe/Paris", "Asia/Kolkata"][zone].parse().unwrap();
+            if let Ok(bounds) = Timeslice::Calendar(unit).boundaries(from, to, zone, 1_000_000) {
+                prop_assert!(bounds.len() >= 2, "{bounds:?}");
+                prop_assert!(bounds[0] <= from);
+                prop_assert!(bounds.windows(2).all(|pair| pair[0] < pair[1]), "{bounds:?}");
+                prop_assert!(bounds[bounds.len() - 1] >= to);
+            }
+            if let Ok(bounds) = Timeslice::Fixed(3_600 * NS_PER_SECOND).boundaries(from, to, zone, 1_000_000) {
+                prop_assert!(bounds[0] == from);
+                prop_assert!(bounds[bounds.len() - 1] >= to);
+            }
+        }
+    }
+
+    #[test]
+    fn a_month_of_1677_has_buckets() {
+        let from = -9_223_372_036_854_775_807;
+        let bounds = Timeslice::Calendar(CalendarUnit::Month)
+            .boundaries(from, from + 86_400 * NS_PER_SECOND, utc(), 1000)
+            .unwrap();
+        assert_eq!(bounds.len(), 2, "{bounds:?}");
+        assert_eq!(bounds[0], i64::MIN);
     }
 
     #[test]

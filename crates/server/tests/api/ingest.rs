@@ -330,3 +330,48 @@ async fn a_retried_request_with_an_idempotency_key_is_stored_once() {
     );
     assert_eq!(values(&world, "volt").await, vec![1.0, 2.0]);
 }
+
+#[tokio::test]
+async fn timestamps_outside_the_accepted_range_are_refused_and_slices_stay_whole() {
+    let world = world().await;
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    // The attack: a point in 1677, at the edge of what 64-bit nanoseconds hold, beside a
+    // good one.
+    let reply = push(
+        &world,
+        &secret,
+        "",
+        "text/plain",
+        "device-vibrations hertz=0 -9223372036854775807\n\
+         device-vibrations hertz=1 1653040000000000000\n\
+         device-vibrations hertz=2 7258118400000000000\n",
+    )
+    .await;
+    let outcome = reply.json();
+    assert_eq!(outcome["accepted"], 1, "{outcome}");
+    assert_eq!(outcome["rejected_count"], 2, "{outcome}");
+    let reason = outcome["rejected"][0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("timestamp") && reason.contains("1800-01-01T00:00:00Z"),
+        "{reason}"
+    );
+    // Monthly slices over the whole experiment cover its points (11 from the fixture, 1 here).
+    let stats = world
+        .app
+        .get(
+            &format!(
+                "/api/v1/experiments/{}/stats?measure=hertz&statistics=count&timeslice=month&from=0",
+                world.vibrations
+            ),
+            &world.scientist,
+        )
+        .await
+        .json();
+    let counted: u64 = stats["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|bucket| bucket["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 11, "{stats}");
+}
