@@ -1327,6 +1327,74 @@ async fn sign_in_floods_are_braked_and_cost_bounded_memory() {
     assert!(peak < 300, "peak RSS {peak} MiB");
 }
 
+#[tokio::test]
+async fn points_with_too_many_or_too_long_tags_are_refused_and_cost_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let setup = ingest_setup(data, &[]).await;
+    let push = |content_type: &'static str, body: Vec<u8>| {
+        let request = setup
+            .server
+            .client
+            .post(setup.server.url("/api/v1/ingest"))
+            .bearer_auth(&setup.secret)
+            .header("content-type", content_type)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // A 10 MB CSV with 20,000 tag columns, every cell filled.
+    let columns = 20_000;
+    let mut csv = String::from("experiment,measure,timestamp,value");
+    for column in 0..columns {
+        csv.push_str(&format!(",t{column}"));
+    }
+    csv.push('\n');
+    let mut row = String::from("device-vibrations,volt,1653040000,1");
+    for _ in 0..columns {
+        row.push_str(",x");
+    }
+    row.push('\n');
+    while csv.len() < 10_000_000 {
+        csv.push_str(&row);
+    }
+    let (status, outcome) = push("text/csv", csv.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["accepted"], 0, "{outcome}");
+    let reason = outcome["rejected"][0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("20000 tags in this row, at most 1000"),
+        "{reason}"
+    );
+
+    // One point with 200,000 tags, and one with a 5 MB tag value.
+    let many: serde_json::Map<String, Value> = (0..200_000)
+        .map(|i| (format!("k{i}"), Value::from("v")))
+        .collect();
+    let body = json!({"experiment": "device-vibrations", "measure": "volt", "value": 1, "timestamp": 1_653_040_000, "tags": many});
+    let (_, outcome) = push("application/json", body.to_string().into_bytes()).await;
+    let reason = outcome["rejected"][0]["error"].as_str().unwrap();
+    assert_eq!(
+        reason,
+        "tags: 200000 tags, at most 32 (ingest.max_tags_per_point)"
+    );
+    let body = json!({"experiment": "device-vibrations", "measure": "volt", "value": 1, "timestamp": 1_653_040_000, "tags": {"host": "x".repeat(5_000_000)}});
+    let (_, outcome) = push("application/json", body.to_string().into_bytes()).await;
+    let reason = outcome["rejected"][0]["error"].as_str().unwrap();
+    assert!(reason.contains("(ingest.max_tag_value_bytes)"), "{reason}");
+    // Points within the limits still go in.
+    let body = json!({"experiment": "device-vibrations", "measure": "volt", "value": 2, "timestamp": 1_653_040_000, "tags": {"host": "lab1"}});
+    let (_, outcome) = push("application/json", body.to_string().into_bytes()).await;
+    assert_eq!(outcome["accepted"], 1, "{outcome}");
+
+    let peak = peak_rss_mib(setup.server.child.id());
+    eprintln!("tag attacks: server peak RSS {peak} MiB");
+    assert!(peak < 300, "peak RSS {peak} MiB");
+}
+
 /// The original adapter's traffic from a stable sensor: no message id, every reading in one
 /// second, values cycling over 997 numbers, so most bodies equal earlier ones.
 fn repeating_reading(i: usize) -> String {

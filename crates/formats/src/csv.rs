@@ -146,6 +146,22 @@ fn decode_row(
     let timestamp_ns = timestamp::from_text(cell(columns.timestamp, "timestamp")?, options.unit)
         .map_err(|reason| RecordError::field(position, "timestamp", reason))?;
     let value = parse_value(cell(columns.value, "value")?, position)?;
+    // Counted before anything is copied: a row of thousands of tag cells costs no memory.
+    let filled = columns
+        .tags
+        .iter()
+        .filter(|(index, _)| row.get(*index).is_some_and(|cell| !cell.is_empty()))
+        .count();
+    if filled > crate::MAX_TAGS_READ {
+        return Err(RecordError::field(
+            position,
+            "tags",
+            format!(
+                "{filled} tags in this row, at most {} are read",
+                crate::MAX_TAGS_READ
+            ),
+        ));
+    }
     let tags: BTreeMap<String, String> = columns
         .tags
         .iter()

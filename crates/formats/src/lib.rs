@@ -103,6 +103,10 @@ impl RecordError {
 /// What decoders yield.
 pub type Decoded = Result<Record, RecordError>;
 
+/// Most tags read from one CSV row (the server's own limit, `ingest.max_tags_per_point`, is
+/// usually far lower); a row with more is refused before its tags are copied.
+pub const MAX_TAGS_READ: usize = 1_000;
+
 /// The earliest timestamp accepted: 1800-01-01T00:00:00Z, in nanoseconds.
 pub const EARLIEST_TIMESTAMP_NS: i64 = -5_364_662_400_000_000_000;
 /// The first timestamp refused at the other end: 2200-01-01T00:00:00Z, in nanoseconds. With

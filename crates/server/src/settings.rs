@@ -38,6 +38,8 @@ pub struct Settings {
     pub oidc: Vec<OidcSettings>,
     /// Measures listing.
     pub api: ApiSettings,
+    /// Bounds on what a pushed point may carry.
+    pub ingest: IngestSettings,
     /// The AMQP consumer (RabbitMQ); off unless `amqp.url` is set.
     pub amqp: AmqpSettings,
     /// Compaction of recent points into chunks.
@@ -184,6 +186,29 @@ pub struct ApiSettings {
     pub max_series_points: usize,
 }
 
+/// Bounds on the tags of pushed points (every path: HTTP, AMQP, the adapter's targets).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Most tags one point may carry (at most 1,000 are read from a CSV row whatever this
+    /// says).
+    pub max_tags_per_point: usize,
+    /// Longest tag key, in bytes.
+    pub max_tag_key_bytes: usize,
+    /// Longest tag value, in bytes.
+    pub max_tag_value_bytes: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            max_tags_per_point: 32,
+            max_tag_key_bytes: 128,
+            max_tag_value_bytes: 256,
+        }
+    }
+}
+
 /// The time-series store's background work.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -238,6 +263,7 @@ impl Default for Settings {
             oidc: Vec::new(),
             api: ApiSettings::default(),
             amqp: AmqpSettings::default(),
+            ingest: IngestSettings::default(),
             storage: StorageSettings::default(),
             metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,

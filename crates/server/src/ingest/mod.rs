@@ -79,7 +79,7 @@ pub async fn store(
         rejected_count: 0,
         duplicate: false,
     };
-    let mut resolver = NameResolver::new(std::time::Duration::ZERO);
+    let mut resolver = NameResolver::new(std::time::Duration::ZERO, state.settings.ingest.clone());
     let mut batch: Vec<NewMeasure> = Vec::with_capacity(decoded.len());
     for (index, item) in decoded.into_iter().enumerate() {
         let allowed = |experiment_id| token.experiment_ids.contains(&experiment_id);

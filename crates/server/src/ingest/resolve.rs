@@ -10,7 +10,7 @@ use mymonit_formats::{Decoded, RecordError};
 use mymonit_model::measure::NewMeasure;
 use mymonit_store::{MetaStore, StoreError};
 
-use crate::metrics::Reason;
+use crate::{metrics::Reason, settings::IngestSettings};
 
 /// Why a record (or an AMQP message) was not stored.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -30,13 +30,16 @@ pub enum RejectReason {
     /// Its experiment is outside the ingest token's scope.
     #[error("this ingest token may not write to experiment {0:?}")]
     OutOfScope(String),
+    /// Its tags exceed a limit (the message names it and its setting).
+    #[error("tags: {0}")]
+    Tags(String),
 }
 
 impl RejectReason {
     /// The label of `mymonit_ingest_rejected_total`.
     pub fn metric(&self) -> Reason {
         match self {
-            Self::Decode(_) | Self::Empty => Reason::Decode,
+            Self::Decode(_) | Self::Empty | Self::Tags(_) => Reason::Decode,
             Self::UnknownExperiment(_) => Reason::UnknownExperiment,
             Self::UnknownMeasureType(_) => Reason::UnknownMeasureType,
             Self::OutOfScope(_) => Reason::Forbidden,
@@ -53,17 +56,51 @@ pub struct NameResolver {
     measure_types: HashMap<String, Option<i64>>,
     since: Instant,
     ttl: Duration,
+    limits: IngestSettings,
 }
 
 impl NameResolver {
-    /// A resolver that keeps known names for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    /// A resolver that keeps known names for `ttl` and holds tags to `limits`.
+    pub fn new(ttl: Duration, limits: IngestSettings) -> Self {
         Self {
             experiments: HashMap::new(),
             measure_types: HashMap::new(),
             since: Instant::now(),
             ttl,
+            limits,
         }
+    }
+
+    /// Why a point's tags are refused, if they are.
+    fn check_tags(
+        &self,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Option<RejectReason> {
+        let limits = &self.limits;
+        if tags.len() > limits.max_tags_per_point {
+            return Some(RejectReason::Tags(format!(
+                "{} tags, at most {} (ingest.max_tags_per_point)",
+                tags.len(),
+                limits.max_tags_per_point
+            )));
+        }
+        for (key, value) in tags {
+            if key.len() > limits.max_tag_key_bytes {
+                return Some(RejectReason::Tags(format!(
+                    "a key of {} bytes, at most {} (ingest.max_tag_key_bytes)",
+                    key.len(),
+                    limits.max_tag_key_bytes
+                )));
+            }
+            if value.len() > limits.max_tag_value_bytes {
+                return Some(RejectReason::Tags(format!(
+                    "the value of {key:?} has {} bytes, at most {} (ingest.max_tag_value_bytes)",
+                    value.len(),
+                    limits.max_tag_value_bytes
+                )));
+            }
+        }
+        None
     }
 
     /// Starts a new batch: forgets unknown names, and everything once `ttl` has passed.
@@ -130,6 +167,9 @@ impl NameResolver {
             Ok(record) => record,
             Err(err) => return Ok(Err(RejectReason::Decode(err))),
         };
+        if let Some(reason) = self.check_tags(&record.tags) {
+            return Ok(Err(reason));
+        }
         let experiment_id = match self.experiment(meta, &record.experiment).await? {
             Ok(id) if allowed(id) => id,
             Ok(_) => return Ok(Err(RejectReason::OutOfScope(record.experiment))),

@@ -340,7 +340,10 @@ mod tests {
     }
 
     async fn run(world: &World, session: &mut SessionCursor, messages: Vec<Incoming>) -> Settled {
-        let mut resolver = NameResolver::new(Duration::from_secs(60));
+        let mut resolver = NameResolver::new(
+            Duration::from_secs(60),
+            crate::settings::IngestSettings::default(),
+        );
         step(&world.deps, &mut resolver, session, messages)
             .await
             .unwrap()

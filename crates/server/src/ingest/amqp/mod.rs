@@ -90,7 +90,7 @@ pub async fn run(
     };
     let mut backoff = Duration::from_millis(500);
     // Names stay cached across reconnections, for a minute.
-    let mut resolver = NameResolver::new(Duration::from_secs(60));
+    let mut resolver = NameResolver::new(Duration::from_secs(60), app.settings.ingest.clone());
     loop {
         let started = Instant::now();
         match consume(
