@@ -467,6 +467,28 @@ async function adminManages() {
   }
 }
 
+async function apiDocumentation() {
+  const b = await openBrowser("docs");
+  let failureB = null;
+  try {
+    const { page } = b;
+    // Swagger UI under its Content-Security-Policy: a blocked script or style would show as
+    // a console error and fail the scenario.
+    await page.goto(`${args.url}/docs/`);
+    await page.locator(".swagger-ui .info .title").waitFor();
+    await page.locator(".opblock-tag").first().waitFor();
+    const operations = await page.locator(".opblock").count();
+    check(operations > 20, `only ${operations} operations shown`);
+    await page.waitForLoadState("networkidle");
+    await shot(page, "api-docs", false);
+    return `${operations} operations shown, no policy violation`;
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
 /** Closes a scenario's browser; throws the scenario's error and the browser's problems. */
 async function finish(b, failure = null) {
   // Let late responses and console messages arrive before judging.
@@ -487,6 +509,7 @@ const scenarios = [
   ["3 auditor filters the trail", auditorFilters],
   ["4 wrong password and sign out", wrongPasswordAndSignOut],
   ["5 admin manages users and ingest tokens", adminManages],
+  ["6 the API documentation under its policy", apiDocumentation],
 ];
 
 let failed = 0;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath},
-    http::{HeaderName, Request, StatusCode},
+    http::{HeaderName, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
@@ -25,6 +25,12 @@ use crate::{api, compat, error::ApiError, openapi::ApiDoc, state::AppState};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application.
+/// The API documentation's policy: Swagger UI's own scripts only (it has no inline script),
+/// its styles (it sets some inline), its icons (data URLs), calls to this server, no framing.
+const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let v1 = Router::new()
@@ -137,7 +143,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .route("/.well-known/jwks.json", get(api::auth::jwks))
-        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .merge(
+            Router::from(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY),
+                )),
+        )
         // Pages of the web UI share paths with the original API (`/experiments/1` is a PUT
         // there), so a browser's GET of a page is served the UI wherever no API route
         // answers GET.

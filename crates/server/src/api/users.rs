@@ -108,6 +108,18 @@ pub async fn update_user(
             "scientists may change only their own name and email".into(),
         ));
     }
+    // Answering "email is already taken" to anyone but an admin would tell whether an address
+    // has an account: scientists ask an admin to change their email.
+    if scope == Scope::Own
+        && patch
+            .email
+            .as_ref()
+            .is_some_and(|email| email != current.email.expose())
+    {
+        return Err(ApiError::Forbidden(
+            "an email address is changed by an admin (ask one); you may change your name".into(),
+        ));
+    }
     if user_id == actor.user.user_id && patch.role.is_some_and(|role| role != current.role) {
         return Err(ApiError::Conflict(
             "you cannot change your own role: ask another admin".into(),

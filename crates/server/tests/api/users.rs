@@ -141,11 +141,18 @@ async fn who_may_change_an_account() {
     let own = patch(
         &world.scientist,
         "S001",
-        json!({"name": "Peter Higgs", "email": "peter.higgs@home.cern"}),
+        json!({"name": "Peter Higgs", "email": "phigg@home.cern"}),
     )
     .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.text);
     assert_eq!(own.json()["name"], "Peter Higgs");
+    // An email change, free or taken, gets the same answer: no account oracle.
+    for email in ["peter.higgs@home.cern", "kbouman@home.cern"] {
+        let detail = patch(&world.scientist, "S001", json!({ "email": email }))
+            .await
+            .problem(403);
+        assert!(detail.contains("changed by an admin"), "{detail}");
+    }
     assert!(
         patch(&world.scientist, "S001", json!({"role": "ADMIN"}))
             .await

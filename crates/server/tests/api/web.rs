@@ -350,3 +350,24 @@ async fn pages_come_with_a_strict_policy_and_the_api_keeps_its_answers() {
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     }
 }
+
+#[tokio::test]
+async fn the_api_documentation_runs_under_a_policy_of_its_own() {
+    let world = world().await;
+    for path in ["/docs/", "/docs/swagger-initializer.js"] {
+        let reply = page(&world.app, path, BROWSER).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let csp = reply.headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self';",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+    }
+    // No inline script that the policy would block.
+    let index = page(&world.app, "/docs/", BROWSER).await;
+    assert!(!index.text.contains("<script>"), "{}", index.text);
+}
