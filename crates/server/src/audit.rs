@@ -230,7 +230,10 @@ pub async fn audit_calls(State(state): State<AppState>, request: Request, next: 
     let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string());
+        .map(|info| {
+            crate::client::client_address(info.0.ip(), &parts.headers, &state.trusted_proxies)
+                .to_string()
+        });
     let records_body = has_credentials
         && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
         && !route.starts_with("/api/v1/auth/")

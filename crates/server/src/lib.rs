@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod compat;
 pub mod demo;
 pub mod error;
@@ -61,6 +62,7 @@ impl Server {
             settings.auth.max_failed_logins_per_client,
             Duration::from_secs(settings.auth.failed_login_window_secs),
         );
+        let trusted_proxies = settings.trusted_proxy_nets()?;
         let (audit, audit_queue) = audit::AuditLog::new();
         let state = AppState {
             audit,
@@ -76,6 +78,7 @@ impl Server {
                 ingest::amqp::ConsumerState::Disabled,
             )),
             stopping: tokio::sync::watch::channel(false).0,
+            trusted_proxies: trusted_proxies.into(),
         };
         Ok(Self {
             state,

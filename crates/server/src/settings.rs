@@ -50,6 +50,9 @@ pub struct Settings {
     /// Also send the JSON log lines to `tcp://HOST:PORT` (Logstash tcp/json_lines, Vector,
     /// Fluent Bit); off when unset.
     pub log_ship: Option<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client; from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Where and how to consume measures from RabbitMQ.
@@ -267,6 +270,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -307,6 +311,9 @@ pub enum SettingsError {
     /// `--config` names a file that does not exist.
     #[error("configuration file {0} does not exist")]
     MissingFile(PathBuf),
+    /// An entry of `trusted_proxies` is neither an address nor a CIDR block.
+    #[error("trusted_proxies: {0:?} is neither an IP address nor a CIDR block such as 10.0.0.0/8")]
+    TrustedProxy(String),
     /// The listen address does not parse.
     #[error("invalid listen address {0:?}: expected HOST:PORT, for example 127.0.0.1:8080")]
     Listen(String),
@@ -361,7 +368,21 @@ impl Settings {
             .extract()
             .map_err(Box::new)?;
         settings.listen_addr()?;
+        settings.trusted_proxy_nets()?;
         Ok(settings)
+    }
+
+    /// `trusted_proxies`, parsed (a bare address is a block of one).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, SettingsError> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                let text = entry.trim();
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| SettingsError::TrustedProxy(entry.clone()))
+            })
+            .collect()
     }
 
     /// The listen address, parsed.

@@ -1,10 +1,10 @@
 //! Sign-in, sign-out, password change, the current user, and the public keys.
 
-use std::{net::SocketAddr, time::Instant};
+use std::time::Instant;
 
 use axum::{
     Json,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -17,6 +17,7 @@ use super::ApiJson;
 use crate::{
     accounts,
     auth::{AuthUser, password},
+    client::ClientIp,
     error::{ApiError, ApiResult},
     state::AppState,
 };
@@ -134,11 +135,11 @@ async fn sign_in(
         (status = 503, description = "Too many password checks in progress: see Retry-After", body = crate::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let ttl = state.settings.auth.token_ttl_secs;
-    let (_, issued) = sign_in(&state, client.ip(), request, ttl).await?;
+    let (_, issued) = sign_in(&state, client, request, ttl).await?;
     Ok(Json(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
@@ -191,12 +192,12 @@ fn set_session_cookie(
         (status = 429, description = "Too many failures: see Retry-After", body = crate::error::Problem)))]
 pub async fn create_session(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let ttl = state.settings.auth.session_ttl_secs;
-    let (user, issued) = sign_in(&state, client.ip(), request, ttl).await?;
+    let (user, issued) = sign_in(&state, client, request, ttl).await?;
     let cookie = set_session_cookie(&state, &headers, &issued.token, issued.expires_in);
     Ok((
         [
@@ -303,12 +304,11 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
         (status = 503, description = "Too many password checks in progress: see Retry-After", body = crate::error::Problem)))]
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     user: AuthUser,
     ApiJson(request): ApiJson<PasswordChangeRequest>,
 ) -> ApiResult<Response> {
-    let client = client.ip();
     let account = state
         .meta
         .account_by_id(&user.user.user_id)

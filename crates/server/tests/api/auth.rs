@@ -293,3 +293,77 @@ async fn token_attacks_are_refused() {
         .unwrap();
     assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Signs in as `username` with `password`, the request forwarded for `forwarded_for`.
+async fn sign_in_forwarded(
+    app: &crate::helpers::TestApp,
+    username: &str,
+    password: &str,
+    forwarded_for: &str,
+) -> StatusCode {
+    app.client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_brake() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1".into()];
+        s.auth.max_failed_logins_per_client = 5;
+    })
+    .await;
+    app.add_user("S001", "phigg", mymonit_model::Role::Scientist)
+        .await;
+    // One client behind the proxy sweeps usernames until it is braked...
+    for attempt in 0..5 {
+        let status =
+            sign_in_forwarded(&app, &format!("guess-{attempt}"), "nope", "198.51.100.1").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let braked = sign_in_forwarded(&app, "guess-5", "nope", "198.51.100.1").await;
+    assert_eq!(braked, StatusCode::TOO_MANY_REQUESTS);
+    // ... while another client behind the same proxy signs in.
+    let other = sign_in_forwarded(&app, "phigg", PASSWORD, "198.51.100.2").await;
+    assert_eq!(other, StatusCode::OK);
+    // The audit trail names the client, not the proxy.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let records = app
+        .state
+        .audit_trail
+        .audit_records(&mymonit_store::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let clients: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.event.client.clone())
+        .collect();
+    assert!(clients.contains(&"198.51.100.2".to_string()), "{clients:?}");
+    assert!(!clients.contains(&"127.0.0.1".to_string()), "{clients:?}");
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_untrusted_peers_are_ignored() {
+    let app = spawn_app_with(|s| s.auth.max_failed_logins_per_client = 5).await;
+    // A client changing its claimed address at each try is still one client.
+    for attempt in 0..5 {
+        let status = sign_in_forwarded(
+            &app,
+            &format!("guess-{attempt}"),
+            "nope",
+            &format!("198.51.100.{attempt}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let braked = sign_in_forwarded(&app, "guess-5", "nope", "198.51.100.99").await;
+    assert_eq!(braked, StatusCode::TOO_MANY_REQUESTS);
+}
