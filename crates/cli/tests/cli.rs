@@ -1395,6 +1395,110 @@ async fn points_with_too_many_or_too_long_tags_are_refused_and_cost_bounded_memo
     assert!(peak < 300, "peak RSS {peak} MiB");
 }
 
+#[tokio::test]
+async fn statistics_requests_are_bounded_in_size_and_in_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let setup = ingest_setup(data, &[]).await;
+    let server = &setup.server;
+    // 60 series (tag k) of 500 points each, over 60 days.
+    const START: i64 = 1_653_040_000;
+    const SPAN: i64 = 60 * 86_400;
+    let mut body = String::new();
+    for series in 0..60 {
+        for point in 0..500 {
+            let line = json!({"experiment": "device-vibrations", "measure": "volt",
+                "value": point % 20, "timestamp": START + point * SPAN / 500, "tags": {"k": series.to_string()}});
+            body.push_str(&line.to_string());
+            body.push('\n');
+        }
+    }
+    let pushed = server
+        .client
+        .post(server.url("/api/v1/ingest"))
+        .bearer_auth(&setup.secret)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), StatusCode::OK);
+    let token = server.token("phigg", OTHER_STRONG_PASSWORD).await;
+    let stats = |query: String| {
+        let request = server
+            .client
+            .get(server.url(&format!(
+                "/api/v1/experiments/1/stats?measure=volt&from={START}&to={}&{query}",
+                START + SPAN
+            )))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+
+    // The same statistic 4,000 times is computed once.
+    let (status, text) = stats(format!("statistics={}", vec!["sum"; 4_000].join(","))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["buckets"][0]["sum"], 60.0 * 25.0 * 190.0);
+    // 100 percentiles are more than a request may name.
+    let percentiles: Vec<String> = (1..=100)
+        .map(|p| format!("p{}", f64::from(p) - 0.5))
+        .collect();
+    let (status, text) = stats(format!("statistics={}", percentiles.join(","))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("api.max_statistics"), "{text}");
+    // 86,400 minute buckets for each of 60 groups, empty ones listed: refused before any work.
+    let (status, text) =
+        stats("statistics=count&timeslice=minute&group_by=tag:k&fill=null".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("api.max_stats_cells"), "{text}");
+    // The same by day is a fine question.
+    let (status, text) =
+        stats("statistics=count&timeslice=day&group_by=tag:k&fill=null".into()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // 40 heavy requests at once from one user: they take turns (a few are refused), and the
+    // server keeps answering everyone else meanwhile.
+    let heavy = format!(
+        "statistics={}&timeslice=day&group_by=tag:k",
+        (1..=32)
+            .map(|p| format!("p{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut storm = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        storm.spawn(stats(heavy.clone()));
+    }
+    let mut slowest_health = Duration::ZERO;
+    while !storm.is_empty() {
+        let started = Instant::now();
+        let health = server.get("/healthz", None).await;
+        assert_eq!(health.status(), StatusCode::OK);
+        slowest_health = slowest_health.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Some(done) = storm.try_join_next() {
+            let (status, text) = done.unwrap();
+            assert!(
+                [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS].contains(&status),
+                "{status}: {text}"
+            );
+        }
+    }
+    let peak = peak_rss_mib(server.child.id());
+    eprintln!(
+        "statistics attacks: server peak RSS {peak} MiB, slowest /healthz {slowest_health:?}"
+    );
+    assert!(peak < 300, "peak RSS {peak} MiB");
+    assert!(
+        slowest_health < Duration::from_secs(1),
+        "{slowest_health:?}"
+    );
+}
+
 /// The original adapter's traffic from a stable sensor: no message id, every reading in one
 /// second, values cycling over 997 numbers, so most bodies equal earlier ones.
 fn repeating_reading(i: usize) -> String {

@@ -45,6 +45,10 @@ pub enum ApiError {
     /// 429: too many failed attempts; retry after this many seconds.
     #[error("too many failed sign-in attempts: try again in {0} seconds")]
     TooManyRequests(u64),
+    /// 429: too many requests of this kind in progress from this user; retry after this many
+    /// seconds.
+    #[error("{0}")]
+    RateLimited(String, u64),
     /// 503: a dependency (the database) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -91,7 +95,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }
             ApiError::Invalid(..) => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
+            ApiError::TooManyRequests(_) | ApiError::RateLimited(..) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-requests")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -146,7 +152,9 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"mymonit\""),
                 );
             }
-            ApiError::TooManyRequests(seconds) | ApiError::Busy(_, seconds) => {
+            ApiError::TooManyRequests(seconds)
+            | ApiError::Busy(_, seconds)
+            | ApiError::RateLimited(_, seconds) => {
                 if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                     headers.insert(header::RETRY_AFTER, value);
                 }

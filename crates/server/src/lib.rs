@@ -79,6 +79,7 @@ impl Server {
             )),
             stopping: tokio::sync::watch::channel(false).0,
             trusted_proxies: trusted_proxies.into(),
+            stats_in_flight: Arc::default(),
         };
         Ok(Self {
             state,

@@ -187,6 +187,12 @@ pub struct ApiSettings {
     pub max_buckets: usize,
     /// Most points a chart series request may ask for.
     pub max_series_points: usize,
+    /// Most distinct statistics one request may name.
+    pub max_statistics: usize,
+    /// Most figures one statistics answer may hold: buckets × statistics × groups.
+    pub max_stats_cells: usize,
+    /// Statistics, boxplot and chart requests one user may have computed at once.
+    pub max_concurrent_stats_per_user: usize,
 }
 
 /// Bounds on the tags of pushed points (every path: HTTP, AMQP, the adapter's targets).
@@ -298,6 +304,9 @@ impl Default for ApiSettings {
             max_page_size: 10_000,
             max_buckets: 100_000,
             max_series_points: 100_000,
+            max_statistics: 32,
+            max_stats_cells: 500_000,
+            max_concurrent_stats_per_user: 2,
         }
     }
 }

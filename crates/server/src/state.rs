@@ -33,6 +33,8 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// The audit trail, for reading and verifying.
     pub audit_trail: Arc<dyn AuditStore>,
+    /// Statistics computations in progress, per user.
+    pub stats_in_flight: Arc<crate::api::stats::InFlight>,
     /// Proxies whose forwarding headers name the client (`trusted_proxies`).
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Turns true when the server begins to stop; long-lived responses (live streams) end

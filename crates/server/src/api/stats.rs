@@ -301,17 +301,104 @@ fn bucket_json(
     Some(object)
 }
 
-fn parse_statistics(text: &str) -> ApiResult<Vec<Statistic>> {
-    let statistics: Vec<Statistic> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|err| bad(format!("statistics: {err}"))))
-        .collect::<ApiResult<_>>()?;
+/// The statistics named, each once, in the order first named; at most `max` of them.
+fn parse_statistics(text: &str, max: usize) -> ApiResult<Vec<Statistic>> {
+    let mut statistics: Vec<Statistic> = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let statistic: Statistic = name
+            .parse()
+            .map_err(|err| bad(format!("statistics: {err}")))?;
+        if !statistics.contains(&statistic) {
+            if statistics.len() == max {
+                return Err(bad(format!(
+                    "statistics: at most {max} different ones per request (api.max_statistics)"
+                )));
+            }
+            statistics.push(statistic);
+        }
+    }
     if statistics.is_empty() {
         return Err(bad("statistics: name at least one"));
     }
     Ok(statistics)
+}
+
+/// Statistics computations per user: at most `api.max_concurrent_stats_per_user` run at once
+/// (the others wait their turn, as a dashboard's many charts do), and at most
+/// [`MAX_WAITING_PER_USER`] wait; beyond, 429. One user's heavy requests so queue behind each
+/// other instead of taking every blocking thread from everyone else.
+#[derive(Debug, Default)]
+pub struct InFlight(std::sync::Mutex<HashMap<String, std::sync::Arc<UserSlots>>>);
+
+/// Requests of one user that may wait for a computation slot.
+pub const MAX_WAITING_PER_USER: usize = 16;
+
+#[derive(Debug)]
+struct UserSlots {
+    running: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// A computation's slot; freed when dropped.
+pub struct InFlightGuard {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    /// Waits for one of `user_id`'s `max` slots; refuses when too many already wait.
+    pub async fn enter(&self, user_id: &str, max: usize) -> ApiResult<InFlightGuard> {
+        let slots = {
+            let mut users = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            users
+                .entry(user_id.to_string())
+                .or_insert_with(|| {
+                    std::sync::Arc::new(UserSlots {
+                        running: std::sync::Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+                        waiting: std::sync::atomic::AtomicUsize::new(0),
+                    })
+                })
+                .clone()
+        };
+        use std::sync::atomic::Ordering;
+        if slots.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_PER_USER {
+            slots.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::RateLimited(
+                format!(
+                    "{MAX_WAITING_PER_USER} statistics requests of yours are waiting to be \
+                     computed: try again when they are done (api.max_concurrent_stats_per_user \
+                     run at once)"
+                ),
+                1,
+            ));
+        }
+        let permit = slots.running.clone().acquire_owned().await;
+        slots.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit
+            .map(|permit| InFlightGuard { _permit: permit })
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("statistics slots closed")))
+    }
+}
+
+/// Refuses an answer that would hold more than `api.max_stats_cells` figures.
+fn check_cells(
+    state: &AppState,
+    buckets: usize,
+    statistics: usize,
+    groups: usize,
+) -> ApiResult<()> {
+    let max = state.settings.api.max_stats_cells;
+    let cells = buckets
+        .saturating_mul(statistics)
+        .saturating_mul(groups.max(1));
+    if cells > max {
+        return Err(bad(format!(
+            "the answer would hold {cells} figures ({buckets} buckets × {statistics} statistics × \
+             {} groups), at most {max} (api.max_stats_cells): narrow the range, widen the \
+             timeslice or name fewer statistics",
+            groups.max(1)
+        )));
+    }
+    Ok(())
 }
 
 /// Statistics of one measure type over a range, in time slices (associated scientists).
@@ -329,7 +416,17 @@ pub async fn stats(
 ) -> ApiResult<Json<Value>> {
     let (measure, series) =
         measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
-    let statistics = parse_statistics(params.statistics.as_deref().unwrap_or(DEFAULT_STATISTICS))?;
+    let statistics = parse_statistics(
+        params.statistics.as_deref().unwrap_or(DEFAULT_STATISTICS),
+        state.settings.api.max_statistics,
+    )?;
+    let _computing = state
+        .stats_in_flight
+        .enter(
+            &actor.user.user_id,
+            state.settings.api.max_concurrent_stats_per_user,
+        )
+        .await?;
     let timeslice = params
         .timeslice
         .as_deref()
@@ -374,6 +471,20 @@ pub async fn stats(
             .map_err(|err| bad(format!("timeslice: {err}")))?,
         None => vec![from, to],
     };
+    let group_count = match group_by {
+        Some(key) => series
+            .iter()
+            .map(|one| one.tags.get(key))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        None => 1,
+    };
+    check_cells(
+        &state,
+        boundaries.len().saturating_sub(1),
+        statistics.len(),
+        group_count,
+    )?;
     let mut groups = aggregate(
         &state,
         &series,
@@ -424,13 +535,20 @@ pub async fn boxplot(
     ApiQuery(params): ApiQuery<RangeParams>,
 ) -> ApiResult<Json<Value>> {
     visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+    let _computing = state
+        .stats_in_flight
+        .enter(
+            &actor.user.user_id,
+            state.settings.api.max_concurrent_stats_per_user,
+        )
+        .await?;
     let all = state.measures.series(experiment_id, None).await?;
     let Some((from, to)) =
         range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
     else {
         return Ok(Json(json!({"from": null, "to": null, "boxes": []})));
     };
-    let statistics = parse_statistics("count,min,p25,p50,p75,max")?;
+    let statistics = parse_statistics("count,min,p25,p50,p75,max", 6)?;
     let mut by_type: BTreeMap<String, Vec<Series>> = BTreeMap::new();
     for one in all {
         by_type
@@ -476,6 +594,13 @@ pub async fn series(
 ) -> ApiResult<Json<Value>> {
     let (measure, all) =
         measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
+    let _computing = state
+        .stats_in_flight
+        .enter(
+            &actor.user.user_id,
+            state.settings.api.max_concurrent_stats_per_user,
+        )
+        .await?;
     let points = params.points.unwrap_or(DEFAULT_SERIES_POINTS);
     let max = state.settings.api.max_series_points;
     if points < 4 || points > max {
