@@ -149,6 +149,18 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
     source.addEventListener("lagged", () =>
       setLiveState((s) => ({ ...s, note: "The live view fell behind and missed some points: change the range to reload them." })),
     );
+    // The server ends the stream when its reader may no longer read (signed out, removed
+    // from the experiment): stop here rather than reconnect into a refusal.
+    source.addEventListener("end", (event) => {
+      source.close();
+      let reason = "access ended";
+      try {
+        reason = (JSON.parse((event as MessageEvent<string>).data) as { reason?: string }).reason ?? reason;
+      } catch {
+        // keep the generic reason
+      }
+      setLiveState((s) => ({ ...s, status: "closed", note: `Live updates stopped: ${reason}.` }));
+    });
     source.onerror = () => {
       setLiveState((s) => ({
         ...s,

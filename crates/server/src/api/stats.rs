@@ -685,6 +685,50 @@ pub async fn latest(
     ))
 }
 
+/// How often an open live stream checks that its reader may still read (signed out, token
+/// expired, password changed, account erased, association removed).
+const STREAM_RECHECK: Duration = Duration::from_secs(2);
+
+/// Who opened a live stream, to check again while it runs.
+struct StreamAccess {
+    actor: AuthUser,
+    experiment_id: i64,
+    /// The account's token generation when the stream opened (a password change moves it).
+    generation: i64,
+}
+
+impl StreamAccess {
+    /// Why the reader may no longer read, if so. A database error ends the stream too: it
+    /// cannot be shown that access still holds.
+    async fn ended(&self, state: &AppState) -> Option<String> {
+        let user = &self.actor.user;
+        if time::now_ns() / 1_000_000_000 >= self.actor.expires_at {
+            return Some("the token expired: sign in again".into());
+        }
+        match state.meta.is_token_revoked(&self.actor.token_hash).await {
+            Ok(false) => {}
+            Ok(true) => return Some("the token was revoked (signed out)".into()),
+            Err(err) => return Some(format!("access cannot be checked: {err}")),
+        }
+        let account = match state.meta.account_by_id(&user.user_id).await {
+            Ok(Some(account)) => account,
+            Ok(None) => return Some("the account no longer exists".into()),
+            Err(err) => return Some(format!("access cannot be checked: {err}")),
+        };
+        if account.token_generation != self.generation {
+            return Some("the password changed: sign in again".into());
+        }
+        let now = AuthUser {
+            user: account.user,
+            ..self.actor.clone()
+        };
+        match visible_experiment(state, &now, Action::ReadMeasures, self.experiment_id).await {
+            Ok(_) => None,
+            Err(err) => Some(err.to_string()),
+        }
+    }
+}
+
 /// What the live stream needs to name measures.
 struct LiveContext {
     state: AppState,
@@ -743,6 +787,12 @@ pub async fn stream(
 ) -> ApiResult<Response> {
     let experiment =
         visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+    let generation = state
+        .meta
+        .account_by_id(&actor.user.user_id)
+        .await?
+        .map(|account| account.token_generation)
+        .unwrap_or_default();
     let receiver = state.measures.subscribe();
     let mut stopping = state.stopping.subscribe();
     let context = LiveContext {
@@ -751,23 +801,46 @@ pub async fn stream(
         experiment: experiment.name,
         measure_types: HashMap::new(),
     };
+    let mut recheck = tokio::time::interval(STREAM_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let access = StreamAccess {
+        actor,
+        experiment_id,
+        generation,
+    };
     let events = stream::unfold(
-        (receiver, context),
-        |(mut receiver, mut context)| async move {
+        Some((receiver, context, recheck, access)),
+        |running| async move {
+            let (mut receiver, mut context, mut recheck, access) = running?;
             loop {
-                let events = match receiver.recv().await {
-                    Ok(batch) => context.events(&batch).await,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        vec![
-                            Event::default()
-                                .event("lagged")
-                                .data(json!({"missed_batches": missed}).to_string()),
-                        ]
+                let events = tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(batch) => context.events(&batch).await,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            vec![
+                                Event::default()
+                                    .event("lagged")
+                                    .data(json!({"missed_batches": missed}).to_string()),
+                            ]
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = recheck.tick() => {
+                        if let Some(reason) = access.ended(&context.state).await {
+                            tracing::info!(user_id = %access.actor.user.user_id, experiment_id = access.experiment_id, reason = %reason, "live stream ended: access ended");
+                            let end = Event::default()
+                                .event("end")
+                                .data(json!({"reason": reason}).to_string());
+                            return Some((stream::iter(vec![end]), None));
+                        }
+                        Vec::new()
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 };
                 if !events.is_empty() {
-                    return Some((stream::iter(events), (receiver, context)));
+                    return Some((
+                        stream::iter(events),
+                        Some((receiver, context, recheck, access)),
+                    ));
                 }
             }
         },

@@ -609,3 +609,63 @@ async fn empty_ranges_and_a_single_point() {
         json!([{"start": rfc3339(MONDAY), "count": 1, "mean": 231.5, "stddev": null, "p50": 231.5, "first": 231.5, "last": 231.5}])
     );
 }
+
+/// Reads a live stream until an `end` event arrives (or `within` passes); returns its data.
+async fn end_of_stream(response: &mut reqwest::Response, within: std::time::Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut text = String::new();
+    loop {
+        if let Some(start) = text.find("event: end\n") {
+            let rest = &text[start..];
+            if let Some(line) = rest.lines().nth(1)
+                && rest.contains("\n\n")
+            {
+                return serde_json::from_str(line.strip_prefix("data: ").unwrap()).unwrap();
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no end event within {within:?}: {text}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream closed without an end event: {text}"));
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_live_stream_ends_when_its_reader_signs_out_or_loses_the_experiment() {
+    let world = world().await;
+    let app = &world.app;
+    let path = format!("/api/v1/experiments/{}/stream", world.vibrations);
+    let open = |token: String| {
+        let request = app.client.get(app.url(&path)).bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response
+        }
+    };
+    // Signed out: the stream opened with that token ends, saying why.
+    let token = app.token("phigg").await;
+    let mut stream = open(token.clone()).await;
+    let logout = app
+        .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+        .await;
+    assert!(logout.status.is_success(), "{}", logout.text);
+    let end = end_of_stream(&mut stream, std::time::Duration::from_secs(10)).await;
+    assert!(end["reason"].as_str().unwrap().contains("revoked"), "{end}");
+
+    // Dissociated by an admin: the stream ends too.
+    let token = app.token("phigg").await;
+    let mut stream = open(token).await;
+    app.state
+        .meta
+        .dissociate(world.vibrations, "S001")
+        .await
+        .unwrap();
+    let end = end_of_stream(&mut stream, std::time::Duration::from_secs(10)).await;
+    assert!(
+        end["reason"].as_str().unwrap().contains("not associated"),
+        "{end}"
+    );
+}
