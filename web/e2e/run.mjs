@@ -321,6 +321,13 @@ async function auditorFilters() {
     const text = await status.textContent();
     check(/Chain valid/.test(text), `chain status is "${text}"`);
     await page.locator("#audit-table tbody tr").first().waitFor();
+    // The whole trail (long actions, request ids, change details) fits the page at 1280 px.
+    const overflow = await page.locator("#audit-table").evaluate((table) => {
+      const wrap = table.closest(".table-wrap") ?? table.parentElement;
+      return table.scrollWidth - wrap.clientWidth;
+    });
+    check(overflow <= 1, `the audit table is ${overflow} px wider than the page at 1280 px`);
+    await shot(page, "auditor-trail-all");
 
     await page.getByLabel("Action").fill("auth.login");
     await page.getByLabel("Outcome").selectOption("success");

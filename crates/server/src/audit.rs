@@ -173,32 +173,157 @@ pub async fn verify(store: &dyn AuditStore) -> Result<Verification, mymonit_stor
     }
 }
 
-/// Keys whose values are personal data or secrets wherever they appear.
-const SECRET_KEYS: [&str; 7] = [
-    "password",
-    "current_password",
-    "new_password",
-    "email",
-    "username",
-    "token",
-    "secret",
+/// Route templates that share a request type.
+type Routes = &'static [&'static str];
+/// A request type's fields, each with whether its value may be shown.
+type Fields = &'static [(&'static str, bool)];
+
+/// What may be recorded of a change's body, per route template: the request type's fields,
+/// each either shown or replaced by `***` (personal data and secrets). A key the route does
+/// not know is dropped (only their count is kept): a client cannot put text of its choosing,
+/// or a secret under a name the table does not expect ("Password"), into the trail.
+const CHANGE_FIELDS: &[(Routes, Fields)] = &[
+    (
+        &["/api/v1/users", "/users/"],
+        &[
+            ("user_id", true),
+            ("role", true),
+            ("name", false),
+            ("username", false),
+            ("email", false),
+            ("password", false),
+        ],
+    ),
+    (
+        &["/api/v1/users/{user_id}", "/users/{user_id}"],
+        &[
+            ("user_id", true),
+            ("role", true),
+            ("name", false),
+            ("username", false),
+            ("email", false),
+        ],
+    ),
+    (
+        &[
+            "/api/v1/experiments",
+            "/api/v1/experiments/{experiment_id}",
+            "/experiments/",
+            "/experiments/{experiment_id}",
+        ],
+        &[("name", true), ("experiment_id", true)],
+    ),
+    (
+        &["/api/v1/experiments/{experiment_id}/retention"],
+        &[("days", true)],
+    ),
+    (
+        &["/api/v1/measure-types"],
+        &[("name", true), ("symbol", true), ("quantity", true)],
+    ),
+    (
+        &["/api/v1/associations"],
+        &[("experiment_id", true), ("user_id", true)],
+    ),
+    (
+        &["/api/v1/ingest-tokens"],
+        &[("experiments", true), ("description", true)],
+    ),
 ];
 
-/// The body of a change with personal data and secrets shown as `***`. On user routes `name`
-/// is a person's name too.
+/// Longest string kept in a record; longer ones are cut and marked with `…`.
+const MAX_RECORDED_CHARS: usize = 256;
+/// Most entries of a list kept in a record.
+const MAX_RECORDED_ITEMS: usize = 32;
+
+/// A value cut down to the trail's bounds.
+fn bounded(value: Value) -> Value {
+    match value {
+        Value::String(text) => json!(bounded_text(&text, MAX_RECORDED_CHARS)),
+        Value::Array(items) => {
+            let total = items.len();
+            let mut kept: Vec<Value> = items
+                .into_iter()
+                .take(MAX_RECORDED_ITEMS)
+                .map(bounded)
+                .collect();
+            if total > MAX_RECORDED_ITEMS {
+                kept.push(json!(format!("… {} more", total - MAX_RECORDED_ITEMS)));
+            }
+            Value::Array(kept)
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .take(MAX_RECORDED_ITEMS)
+                .map(|(key, value)| (bounded_text(&key, 64), bounded(value)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// At most `max` characters of `text`, marked with `…` when cut.
+fn bounded_text(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// The body of a change as the trail keeps it: the route's known fields, personal data and
+/// secrets as `***`, unknown keys dropped and counted, every string bounded.
 fn redacted_change(route: &str, body: &[u8]) -> Value {
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
         return Value::Null;
     };
-    let personal_names = route.contains("/users");
-    let changed: Map<String, Value> = fields
-        .into_iter()
-        .map(|(key, value)| {
-            let hidden = SECRET_KEYS.contains(&key.as_str()) || (personal_names && key == "name");
-            (key, if hidden { json!("***") } else { value })
-        })
-        .collect();
-    json!({ "changed": changed })
+    let known = CHANGE_FIELDS
+        .iter()
+        .find(|(routes, _)| routes.contains(&route))
+        .map(|(_, known)| *known)
+        .unwrap_or(&[]);
+    let mut changed = Map::new();
+    let mut unknown = 0;
+    for (key, value) in fields {
+        match known.iter().find(|(name, _)| *name == key) {
+            Some((_, true)) => {
+                changed.insert(key, bounded(value));
+            }
+            Some((_, false)) => {
+                changed.insert(key, json!("***"));
+            }
+            None => unknown += 1,
+        }
+    }
+    let mut detail = json!({ "changed": changed });
+    if unknown > 0 {
+        detail["unknown_fields_dropped"] = json!(unknown);
+    }
+    detail
+}
+
+/// A client's own request id, kept beside ours when it is short and plain (letters, digits,
+/// `-_.:`, at most 128 characters); anything else is not recorded.
+#[derive(Debug, Clone)]
+pub struct ClientRequestId(pub String);
+
+/// Takes the client's `x-request-id` out of the request (so that the server always makes its
+/// own) and keeps it, if acceptable, for the audit trail.
+pub async fn take_client_request_id(mut request: Request, next: Next) -> Response {
+    if let Some(value) = request.headers_mut().remove("x-request-id") {
+        let acceptable = value.to_str().ok().filter(|text| {
+            !text.is_empty()
+                && text.len() <= 128
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        });
+        if let Some(text) = acceptable {
+            let id = ClientRequestId(text.to_owned());
+            request.extensions_mut().insert(id);
+        }
+    }
+    next.run(request).await
 }
 
 /// Records every API call made with credentials (see the module documentation).
@@ -221,7 +346,13 @@ pub async fn audit_calls(State(state): State<AppState>, request: Request, next: 
         })
         .unwrap_or_default();
     let method = parts.method.clone();
-    let has_credentials = parts.headers.contains_key(header::AUTHORIZATION);
+    // A session cookie is a credential like a bearer token.
+    let has_credentials = parts.headers.contains_key(header::AUTHORIZATION)
+        || crate::auth::session_cookie(&parts.headers).is_some();
+    let client_request_id = parts
+        .extensions
+        .get::<ClientRequestId>()
+        .map(|id| id.0.clone());
     let request_id = parts
         .headers
         .get("x-request-id")
@@ -253,9 +384,19 @@ pub async fn audit_calls(State(state): State<AppState>, request: Request, next: 
     let actor = slot.get();
     if actor.is_some() || has_credentials {
         let status = response.status().as_u16();
-        let detail = match (&actor, status) {
+        let mut detail = match (&actor, status) {
             (None, 401) => json!({"reason": "credentials refused"}),
             _ => detail,
+        };
+        if let Some(id) = client_request_id {
+            if !detail.is_object() {
+                detail = json!({});
+            }
+            detail["client_request_id"] = json!(id);
+        }
+        let target = match bounded(Value::Object(target)) {
+            Value::Object(target) => target,
+            _ => Map::new(),
         };
         state
             .audit
@@ -286,6 +427,21 @@ mod tests {
         assert_eq!(
             redacted_change("/api/v1/users", body),
             json!({"changed": {"user_id": "S009", "name": "***", "email": "***", "username": "***", "role": "SCIENTIST", "password": "***"}})
+        );
+        // A key the route does not know is dropped, whatever its case or content.
+        assert_eq!(
+            redacted_change(
+                "/api/v1/users/{user_id}",
+                br#"{"Password":"hunter2hunter2","note":"x","role":"ADMIN"}"#
+            ),
+            json!({"changed": {"role": "ADMIN"}, "unknown_fields_dropped": 2})
+        );
+        // Strings are bounded.
+        let long = format!(r#"{{"name":"{}"}}"#, "x".repeat(10_000));
+        let detail = redacted_change("/api/v1/experiments", long.as_bytes());
+        assert_eq!(
+            detail["changed"]["name"].as_str().unwrap().chars().count(),
+            MAX_RECORDED_CHARS + 1
         );
         // An experiment's name is not a person's.
         assert_eq!(

@@ -193,5 +193,10 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: a client's id never becomes ours (it is kept apart, bounded, for the
+        // audit trail).
+        .layer(axum::middleware::from_fn(
+            crate::audit::take_client_request_id,
+        ))
         .with_state(state)
 }

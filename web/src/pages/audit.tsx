@@ -208,15 +208,17 @@ export function AuditPage() {
                       {r.actor_id ?? <span class="muted">—</span>}
                       {r.actor_role && <span class="muted small"> {r.actor_role}</span>}
                     </td>
-                    <td class="mono action-cell">{r.action}</td>
-                    <td class="mono small">{compact(r.target)}</td>
+                    <td class="mono action-cell">{breakAtSlashes(r.action)}</td>
+                    <td class="mono small target-cell">{compact(r.target)}</td>
                     <td class="num">{r.status ?? ""}</td>
                     <td>
                       <span class={`badge outcome-${r.outcome}`}>{r.outcome}</span>
                     </td>
                     <td class="mono small">{r.client ?? ""}</td>
                     <td class="mono small detail-cell">{compact(r.detail)}</td>
-                    <td class="mono small">{r.request_id ?? ""}</td>
+                    <td class="mono small" title={r.request_id ?? undefined}>
+                      {r.request_id ? `${r.request_id.slice(0, 8)}…` : ""}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -225,5 +227,18 @@ export function AuditPage() {
         )}
       </Card>
     </div>
+  );
+}
+
+/** A route with line-break opportunities before each `/`, so long routes wrap between parts. */
+function breakAtSlashes(text: string) {
+  return text.split("/").map((part, index) =>
+    index === 0 ? (
+      part
+    ) : (
+      <>
+        <wbr />/{part}
+      </>
+    ),
   );
 }

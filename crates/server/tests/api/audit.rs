@@ -253,3 +253,134 @@ async fn only_auditors_read_the_trail_and_others_trying_is_recorded() {
     assert!(verified["records"].as_i64().unwrap() >= 4);
     assert!(verified["first_bad"].is_null());
 }
+
+#[tokio::test]
+async fn the_trail_cannot_be_flooded_and_cookie_calls_are_recorded_like_bearer_ones() {
+    let world = world().await;
+    let app = &world.app;
+    // 200 calls with a bad token and a 90,000-byte request id.
+    let huge_id = "r".repeat(90_000);
+    for _ in 0..200 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/experiments"))
+            .bearer_auth("not-a-token")
+            .header("x-request-id", &huge_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        // The answer carries the server's own id, not the client's.
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 36, "{id}");
+    }
+    // A short, plain client id is kept beside ours.
+    let reply = app
+        .client
+        .get(app.url("/api/v1/experiments"))
+        .bearer_auth(&world.scientist)
+        .header("x-request-id", "client-trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let records = wait_for(&world, "&outcome=failure", |r| r["status"] == 401).await;
+        let refused: Vec<Value> = records.into_iter().filter(|r| r["status"] == 401).collect();
+        if refused.len() >= 200 || Instant::now() > deadline {
+            break refused;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.len(), 200);
+    for record in &refused {
+        let size = record.to_string().len();
+        assert!(size < 1_000, "a record of {size} bytes: {record}");
+    }
+    wait_for(&world, "", |r| {
+        r["detail"]["client_request_id"] == "client-trace-42"
+            && r["request_id"].as_str().is_some_and(|id| id.len() == 36)
+    })
+    .await;
+
+    // The web UI's cookie: a change is recorded with its detail, and a change refused for a
+    // missing CSRF header is recorded too.
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/session"))
+        .json(&json!({"username": "aalcorn", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rename = |with_csrf: bool, name: &str| {
+        let mut request = app
+            .client
+            .patch(app.url(&format!("/api/v1/experiments/{}", world.spare)))
+            .header("cookie", &cookie)
+            .json(&json!({ "name": name }));
+        if with_csrf {
+            request = request.header("x-csrf-token", &csrf);
+        }
+        request.send()
+    };
+    assert_eq!(
+        rename(false, "no-csrf").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        rename(true, "renamed-by-cookie").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let records = wait_for(&world, "", |r| {
+        r["detail"]["changed"]["name"] == "renamed-by-cookie" && r["actor_id"] == "A001"
+    })
+    .await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["status"] == 403
+                && r["action"] == "PATCH /api/v1/experiments/{experiment_id}"),
+        "the refused cookie call is missing: {records:#?}"
+    );
+
+    // Keys the route does not know never reach the trail, whatever they hold.
+    let sneaky = app
+        .call(
+            Method::PATCH,
+            "/api/v1/users/S001",
+            Some(&world.admin),
+            Some(&json!({"Password": "hunter2-in-clear", "role": "SCIENTIST"})),
+        )
+        .await;
+    assert_eq!(
+        sneaky.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        sneaky.text
+    );
+    let compat = app
+        .call(
+            Method::PUT,
+            "/users/S001",
+            Some(&world.admin),
+            Some(&json!({"name": "Peter Higg", "secret_note": "in clear too"})),
+        )
+        .await;
+    assert!(compat.status.is_success(), "{}", compat.text);
+    let records = wait_for(&world, "", |r| r["action"] == "PUT /users/{user_id}").await;
+    let trail = serde_json::to_string(&records).unwrap();
+    assert!(!trail.contains("hunter2-in-clear"), "{trail}");
+    assert!(!trail.contains("in clear too"), "{trail}");
+}
