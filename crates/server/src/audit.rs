@@ -96,6 +96,44 @@ pub fn event(action: &str, actor: Option<&Actor>, outcome: Outcome) -> AuditEven
     }
 }
 
+/// What an admin may do that weakens the separation of duties: an admin cannot read measures
+/// and an auditor's trail is not theirs, but an admin can create accounts, choose their
+/// passwords, grant roles and associate scientists. These are flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DutyEvent {
+    /// An account was created with a password an admin chose.
+    PasswordSetByAdmin,
+    /// The ADMIN or AUDITOR role was given (at creation or by a change).
+    RoleGranted,
+    /// An admin associated an account whose password that same admin chose: through it the
+    /// admin could read the experiment's measures.
+    AssociatedOwnProvisionedAccount,
+}
+
+impl DutyEvent {
+    /// The name in the trail and the metric's `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordSetByAdmin => "password_set_by_admin",
+            Self::RoleGranted => "role_granted",
+            Self::AssociatedOwnProvisionedAccount => "associated_own_provisioned_account",
+        }
+    }
+}
+
+/// Records a flagged event in the trail (action `separation_of_duties`, the kind and the
+/// account in its detail) and counts it in `mymonit_separation_of_duties_events_total`.
+pub async fn flag_duty_event(state: &AppState, admin_id: &str, kind: DutyEvent, detail: Value) {
+    state.metrics.duty_event(kind.as_str());
+    let actor = Actor {
+        id: admin_id.to_owned(),
+        role: "ADMIN".into(),
+    };
+    let mut record = event("separation_of_duties", Some(&actor), Outcome::Success);
+    record.detail = json!({"kind": kind.as_str(), "about": bounded(detail)});
+    state.audit.record(record).await;
+}
+
 /// Appends queued events in batches until every sender is gone and the queue is empty. A
 /// failed append is retried (in order), never dropped.
 pub async fn write_continuously(

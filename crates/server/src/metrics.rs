@@ -85,6 +85,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabels {
     role: String,
 }
@@ -111,6 +116,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram>,
     logins: Family<OutcomeLabels, Counter>,
+    duty_events: Family<KindLabels, Counter>,
     compactions: Counter,
     compacted_points: Counter,
     compaction_seconds: Histogram,
@@ -212,6 +218,7 @@ impl Default for Metrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(|| Histogram::new(latency_buckets())),
             logins: Family::default(),
+            duty_events: Family::default(),
             compactions: Counter::default(),
             compacted_points: Counter::default(),
             compaction_seconds: Histogram::new(latency_buckets()),
@@ -247,6 +254,13 @@ impl Default for Metrics {
             "amqp_redeliveries",
             "AMQP messages received again after a broker or consumer failure",
             m.redeliveries.clone(),
+        );
+        registry.register(
+            "separation_of_duties_events",
+            "Admin actions that could let one person read measures or the trail they should not \
+             (roles granted, passwords chosen by an admin, an admin associating an account whose \
+             password they chose), by kind",
+            m.duty_events.clone(),
         );
         registry.register(
             "amqp_duplicates_skipped",
@@ -364,6 +378,15 @@ impl Metrics {
         if redelivered {
             self.redeliveries.inc();
         }
+    }
+
+    /// Counts an event that weakens the separation of duties (see `audit::flag_duty_event`).
+    pub fn duty_event(&self, kind: &str) {
+        self.duty_events
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts AMQP messages skipped as already stored.

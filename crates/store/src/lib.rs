@@ -273,6 +273,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Sets a new password hash and moves to the next token generation, so that every token
     /// issued before is refused.
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()>;
+    /// Records which admin chose an account's password when creating it.
+    async fn set_password_set_by(&self, user_id: &str, admin_id: &str) -> Result<()>;
+    /// The admin who chose an account's password when creating it, if one did.
+    async fn password_set_by(&self, user_id: &str) -> Result<Option<String>>;
     /// GDPR erasure: removes personal data, credentials and associations, keeps the id.
     async fn erase_user(&self, user_id: &str) -> Result<()>;
 

@@ -204,6 +204,25 @@ impl MetaStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_password_set_by(&self, user_id: &str, admin_id: &str) -> Result<()> {
+        sqlx::query("update users set password_set_by = ? where user_id = ?")
+            .bind(admin_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn password_set_by(&self, user_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>(
+            "select password_set_by from users where user_id = ?",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
     async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
         Ok(self
             .account_by_id(user_id)
@@ -262,7 +281,8 @@ impl MetaStore for SqliteStore {
 
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
         let done = sqlx::query(
-            "update users set password_hash = ?, token_generation = token_generation + 1
+            "update users set password_hash = ?, token_generation = token_generation + 1,
+                 password_set_by = null
              where user_id = ? and erased_at is null",
         )
         .bind(password_hash)

@@ -67,6 +67,16 @@ pub async fn associate(
             Some("user_id"),
         ));
     }
+    if state.meta.password_set_by(user_id).await?.as_deref() == Some(actor.user.user_id.as_str()) {
+        let about = serde_json::json!({"user_id": user_id, "experiment_id": experiment_id});
+        crate::audit::flag_duty_event(
+            state,
+            &actor.user.user_id,
+            crate::audit::DutyEvent::AssociatedOwnProvisionedAccount,
+            about,
+        )
+        .await;
+    }
     let created = state.meta.associate(experiment_id, user_id).await?;
     tracing::info!(actor = %actor.user.user_id, experiment_id, user_id, "scientist associated");
     Ok(created)

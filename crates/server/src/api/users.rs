@@ -9,11 +9,13 @@ use axum::{
 };
 use mymonit_model::{Action, Redacted, Role, User, UserPatch, permissions::Scope};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{ApiJson, ApiPath};
 use crate::{
     accounts,
+    audit::{DutyEvent, flag_duty_event},
     auth::AuthUser,
     error::{ApiError, ApiResult},
     state::AppState,
@@ -79,8 +81,22 @@ pub async fn create_user(
         email: request.email,
         role: request.role,
     };
+    let with_password = request.password.is_some();
     accounts::create(state.meta.as_ref(), &user, request.password).await?;
     tracing::info!(actor = %actor.user.user_id, user_id = %user.user_id, role = %user.role, "user created");
+    let admin_id = &actor.user.user_id;
+    if with_password {
+        state
+            .meta
+            .set_password_set_by(&user.user_id, admin_id)
+            .await?;
+        let about = json!({"user_id": user.user_id, "role": user.role});
+        flag_duty_event(state, admin_id, DutyEvent::PasswordSetByAdmin, about).await;
+    }
+    if user.role != Role::Scientist {
+        let about = json!({"user_id": user.user_id, "role": user.role});
+        flag_duty_event(state, admin_id, DutyEvent::RoleGranted, about).await;
+    }
     Ok(user)
 }
 
@@ -127,6 +143,10 @@ pub async fn update_user(
     }
     let updated = state.meta.update_user(user_id, &patch).await?;
     tracing::info!(actor = %actor.user.user_id, user_id = %user_id, "user updated");
+    if updated.role != current.role && updated.role != Role::Scientist {
+        let about = json!({"user_id": user_id, "role": updated.role, "was": current.role});
+        flag_duty_event(state, &actor.user.user_id, DutyEvent::RoleGranted, about).await;
+    }
     Ok(updated)
 }
 

@@ -157,6 +157,18 @@ async fn deployment_files_name_only_exported_metrics() {
     let (_, secret) = create_token(&world, &["device-vibrations"]).await;
     let body = "{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n{\"experiment\":\"nowhere\",\"measure\":\"volt\",\"value\":1,\"timestamp\":1}\n";
     push(&world, &secret, "", "application/x-ndjson", body).await;
+    // ... and an account created with a password an admin chose.
+    let created = world
+        .app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&world.admin),
+            Some(&serde_json::json!({"user_id": "S077", "name": "Lise Meitner", "username": "lmeitner",
+                "email": "lmeitner@home.cern", "role": "SCIENTIST", "password": "Fission-1938-in-Berlin"})),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
     let exported = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()

@@ -318,3 +318,88 @@ async fn openapi_document_and_docs_page() {
         "the docs page must not load anything from the internet"
     );
 }
+
+#[tokio::test]
+async fn an_admin_reading_measures_through_an_account_they_made_is_flagged() {
+    let world = world().await;
+    let app = &world.app;
+    // The admin makes a scientist with a password of their choosing, and an auditor...
+    for (user_id, username, role) in [
+        ("S066", "puppet", "SCIENTIST"),
+        ("U066", "watcher", "AUDITOR"),
+    ] {
+        let created = app
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                Some(&world.admin),
+                Some(
+                    &json!({"user_id": user_id, "name": "Someone", "username": username,
+                    "email": format!("{username}@home.cern"), "role": role,
+                    "password": "Admin-chosen-passphrase-77"}),
+                ),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    }
+    // ... associates the scientist with an experiment, and could now read its measures.
+    let associated = app
+        .call(
+            Method::POST,
+            &format!("/scientists-experiments/{}/S066", world.vibrations),
+            Some(&world.admin),
+            None,
+        )
+        .await;
+    assert!(associated.status.is_success(), "{}", associated.text);
+    // Each step is flagged in the trail...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let kinds = loop {
+        let page = app
+            .get(
+                "/api/v1/audit?action=separation_of_duties&limit=100",
+                &world.auditor,
+            )
+            .await
+            .json();
+        let kinds: Vec<(String, String)> = page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(r["actor_id"], "A001", "{r}");
+                (
+                    r["detail"]["kind"].as_str().unwrap().to_string(),
+                    r["detail"]["about"]["user_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        if kinds.len() >= 5 || std::time::Instant::now() > deadline {
+            break kinds;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let expected = [
+        ("password_set_by_admin", "S066"),
+        ("password_set_by_admin", "U066"),
+        ("role_granted", "U066"),
+        ("associated_own_provisioned_account", "S066"),
+    ];
+    for (kind, user_id) in expected {
+        assert!(
+            kinds.contains(&(kind.to_string(), user_id.to_string())),
+            "{kind} {user_id} missing from {kinds:?}"
+        );
+    }
+    // ... and counted where an alert rule watches.
+    let metrics = app.state.metrics.encode();
+    assert!(
+        metrics.contains(
+            "mymonit_separation_of_duties_events_total{kind=\"associated_own_provisioned_account\"} 1"
+        ),
+        "{metrics}"
+    );
+}
