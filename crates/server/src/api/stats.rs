@@ -379,6 +379,17 @@ impl InFlight {
     }
 }
 
+/// Waits for one of the actor's statistics slots.
+async fn computing(state: &AppState, actor: &AuthUser) -> ApiResult<InFlightGuard> {
+    state
+        .stats_in_flight
+        .enter(
+            &actor.user.user_id,
+            state.settings.api.max_concurrent_stats_per_user,
+        )
+        .await
+}
+
 /// Refuses an answer that would hold more than `api.max_stats_cells` figures.
 fn check_cells(
     state: &AppState,
@@ -420,13 +431,7 @@ pub async fn stats(
         params.statistics.as_deref().unwrap_or(DEFAULT_STATISTICS),
         state.settings.api.max_statistics,
     )?;
-    let _computing = state
-        .stats_in_flight
-        .enter(
-            &actor.user.user_id,
-            state.settings.api.max_concurrent_stats_per_user,
-        )
-        .await?;
+    let _computing = computing(&state, &actor).await?;
     let timeslice = params
         .timeslice
         .as_deref()
@@ -535,13 +540,7 @@ pub async fn boxplot(
     ApiQuery(params): ApiQuery<RangeParams>,
 ) -> ApiResult<Json<Value>> {
     visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
-    let _computing = state
-        .stats_in_flight
-        .enter(
-            &actor.user.user_id,
-            state.settings.api.max_concurrent_stats_per_user,
-        )
-        .await?;
+    let _computing = computing(&state, &actor).await?;
     let all = state.measures.series(experiment_id, None).await?;
     let Some((from, to)) =
         range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
@@ -594,13 +593,7 @@ pub async fn series(
 ) -> ApiResult<Json<Value>> {
     let (measure, all) =
         measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
-    let _computing = state
-        .stats_in_flight
-        .enter(
-            &actor.user.user_id,
-            state.settings.api.max_concurrent_stats_per_user,
-        )
-        .await?;
+    let _computing = computing(&state, &actor).await?;
     let points = params.points.unwrap_or(DEFAULT_SERIES_POINTS);
     let max = state.settings.api.max_series_points;
     if points < 4 || points > max {
