@@ -177,6 +177,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(field) => ApiError::Conflict(format!("{field} is already taken")),
             StoreError::Invalid(reason) => ApiError::Internal(anyhow::anyhow!(reason)),
+            limit @ StoreError::SeriesLimit { .. } => {
+                ApiError::Invalid(format!("{limit} (ingest.max_series_per_experiment)"), None)
+            }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

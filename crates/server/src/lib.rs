@@ -52,7 +52,8 @@ impl Server {
                     "cannot open the database in {}",
                     settings.data_dir.display()
                 )
-            })?;
+            })?
+            .with_max_series_per_experiment(settings.ingest.max_series_per_experiment);
         let tokens = TokenService::new(&settings.data_dir, &settings.auth, &settings.oidc)
             .context("cannot set up token signing")?;
         let decoy = uuid::Uuid::new_v4().to_string();

@@ -33,6 +33,8 @@ pub enum Reason {
     UnknownMeasureType,
     /// Its experiment is outside the ingest token's scope.
     Forbidden,
+    /// It exceeds a limit (tags, series per experiment).
+    Limit,
 }
 
 /// Label values in Prometheus style (`snake_case`).
@@ -53,6 +55,7 @@ label_values!(Reason {
     UnknownExperiment => "unknown_experiment",
     UnknownMeasureType => "unknown_measure_type",
     Forbidden => "forbidden",
+    Limit => "limit",
 });
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

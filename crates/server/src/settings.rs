@@ -206,6 +206,9 @@ pub struct IngestSettings {
     pub max_tag_key_bytes: usize,
     /// Longest tag value, in bytes.
     pub max_tag_value_bytes: usize,
+    /// Most series (measure type × tag set) one experiment may have; points that would make
+    /// a new series beyond it are refused.
+    pub max_series_per_experiment: u64,
 }
 
 impl Default for IngestSettings {
@@ -214,6 +217,7 @@ impl Default for IngestSettings {
             max_tags_per_point: 32,
             max_tag_key_bytes: 128,
             max_tag_value_bytes: 256,
+            max_series_per_experiment: 10_000,
         }
     }
 }

@@ -51,6 +51,16 @@ pub enum StoreError {
     /// The data directory could not be prepared.
     #[error("cannot use data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// Storing would create series beyond an experiment's limit: nothing was stored. Lists
+    /// every series of the batch that does not fit, so the caller can refuse the measures of
+    /// those and store the others.
+    #[error("{} new series exceed the limit of {limit} series per experiment", series.len())]
+    SeriesLimit {
+        /// The limit.
+        limit: u64,
+        /// The series that do not fit: experiment, measure type, tags.
+        series: Vec<(i64, i64, BTreeMap<String, String>)>,
+    },
 }
 
 /// Result of store operations.

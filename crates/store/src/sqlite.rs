@@ -38,6 +38,8 @@ pub struct SqliteStore {
     /// Audit appends are serialised (one chain); holds the last record's position and hash
     /// once known.
     audit_writer: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
+    /// Most series one experiment may have (`None`: no limit).
+    max_series_per_experiment: Option<u64>,
     /// Committed batches, for live views.
     committed:
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
@@ -74,6 +76,7 @@ impl SqliteStore {
             pool,
             measure_writer: std::sync::Arc::default(),
             series_ids: std::sync::Arc::default(),
+            max_series_per_experiment: None,
             committed: tokio::sync::broadcast::channel(256).0,
             audit_writer: std::sync::Arc::default(),
         };
@@ -96,6 +99,13 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Limits every experiment to `limit` series: an append that would create more fails with
+    /// [`StoreError::SeriesLimit`] and stores nothing.
+    pub fn with_max_series_per_experiment(mut self, limit: u64) -> Self {
+        self.max_series_per_experiment = Some(limit);
+        self
     }
 
     /// Points written but not yet compacted into chunks (benchmarks wait for zero).

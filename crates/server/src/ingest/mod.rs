@@ -12,6 +12,8 @@ pub use resolve::{NameResolver, RejectReason};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use mymonit_store::StoreError;
+
 use crate::{error::ApiError, metrics::Source, state::AppState};
 
 /// Most rejections listed in one answer (the count is always complete).
@@ -81,10 +83,14 @@ pub async fn store(
     };
     let mut resolver = NameResolver::new(std::time::Duration::ZERO, state.settings.ingest.clone());
     let mut batch: Vec<NewMeasure> = Vec::with_capacity(decoded.len());
+    let mut positions: Vec<usize> = Vec::with_capacity(decoded.len());
     for (index, item) in decoded.into_iter().enumerate() {
         let allowed = |experiment_id| token.experiment_ids.contains(&experiment_id);
         match resolver.measure(state.meta.as_ref(), item, allowed).await? {
-            Ok(measure) => batch.push(measure),
+            Ok(measure) => {
+                batch.push(measure);
+                positions.push(index);
+            }
             Err(reason) => {
                 state.metrics.rejected(Source::Http, reason.metric(), 1);
                 // A record outside the token's scope refuses the whole request.
@@ -96,19 +102,62 @@ pub async fn store(
         }
     }
     let started = std::time::Instant::now();
-    match (idempotency_key, batch.is_empty()) {
-        (_, true) => {}
-        (None, false) => outcome.accepted = state.measures.append(&batch).await?,
-        (Some(key), false) => {
-            let count = batch.len() as u64;
-            let message = (format!("http:{}:{key}", token.token_id), batch);
-            let stored = state
+    // A batch that would grow an experiment past its series limit stores nothing: its points
+    // of the series that do not fit are refused and the others stored (a writer racing this
+    // one may take the last places meanwhile: then the next attempt refuses a few more).
+    let mut stored = false;
+    for _attempt in 0..3 {
+        let appended = match (idempotency_key, batch.is_empty()) {
+            (_, true) => Ok(()),
+            (None, false) => state
                 .measures
-                .append_messages(std::slice::from_ref(&message))
-                .await?;
-            outcome.duplicate = stored == 0;
-            outcome.accepted = count;
+                .append(&batch)
+                .await
+                .map(|stored| outcome.accepted = stored),
+            (Some(key), false) => {
+                let count = batch.len() as u64;
+                let message = (format!("http:{}:{key}", token.token_id), batch.clone());
+                state
+                    .measures
+                    .append_messages(std::slice::from_ref(&message))
+                    .await
+                    .map(|stored| {
+                        outcome.duplicate = stored == 0;
+                        outcome.accepted = count;
+                    })
+            }
+        };
+        match appended {
+            Ok(()) => {
+                stored = true;
+                break;
+            }
+            Err(StoreError::SeriesLimit { limit, series }) => {
+                let mut kept = Vec::with_capacity(batch.len());
+                let mut kept_positions = Vec::with_capacity(batch.len());
+                for (measure, index) in batch.into_iter().zip(positions) {
+                    match RejectReason::series_limit(&measure, limit, &series) {
+                        Some(reason) => {
+                            state.metrics.rejected(Source::Http, reason.metric(), 1);
+                            outcome.reject(index, reason.to_string());
+                        }
+                        None => {
+                            kept.push(measure);
+                            kept_positions.push(index);
+                        }
+                    }
+                }
+                (batch, positions) = (kept, kept_positions);
+            }
+            Err(err) => return Err(err.into()),
         }
+    }
+    if !stored {
+        return Err(ApiError::Unavailable(
+            "other writers kept filling the experiment's series limit meanwhile: nothing was \
+             stored, try again"
+                .into(),
+        ));
     }
     if outcome.accepted > 0 && !outcome.duplicate {
         state

@@ -33,13 +33,46 @@ pub enum RejectReason {
     /// Its tags exceed a limit (the message names it and its setting).
     #[error("tags: {0}")]
     Tags(String),
+    /// It would add a series to an experiment that has as many as it may.
+    #[error(
+        "series: experiment {experiment_id} has {limit} series, the most allowed \
+         (ingest.max_series_per_experiment); this point's measure type and tags would make one more"
+    )]
+    SeriesLimit {
+        /// The experiment.
+        experiment_id: i64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl RejectReason {
+    /// Why `measure` is refused when these series do not fit, if it is one of theirs.
+    pub fn series_limit(
+        measure: &NewMeasure,
+        limit: u64,
+        over: &[(i64, i64, std::collections::BTreeMap<String, String>)],
+    ) -> Option<Self> {
+        over.iter()
+            .any(|(experiment, measure_type, tags)| {
+                (*experiment, *measure_type, tags)
+                    == (
+                        measure.experiment_id,
+                        measure.measure_type_id,
+                        &measure.tags,
+                    )
+            })
+            .then_some(Self::SeriesLimit {
+                experiment_id: measure.experiment_id,
+                limit,
+            })
+    }
+
     /// The label of `mymonit_ingest_rejected_total`.
     pub fn metric(&self) -> Reason {
         match self {
-            Self::Decode(_) | Self::Empty | Self::Tags(_) => Reason::Decode,
+            Self::Decode(_) | Self::Empty => Reason::Decode,
+            Self::Tags(_) | Self::SeriesLimit { .. } => Reason::Limit,
             Self::UnknownExperiment(_) => Reason::UnknownExperiment,
             Self::UnknownMeasureType(_) => Reason::UnknownMeasureType,
             Self::OutOfScope(_) => Reason::Forbidden,

@@ -375,3 +375,38 @@ async fn timestamps_outside_the_accepted_range_are_refused_and_slices_stay_whole
         .sum();
     assert_eq!(counted, 11, "{stats}");
 }
+
+#[tokio::test]
+async fn points_beyond_an_experiments_series_limit_are_refused_and_the_others_stored() {
+    let world = crate::helpers::world_with(|s| s.ingest.max_series_per_experiment = 5).await;
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    // The fixture's hertz series is one; ten hosts would make ten more.
+    let body: String = (0..10)
+        .map(|host| {
+            format!(
+                "{{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":{host},\"timestamp\":1653040000,\"tags\":{{\"host\":\"h{host}\"}}}}\n"
+            )
+        })
+        .collect();
+    let outcome = push(&world, &secret, "", "application/x-ndjson", &body)
+        .await
+        .json();
+    assert_eq!(outcome["accepted"], 4, "{outcome}");
+    assert_eq!(outcome["rejected_count"], 6, "{outcome}");
+    let reason = outcome["rejected"][0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("ingest.max_series_per_experiment"),
+        "{reason}"
+    );
+    // Points of the series that exist still go in.
+    let again = push(
+        &world,
+        &secret,
+        "",
+        "application/json",
+        "{\"experiment\":\"device-vibrations\",\"measure\":\"volt\",\"value\":9,\"timestamp\":1653040001,\"tags\":{\"host\":\"h0\"}}",
+    )
+    .await
+    .json();
+    assert_eq!(again["accepted"], 1, "{again}");
+}

@@ -183,6 +183,9 @@ impl SqliteStore {
         // series and batch, not once per point.
         let mut local: HashMap<(i64, i64, &BTreeMap<String, String>), i64> = HashMap::new();
         let mut created = Vec::new();
+        // Series per experiment, counted once per transaction when a series is to be created.
+        let mut counts: HashMap<i64, u64> = HashMap::new();
+        let mut over: Vec<(i64, i64, BTreeMap<String, String>)> = Vec::new();
         for measure in measures {
             let borrowed = (
                 measure.experiment_id,
@@ -203,6 +206,42 @@ impl SqliteStore {
             let id = match cached {
                 Some(id) => id,
                 None => {
+                    if let Some(limit) = self.max_series_per_experiment {
+                        let existing: Option<i64> = sqlx::query_scalar(
+                            "select series_id from series
+                             where experiment_id = ? and measure_type_id = ? and tags = ?",
+                        )
+                        .bind(key.0)
+                        .bind(key.1)
+                        .bind(&key.2)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        if existing.is_none() {
+                            let count = match counts.get(&key.0) {
+                                Some(count) => *count,
+                                None => {
+                                    let count: i64 = sqlx::query_scalar(
+                                        "select count(*) from series where experiment_id = ?",
+                                    )
+                                    .bind(key.0)
+                                    .fetch_one(&mut **tx)
+                                    .await?;
+                                    count.max(0) as u64
+                                }
+                            };
+                            if count >= limit {
+                                if !over.iter().any(|(e, t, tags)| {
+                                    (*e, *t, tags) == (key.0, key.1, &measure.tags)
+                                }) {
+                                    over.push((key.0, key.1, measure.tags.clone()));
+                                }
+                                counts.insert(key.0, count);
+                                ids.push(0);
+                                continue;
+                            }
+                            counts.insert(key.0, count + 1);
+                        }
+                    }
                     sqlx::query(
                         "insert into series (experiment_id, measure_type_id, tags) values (?, ?, ?)
                          on conflict do nothing",
@@ -227,6 +266,14 @@ impl SqliteStore {
             };
             local.insert(borrowed, id);
             ids.push(id);
+        }
+        if let Some(limit) = self.max_series_per_experiment
+            && !over.is_empty()
+        {
+            return Err(StoreError::SeriesLimit {
+                limit,
+                series: over,
+            });
         }
         Ok((ids, created))
     }

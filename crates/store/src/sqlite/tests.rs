@@ -865,3 +865,46 @@ async fn consumer_sessions_remember_bodies_until_acknowledged_or_resolved() {
         }]
     );
 }
+
+#[tokio::test]
+async fn an_experiment_gets_no_more_series_than_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path())
+        .await
+        .unwrap()
+        .with_max_series_per_experiment(3);
+    let experiment = store.create_experiment("device-vibrations").await.unwrap();
+    let other = store.create_experiment("black-holes").await.unwrap();
+    let point = |experiment_id: i64, host: &str| NewMeasure {
+        experiment_id,
+        measure_type_id: 1,
+        timestamp_ns: 0,
+        value: 1.0,
+        tags: BTreeMap::from([("host".to_string(), host.to_string())]),
+    };
+    let hosts: Vec<NewMeasure> = ["a", "b", "c"]
+        .iter()
+        .map(|h| point(experiment.experiment_id, h))
+        .collect();
+    assert_eq!(store.append(&hosts).await.unwrap(), 3);
+    // Known series still take points; new ones beyond the limit fail the batch, named.
+    let more = [
+        point(experiment.experiment_id, "a"),
+        point(experiment.experiment_id, "d"),
+        point(experiment.experiment_id, "e"),
+        point(experiment.experiment_id, "d"),
+        point(other.experiment_id, "z"),
+    ];
+    match store.append(&more).await {
+        Err(StoreError::SeriesLimit { limit, series }) => {
+            assert_eq!(limit, 3);
+            let hosts: Vec<&str> = series.iter().map(|(_, _, t)| t["host"].as_str()).collect();
+            assert_eq!(hosts, ["d", "e"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 3);
+    // Without them, the rest goes in: another experiment has its own limit.
+    let fitting = [more[0].clone(), more[4].clone()];
+    assert_eq!(store.append(&fitting).await.unwrap(), 2);
+}

@@ -224,15 +224,47 @@ pub async fn step(
     }
     let batch_no = session.batch_no + 1;
     let forget = session.to_forget();
-    let outcomes = deps
-        .measures
-        .append_deliveries(ConsumerBatch {
-            session_id: session.session_id,
-            batch_no,
-            acknowledged_through: forget,
-            deliveries: &delivered,
-        })
-        .await?;
+    // A message with a point that would grow an experiment past its series limit is
+    // dead-lettered and the others stored (a few attempts when other writers race for the
+    // last places).
+    let mut attempts = 0;
+    let outcomes = loop {
+        attempts += 1;
+        let appended = deps
+            .measures
+            .append_deliveries(ConsumerBatch {
+                session_id: session.session_id,
+                batch_no,
+                acknowledged_through: forget,
+                deliveries: &delivered,
+            })
+            .await;
+        match appended {
+            Err(StoreError::SeriesLimit { limit, series }) if attempts < 4 => {
+                let mut kept_messages = Vec::with_capacity(to_store.len());
+                let mut kept_deliveries = Vec::with_capacity(delivered.len());
+                for (message, delivery) in to_store.into_iter().zip(delivered) {
+                    let refused = delivery
+                        .measures
+                        .iter()
+                        .find_map(|measure| RejectReason::series_limit(measure, limit, &series));
+                    match refused {
+                        Some(reason) => {
+                            deps.metrics.rejected(Source::Amqp, reason.metric(), 1);
+                            settled.settled.push(message.delivery_tag);
+                            settled.dead_letter.push((message, reason));
+                        }
+                        None => {
+                            kept_messages.push(message);
+                            kept_deliveries.push(delivery);
+                        }
+                    }
+                }
+                (to_store, delivered) = (kept_messages, kept_deliveries);
+            }
+            other => break other?,
+        }
+    };
     session.batch_no = batch_no;
     if forget.is_some() {
         session.forgotten_through = forget;
@@ -476,6 +508,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn a_message_beyond_the_series_limit_is_dead_lettered_and_the_others_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(dir.path())
+                .await
+                .unwrap()
+                .with_max_series_per_experiment(2),
+        );
+        store.create_experiment("device-vibrations").await.unwrap();
+        let world = World {
+            _dir: dir,
+            deps: IngestDeps {
+                meta: store.clone(),
+                measures: store,
+                metrics: Arc::new(Metrics::default()),
+            },
+            experiment_id: 1,
+        };
+        let mut a = session(&world, "a").await;
+        let tagged = |host: &str| {
+            serde_json::json!({"experiment": "device-vibrations", "measure": "volt", "value": 1,
+                "timestamp": 1_653_040_000, "tags": {"host": host}})
+            .to_string()
+            .into_bytes()
+        };
+        let messages = ["a", "b", "c", "a"]
+            .iter()
+            .enumerate()
+            .map(|(tag, host)| message(tag as u64 + 1, false, tagged(host)))
+            .collect();
+        let settled = run(&world, &mut a, messages).await;
+        assert_eq!(settled.stored, 3);
+        let [(refused, reason)] = &settled.dead_letter[..] else {
+            panic!("{settled:?}")
+        };
+        assert_eq!(refused.delivery_tag, 3);
+        assert!(
+            reason
+                .to_string()
+                .contains("ingest.max_series_per_experiment")
+        );
+        assert_eq!(settled.acks(), Acks::Through(4));
     }
 
     #[tokio::test]
