@@ -424,7 +424,7 @@ pub async fn stats(
     actor: AuthUser,
     ApiPath(experiment_id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<StatsParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (measure, series) =
         measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
     let statistics = parse_statistics(
@@ -467,7 +467,7 @@ pub async fn stats(
         answer.insert("from".into(), Value::Null);
         answer.insert("to".into(), Value::Null);
         answer.insert("buckets".into(), json!([]));
-        return Ok(Json(Value::Object(answer)));
+        return Ok(Json(Value::Object(answer)).into_response());
     };
     let max_buckets = state.settings.api.max_buckets;
     let boundaries = match timeslice {
@@ -504,26 +504,88 @@ pub async fn stats(
         let empty = boundaries.iter().take(boundaries.len() - 1);
         groups.insert(None, empty.map(|&start| (start, None)).collect());
     }
-    let mut buckets = Vec::new();
-    for (group, figures) in groups {
-        for (start, figures) in figures {
-            if let Some(mut object) = bucket_json(start, figures, &statistics, params.fill) {
-                if group_by.is_some() {
-                    object.insert("group".into(), json!(group));
-                }
-                buckets.push((start, Value::Object(object)));
-            }
-        }
-    }
-    // Groups were filled one after the other; the answer reads in time order.
-    buckets.sort_by_key(|(start, _)| *start);
     answer.insert("from".into(), json!(time::format_rfc3339(from)));
     answer.insert("to".into(), json!(time::format_rfc3339(to)));
-    answer.insert(
-        "buckets".into(),
-        Value::Array(buckets.into_iter().map(|(_, b)| b).collect()),
-    );
-    Ok(Json(Value::Object(answer)))
+    // The buckets are written as they are serialised, a slice at a time, so a large answer
+    // never exists whole as JSON values in memory; the user's computation slot is held until
+    // the last byte is out.
+    let head = serde_json::to_string(&Value::Object(answer))
+        .map_err(|err| ApiError::Internal(anyhow::anyhow!("cannot write the answer: {err}")))?;
+    let head = format!("{},\"buckets\":[", head.trim_end_matches('}'));
+    let (names, groups): (Vec<Option<String>>, Vec<Buckets>) = groups.into_iter().unzip();
+    let rows = BucketRows {
+        groups,
+        names,
+        statistics,
+        fill: params.fill,
+        grouped: group_by.is_some(),
+        next: 0,
+        first: true,
+    };
+    let chunks = stream::once(async move { Ok::<_, Infallible>(head.into_bytes()) })
+        .chain(stream::unfold(
+            (rows, _computing),
+            |(mut rows, guard)| async move {
+                let chunk = rows.next_chunk()?;
+                Some((Ok(chunk), (rows, guard)))
+            },
+        ))
+        .chain(stream::once(async { Ok(b"]}".to_vec()) }));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+/// Buckets of every group, in time order (groups in name order within a start), written as
+/// JSON a slice at a time.
+struct BucketRows {
+    groups: Vec<Buckets>,
+    names: Vec<Option<String>>,
+    statistics: Vec<Statistic>,
+    fill: Option<Fill>,
+    grouped: bool,
+    /// The next bucket index (the same in every group: they share their boundaries).
+    next: usize,
+    first: bool,
+}
+
+/// Buckets per written slice of the answer.
+const BUCKETS_PER_CHUNK: usize = 1_000;
+
+impl BucketRows {
+    /// The next slice of the `buckets` array's text, or `None` when all are written.
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let total = self.groups.first().map_or(0, Vec::len);
+        if self.next >= total {
+            return None;
+        }
+        let end = (self.next + BUCKETS_PER_CHUNK).min(total);
+        let mut out = Vec::new();
+        for index in self.next..end {
+            for (group, name) in self.groups.iter_mut().zip(&self.names) {
+                let Some((start, figures)) = group.get_mut(index).map(|b| (b.0, b.1.take())) else {
+                    continue;
+                };
+                let Some(mut object) = bucket_json(start, figures, &self.statistics, self.fill)
+                else {
+                    continue;
+                };
+                if self.grouped {
+                    object.insert("group".into(), json!(name));
+                }
+                if !self.first {
+                    out.push(b',');
+                }
+                self.first = false;
+                // Writing a map of plain values into a vector cannot fail.
+                let _ = serde_json::to_writer(&mut out, &object);
+            }
+        }
+        self.next = end;
+        Some(out)
+    }
 }
 
 /// Min, quartiles and max of every measure type of an experiment over a range.

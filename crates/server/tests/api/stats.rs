@@ -669,3 +669,43 @@ async fn a_live_stream_ends_when_its_reader_signs_out_or_loses_the_experiment() 
         "{end}"
     );
 }
+
+#[tokio::test]
+async fn a_large_answer_arrives_whole_and_in_order() {
+    let world = world().await;
+    let app = &world.app;
+    let exp = world.black_holes;
+    let watt = type_id(app, "watt").await;
+    app.state
+        .measures
+        .append(&[
+            point(exp, watt, MONDAY, 1.0, "a"),
+            point(exp, watt, MONDAY + 86_399, 2.0, "b"),
+        ])
+        .await
+        .unwrap();
+    // 1,440 minute buckets for each of two groups: written in slices of 1,000.
+    let answer = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{exp}/stats?measure=watt&statistics=count,sum&timeslice=minute&group_by=tag:host&fill=zero&from={}&to={}",
+                rfc3339(MONDAY),
+                rfc3339(MONDAY + 86_400)
+            ),
+            &world.other_scientist,
+        )
+        .await
+        .json();
+    let buckets = answer["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 2 * 1440);
+    assert_eq!(answer["measure"], "watt");
+    let starts: Vec<&str> = buckets
+        .iter()
+        .map(|b| b["start"].as_str().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|pair| pair[0] <= pair[1]));
+    assert_eq!(buckets[0]["group"], "a");
+    assert_eq!(buckets[1]["group"], "b");
+    let total: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2);
+}
