@@ -653,10 +653,19 @@ async fn reads_racing_compaction_see_each_point_once() {
     let experiment_id = experiment.experiment_id;
     const BATCHES: i64 = 200;
     const PER_BATCH: i64 = 200;
+    // Reads done so far: the writer waits for the first one after its first batch, so that at
+    // least one read races the writer however the two threads are scheduled.
+    let reads_done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = {
         let store = store.clone();
+        let reads_done = reads_done.clone();
         tokio::spawn(async move {
             for step in 0..BATCHES {
+                if step == 1 {
+                    while reads_done.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                }
                 let batch: Vec<NewMeasure> = (0..PER_BATCH)
                     .map(|i| NewMeasure {
                         experiment_id,
@@ -715,6 +724,7 @@ async fn reads_racing_compaction_see_each_point_once() {
             recent.len()
         );
         reads += 1;
+        reads_done.store(reads, std::sync::atomic::Ordering::SeqCst);
         if done {
             assert_eq!(keys.len() as i64, BATCHES * PER_BATCH);
             assert_eq!(total as i64, BATCHES * PER_BATCH);
