@@ -206,60 +206,56 @@ impl SqliteStore {
             let id = match cached {
                 Some(id) => id,
                 None => {
-                    if let Some(limit) = self.max_series_per_experiment {
-                        let existing: Option<i64> = sqlx::query_scalar(
-                            "select series_id from series
-                             where experiment_id = ? and measure_type_id = ? and tags = ?",
-                        )
-                        .bind(key.0)
-                        .bind(key.1)
-                        .bind(&key.2)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                        if existing.is_none() {
-                            let count = match counts.get(&key.0) {
-                                Some(count) => *count,
-                                None => {
-                                    let count: i64 = sqlx::query_scalar(
-                                        "select count(*) from series where experiment_id = ?",
-                                    )
-                                    .bind(key.0)
-                                    .fetch_one(&mut **tx)
-                                    .await?;
-                                    count.max(0) as u64
-                                }
-                            };
-                            if count >= limit {
-                                if !over.iter().any(|(e, t, tags)| {
-                                    (*e, *t, tags) == (key.0, key.1, &measure.tags)
-                                }) {
-                                    over.push((key.0, key.1, measure.tags.clone()));
-                                }
-                                counts.insert(key.0, count);
-                                ids.push(0);
-                                continue;
-                            }
-                            counts.insert(key.0, count + 1);
-                        }
-                    }
-                    sqlx::query(
-                        "insert into series (experiment_id, measure_type_id, tags) values (?, ?, ?)
-                         on conflict do nothing",
-                    )
-                    .bind(key.0)
-                    .bind(key.1)
-                    .bind(&key.2)
-                    .execute(&mut **tx)
-                    .await?;
-                    let id: i64 = sqlx::query_scalar(
+                    let existing: Option<i64> = sqlx::query_scalar(
                         "select series_id from series
                          where experiment_id = ? and measure_type_id = ? and tags = ?",
                     )
                     .bind(key.0)
                     .bind(key.1)
                     .bind(&key.2)
-                    .fetch_one(&mut **tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
+                    let id = match existing {
+                        Some(id) => id,
+                        None => {
+                            if let Some(limit) = self.max_series_per_experiment {
+                                let count = match counts.get(&key.0) {
+                                    Some(count) => *count,
+                                    None => {
+                                        let count: i64 = sqlx::query_scalar(
+                                            "select count(*) from series where experiment_id = ?",
+                                        )
+                                        .bind(key.0)
+                                        .fetch_one(&mut **tx)
+                                        .await?;
+                                        count.max(0) as u64
+                                    }
+                                };
+                                if count >= limit {
+                                    counts.insert(key.0, count);
+                                    if !over.iter().any(|(e, t, tags)| {
+                                        (*e, *t, tags) == (key.0, key.1, &measure.tags)
+                                    }) {
+                                        over.push((key.0, key.1, measure.tags.clone()));
+                                    }
+                                    ids.push(0);
+                                    continue;
+                                }
+                                counts.insert(key.0, count + 1);
+                            }
+                            // The transaction holds the write lock: no one else can have
+                            // created the series since the lookup above.
+                            sqlx::query_scalar(
+                                "insert into series (experiment_id, measure_type_id, tags)
+                                 values (?, ?, ?) returning series_id",
+                            )
+                            .bind(key.0)
+                            .bind(key.1)
+                            .bind(&key.2)
+                            .fetch_one(&mut **tx)
+                            .await?
+                        }
+                    };
                     created.push((key.clone(), id));
                     id
                 }
