@@ -346,8 +346,16 @@ mod tests {
     }
 
     async fn world() -> World {
+        world_with_series_limit(None).await
+    }
+
+    async fn world_with_series_limit(limit: Option<u64>) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let mut store = SqliteStore::open(dir.path()).await.unwrap();
+        if let Some(limit) = limit {
+            store = store.with_max_series_per_experiment(limit);
+        }
+        let store = Arc::new(store);
         let experiment = store.create_experiment("device-vibrations").await.unwrap();
         World {
             _dir: dir,
@@ -512,23 +520,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_beyond_the_series_limit_is_dead_lettered_and_the_others_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteStore::open(dir.path())
-                .await
-                .unwrap()
-                .with_max_series_per_experiment(2),
-        );
-        store.create_experiment("device-vibrations").await.unwrap();
-        let world = World {
-            _dir: dir,
-            deps: IngestDeps {
-                meta: store.clone(),
-                measures: store,
-                metrics: Arc::new(Metrics::default()),
-            },
-            experiment_id: 1,
-        };
+        let world = world_with_series_limit(Some(2)).await;
         let mut a = session(&world, "a").await;
         let tagged = |host: &str| {
             serde_json::json!({"experiment": "device-vibrations", "measure": "volt", "value": 1,
