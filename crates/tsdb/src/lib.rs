@@ -5,6 +5,8 @@
 //!   arrival order as delta-of-delta, values as scaled decimals when they are decimals, each
 //!   bit-packed against the block's minimum), with a [`chunk::Summary`] (count, sum, min, max,
 //!   spread, first, last) that lets aggregates skip decoding.
+//! - [`compact`]: where compaction puts recent points (which chunks it rewrites, which it
+//!   adds), for every backend alike.
 //! - [`stats`]: the statistics of the API, percentiles exact by selection.
 //! - [`timeslice`]: calendar slices in a time zone and fixed-length slices.
 //! - [`downsample`]: at most N points that keep a series' shape (M4).
@@ -12,6 +14,7 @@
 pub mod bits;
 pub mod block;
 pub mod chunk;
+pub mod compact;
 pub mod downsample;
 pub mod stats;
 pub mod timeslice;
