@@ -3,9 +3,13 @@
 //! to SQL, so a PostgreSQL backend can be added without touching them and the time-series
 //! engine can replace the measures layout on its own.
 //!
-//! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, migrations applied at open).
-//! Queries are built at run time with `sqlx::query`/`query_as`, so no database is needed at
-//! compile time.
+//! [`open`] picks the backend from a database URL and returns one [`Store`]:
+//! - `sqlite://DIR`: the embedded [`sqlite::SqliteStore`] (WAL mode, one file in `DIR`), the
+//!   default;
+//! - `postgres://…`: [`postgres::PgStore`], which many MyMonit instances share.
+//!
+//! Migrations are applied at open. Queries are built at run time with `sqlx::query`/`query_as`,
+//! so no database is needed at compile time.
 
 use std::collections::BTreeMap;
 
@@ -18,9 +22,17 @@ use mymonit_model::{
 };
 pub use mymonit_tsdb::{Point, chunk::Summary};
 
+mod layout;
+pub mod postgres;
 pub mod sqlite;
+mod url;
 
+#[cfg(test)]
+mod tests;
+
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use url::{DatabaseUrl, redact_password};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +63,9 @@ pub enum StoreError {
     /// The data directory could not be prepared.
     #[error("cannot use data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// The database URL names no backend MyMonit has, or does not parse.
+    #[error("{0}")]
+    Url(String),
     /// Storing would create series beyond an experiment's limit: nothing was stored. Lists
     /// every series of the batch that does not fit, so the caller can refuse the measures of
     /// those and store the others.
@@ -422,6 +437,57 @@ pub trait MeasureStore: Send + Sync + 'static {
     /// Every batch of measures once committed (for live views). A receiver that falls
     /// behind by more than a few hundred batches is told how many it missed.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>>;
+}
+
+/// Everything a MyMonit server keeps, on one backend.
+#[async_trait]
+pub trait Store: MetaStore + MeasureStore + AuditStore {
+    /// The backend's name (`sqlite`, `postgres`), for logs and metrics.
+    fn backend(&self) -> &'static str;
+    /// Points written but not yet compacted into chunks (benchmarks wait for zero).
+    async fn pending_compaction(&self) -> Result<u64>;
+    /// Closes the connections (SQLite checkpoints its write-ahead log).
+    async fn close(&self);
+}
+
+/// How to open a store.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Most series one experiment may have (`None`: no limit); an append that would create
+    /// more fails with [`StoreError::SeriesLimit`] and stores nothing.
+    pub max_series_per_experiment: Option<u64>,
+    /// Most connections to the database (PostgreSQL; `None`: the backend's default).
+    pub max_connections: Option<u32>,
+}
+
+/// Opens (creating it if needed, applying migrations) the database a URL names.
+pub async fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(dir) => {
+            let mut store = SqliteStore::open(dir).await?;
+            if let Some(limit) = options.max_series_per_experiment {
+                store = store.with_max_series_per_experiment(limit);
+            }
+            std::sync::Arc::new(store)
+        }
+        DatabaseUrl::Postgres(url) => std::sync::Arc::new(PgStore::open(url, options).await?),
+    })
+}
+
+/// The field a unique constraint guards, by the constraint's name: PostgreSQL reports the
+/// name (`users_username_key`), SQLite the column (`users.username`, turned into
+/// `users_username` by the backend). `None` for a constraint that guards no user-visible field.
+pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
+    let constraint = constraint.strip_suffix("_key").unwrap_or(constraint);
+    Some(match constraint {
+        "users_pkey" | "users_user_id" => "user_id",
+        "users_username" => "username",
+        "users_email" => "email",
+        "experiments_name" | "measure_types_name" => "name",
+        "ingest_tokens_pkey" | "ingest_tokens_token_id" => "token_id",
+        "ingest_tokens_token_hash" => "token_hash",
+        _ => return None,
+    })
 }
 
 /// Tags as stored: a JSON object, or nothing when empty.

@@ -34,7 +34,7 @@ pub struct SqliteStore {
     /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
     measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
-    series_ids: std::sync::Arc<std::sync::Mutex<measures::SeriesCache>>,
+    series_ids: std::sync::Arc<std::sync::Mutex<crate::layout::SeriesCache>>,
     /// Audit appends are serialised (one chain); holds the last record's position and hash
     /// once known.
     audit_writer: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
@@ -46,6 +46,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The connection pool (tests and tools that inspect the database).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Opens (creating if needed) the database in `data_dir`, applies migrations and makes
     /// sure the SI measure types exist.
     pub async fn open(data_dir: &Path) -> Result<Self> {
@@ -107,9 +112,15 @@ impl SqliteStore {
         self.max_series_per_experiment = Some(limit);
         self
     }
+}
 
-    /// Points written but not yet compacted into chunks (benchmarks wait for zero).
-    pub async fn pending_compaction(&self) -> Result<u64> {
+#[async_trait]
+impl crate::Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn pending_compaction(&self) -> Result<u64> {
         let count: i64 =
             sqlx::query_scalar("select coalesce(sum(point_count), 0) from recent_blocks")
                 .fetch_one(&self.pool)
@@ -117,8 +128,7 @@ impl SqliteStore {
         Ok(count.max(0) as u64)
     }
 
-    /// Closes the pool, checkpointing the WAL.
-    pub async fn close(&self) {
+    async fn close(&self) {
         self.pool.close().await;
     }
 }
@@ -129,17 +139,18 @@ fn now() -> i64 {
 }
 
 /// Turns a unique-constraint failure into `Conflict(field)`; other errors pass through.
+/// SQLite names the column (`UNIQUE constraint failed: users.username`), which reads as the
+/// constraint `users_username`.
 fn conflict_or(err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &err
         && db.is_unique_violation()
     {
-        let message = db.message();
-        for field in ["user_id", "username", "email", "name"] {
-            if message.ends_with(&format!(".{field}")) {
-                return StoreError::Conflict(field);
-            }
-        }
-        return StoreError::Conflict("key");
+        let column = db
+            .message()
+            .rsplit_once(": ")
+            .map(|(_, column)| column.replace('.', "_"))
+            .unwrap_or_default();
+        return StoreError::Conflict(crate::conflict_field(&column).unwrap_or("key"));
     }
     StoreError::Database(err)
 }

@@ -16,19 +16,16 @@ use mymonit_model::measure::{Measure, NewMeasure};
 use mymonit_tsdb::{
     Point,
     chunk::{self, Summary},
+    compact::{self, ChunkBounds, Cut},
 };
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::SqliteRow};
 
 use super::{SqliteStore, now};
+use crate::layout::{SeriesKey, block_points, corrupt, series_key};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
-    OpenSession, Result, Series, StoreError, tags_from_json, tags_to_json,
+    OpenSession, Result, Series, StoreError, tags_from_json,
 };
-
-/// Series ids by (experiment, measure type, tags as stored).
-pub(super) type SeriesCache = HashMap<(i64, i64, String), i64>;
-
-type SeriesKey = (i64, i64, String);
 
 /// Blocks per multi-row `insert` (6 parameters each, far below SQLite's limit of 32,766).
 const INSERT_CHUNK: usize = 128;
@@ -124,37 +121,8 @@ async fn recent_points(
     Ok(points)
 }
 
-/// Decodes a recent block.
-fn block_points(block_id: i64, data: &[u8]) -> Result<Vec<Point>> {
-    mymonit_tsdb::block::decode(data).map_err(|reason| StoreError::Corrupt {
-        chunk_id: block_id,
-        reason,
-    })
-}
-
-fn series_key(measure: &NewMeasure) -> SeriesKey {
-    (
-        measure.experiment_id,
-        measure.measure_type_id,
-        tags_to_json(&measure.tags).unwrap_or_default(),
-    )
-}
-
-fn corrupt(chunk_id: i64) -> impl Fn(mymonit_tsdb::bits::DecodeError) -> StoreError {
-    move |reason| StoreError::Corrupt { chunk_id, reason }
-}
-
-/// The bounds of a stored chunk.
-#[derive(Debug, Clone, Copy)]
-struct ChunkMeta {
-    chunk_id: i64,
-    start: (i64, i64),
-    end: (i64, i64),
-    count: i64,
-}
-
-fn meta_from_row(row: &SqliteRow) -> Result<ChunkMeta> {
-    Ok(ChunkMeta {
+fn bounds_from_row(row: &SqliteRow) -> Result<ChunkBounds> {
+    Ok(ChunkBounds {
         chunk_id: row.try_get("chunk_id")?,
         start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
         end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
@@ -381,15 +349,6 @@ impl SqliteStore {
     }
 }
 
-/// How a run of points is cut into chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// In equal pieces: for runs between other chunks, which will not grow.
-    Evenly,
-    /// In full chunks and a short last one: for the end of a series, which will grow.
-    FullFirst,
-}
-
 /// Writes sorted points as chunks of at most [`chunk::TARGET_POINTS`].
 async fn insert_chunks(
     tx: &mut Transaction<'_, Sqlite>,
@@ -397,12 +356,8 @@ async fn insert_chunks(
     points: &[Point],
     cut: Cut,
 ) -> Result<u64> {
-    let pieces: Vec<&[Point]> = match cut {
-        Cut::Evenly => chunk::split_evenly(points, chunk::TARGET_POINTS).collect(),
-        Cut::FullFirst => points.chunks(chunk::TARGET_POINTS).collect(),
-    };
     let mut written = 0;
-    for piece in pieces {
+    for piece in compact::pieces(points, cut) {
         let Some(summary) = Summary::of(piece) else {
             continue;
         };
@@ -443,15 +398,8 @@ async fn take_chunk(tx: &mut Transaction<'_, Sqlite>, chunk_id: i64) -> Result<V
         .collect())
 }
 
-/// Where a recent point goes: into an existing chunk, or into the gap before chunk `i`
-/// (`i` = number of chunks for the gap after the last).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Destination {
-    Chunk(usize),
-    Gap(usize),
-}
-
-/// Writes a series' recent points (sorted by key) into its chunks.
+/// Writes a series' recent points (sorted by key) into its chunks, as
+/// [`compact::plan`] places them.
 async fn compact_series(
     tx: &mut Transaction<'_, Sqlite>,
     series_id: i64,
@@ -462,7 +410,7 @@ async fn compact_series(
         return Ok(CompactionReport::default());
     };
     // Every chunk a recent point could fall inside or between.
-    let mut metas: Vec<ChunkMeta> = sqlx::query(
+    let overlapping: Vec<ChunkBounds> = sqlx::query(
         "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
          where series_id = ? and end_ns >= ? and start_ns <= ? order by end_ns, end_seq",
     )
@@ -472,7 +420,7 @@ async fn compact_series(
     .fetch_all(&mut **tx)
     .await?
     .iter()
-    .map(meta_from_row)
+    .map(bounds_from_row)
     .collect::<Result<_>>()?;
     let last = sqlx::query(
         "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
@@ -482,55 +430,22 @@ async fn compact_series(
     .fetch_optional(&mut **tx)
     .await?
     .as_ref()
-    .map(meta_from_row)
+    .map(bounds_from_row)
     .transpose()?;
-    if metas.is_empty()
-        && let Some(last) = last
-        && last.end < low
-    {
-        metas.push(last);
-    }
-    // A short last chunk absorbs the points that follow it, so that a series fed a few
-    // points at a time still ends up in full chunks.
-    let extend_last = metas.last().is_some_and(|meta| {
-        last.is_some_and(|last| last.chunk_id == meta.chunk_id)
-            && meta.count < chunk::TARGET_POINTS as i64
-    });
-    let mut groups: BTreeMap<Destination, Vec<Point>> = BTreeMap::new();
-    for row in rows {
-        let index = metas.partition_point(|meta| meta.end < row.key());
-        let destination = if index < metas.len() && metas[index].start <= row.key() {
-            Destination::Chunk(index)
-        } else if index == metas.len() && extend_last {
-            Destination::Chunk(index - 1)
-        } else {
-            Destination::Gap(index)
-        };
-        groups.entry(destination).or_default().push(*row);
-    }
     let mut report = CompactionReport {
         series: 1,
         points: rows.len() as u64,
         ..CompactionReport::default()
     };
-    let tail = if extend_last {
-        Destination::Chunk(metas.len() - 1)
-    } else {
-        Destination::Gap(metas.len())
-    };
-    for (destination, mut points) in groups {
-        let cut = if destination == tail {
-            Cut::FullFirst
-        } else {
-            Cut::Evenly
+    for placement in compact::plan(rows, overlapping, last) {
+        let points = match placement.replaces {
+            Some(chunk_id) => {
+                report.chunks_replaced += 1;
+                compact::merge(placement.points, take_chunk(tx, chunk_id).await?)
+            }
+            None => placement.points,
         };
-        if let Destination::Chunk(index) = destination {
-            points.extend(take_chunk(tx, metas[index].chunk_id).await?);
-            points.sort_by_key(Point::key);
-            points.dedup_by_key(|point| point.key());
-            report.chunks_replaced += 1;
-        }
-        report.chunks_written += insert_chunks(tx, series_id, &points, cut).await?;
+        report.chunks_written += insert_chunks(tx, series_id, &points, placement.cut).await?;
     }
     Ok(report)
 }
