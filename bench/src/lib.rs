@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use mymonit_store::{MeasureStore, SqliteStore};
+use mymonit_store::{MeasureStore, SqliteStore, Store};
 use serde_json::json;
 
 pub const PASSWORD: &str = "Vq7pLm2xZr9t-Hk4w-Qs8y";

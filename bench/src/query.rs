@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use mymonit_store::SqliteStore;
+use mymonit_store::{SqliteStore, Store as _};
 use serde_json::{Value, json};
 
 use mymonit_bench::{PASSWORD, Server, login, median};

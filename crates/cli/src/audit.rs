@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::Subcommand;
-use mymonit_store::SqliteStore;
+use mymonit_store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -12,7 +12,7 @@ pub enum AuditCommand {
 }
 
 /// Runs an `AuditCommand` on the database.
-pub async fn execute(command: &AuditCommand, store: &SqliteStore) -> anyhow::Result<()> {
+pub async fn execute(command: &AuditCommand, store: &dyn Store) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify => {
             let verification = mymonit_server::audit::verify(store).await?;

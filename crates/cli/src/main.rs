@@ -28,9 +28,16 @@ struct Cli {
     #[arg(long, global = true, env = "MYMONIT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Data directory: database, token signing key, demo credentials [default: ./data].
+    /// Data directory: embedded database, token signing key, demo credentials
+    /// [default: ./data].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Database: sqlite://DIR (the embedded default, in the data directory) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE, shared by many instances. Also
+    /// MYMONIT_DATABASE_URL, or database.url in the configuration.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -105,7 +112,14 @@ struct AmqpOverride {
 }
 
 #[derive(Serialize, Default)]
+struct DatabaseOverride {
+    url: String,
+}
+
+#[derive(Serialize, Default)]
 struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<DatabaseOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amqp: Option<AmqpOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,7 +134,10 @@ struct Overrides {
     log_ship: Option<String>,
 }
 
-fn load_settings(cli: &Cli, overrides: Overrides) -> anyhow::Result<Settings> {
+fn load_settings(cli: &Cli, mut overrides: Overrides) -> anyhow::Result<Settings> {
+    if let Some(url) = &cli.database_url {
+        overrides.database = Some(DatabaseOverride { url: url.clone() });
+    }
     let overrides = figment::Figment::from(figment::providers::Serialized::defaults(overrides));
     Ok(Settings::load(cli.config.as_deref(), overrides)?)
 }
@@ -187,6 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load_settings(
                 &cli,
                 Overrides {
+                    database: None,
                     data_dir: cli.data_dir.clone(),
                     listen: args.listen.clone(),
                     amqp: args.amqp_url.clone().map(|url| AmqpOverride { url }),
@@ -203,19 +221,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => {
             let store = open_store(&cli).await?;
-            let result = user::execute(command, &store).await;
+            let result = user::execute(command, store.as_ref()).await;
             store.close().await;
             result
         }
         Command::Audit(command) => {
             let store = open_store(&cli).await?;
-            let result = audit::execute(command, &store).await;
+            let result = audit::execute(command, store.as_ref()).await;
             store.close().await;
             result
         }
         Command::Token(command) => {
             let store = open_store(&cli).await?;
-            let result = token::execute(command, &store).await;
+            let result = token::execute(command, store.as_ref()).await;
             store.close().await;
             result
         }
@@ -236,7 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The database of the configured data directory, for the commands that work on it directly
 /// (beside a running server or without one); they log warnings only, on stderr.
-async fn open_store(cli: &Cli) -> anyhow::Result<mymonit_store::SqliteStore> {
+async fn open_store(cli: &Cli) -> anyhow::Result<std::sync::Arc<dyn mymonit_store::Store>> {
     let settings = load_settings(
         cli,
         Overrides {
@@ -253,14 +271,10 @@ async fn open_store(cli: &Cli) -> anyhow::Result<mymonit_store::SqliteStore> {
         },
         true,
     )?;
-    mymonit_store::SqliteStore::open(&settings.data_dir)
+    let url = settings.database_url()?;
+    mymonit_store::open(&url, &settings.store_options())
         .await
-        .with_context(|| {
-            format!(
-                "cannot open the database in {}",
-                settings.data_dir.display()
-            )
-        })
+        .with_context(|| format!("cannot open the database {url}"))
 }
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 use mymonit_server::ingest::tokens;
-use mymonit_store::{MetaStore, SqliteStore};
+use mymonit_store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -26,7 +26,7 @@ pub enum TokenCommand {
 }
 
 /// Runs a `TokenCommand` on the database.
-pub async fn execute(command: &TokenCommand, store: &SqliteStore) -> anyhow::Result<()> {
+pub async fn execute(command: &TokenCommand, store: &dyn Store) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             experiments,

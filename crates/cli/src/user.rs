@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use mymonit_model::{Redacted, Role, User, password::POLICY};
 use mymonit_server::accounts;
-use mymonit_store::{MetaStore, SqliteStore};
+use mymonit_store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -81,7 +81,7 @@ fn read_password() -> anyhow::Result<Redacted<String>> {
 }
 
 /// Runs a `UserCommand` on the database.
-pub async fn execute(command: &UserCommand, store: &SqliteStore) -> anyhow::Result<()> {
+pub async fn execute(command: &UserCommand, store: &dyn Store) -> anyhow::Result<()> {
     match command {
         UserCommand::Add {
             user_id,

@@ -1791,7 +1791,7 @@ async fn a_consumer_dying_between_commit_and_acknowledgement_doubles_nothing() {
 /// in the middle of it, the server restarts and finishes with every point stored once.
 #[tokio::test]
 async fn kill_9_mid_compaction_loses_and_doubles_nothing() {
-    use mymonit_store::{MeasureQuery, MeasureStore, SqliteStore};
+    use mymonit_store::{MeasureQuery, MeasureStore, SqliteStore, Store};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let paused = data.join("paused.toml");

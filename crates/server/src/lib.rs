@@ -26,7 +26,6 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use mymonit_model::audit::Outcome;
-use mymonit_store::SqliteStore;
 use tokio::net::TcpListener;
 
 pub use settings::Settings;
@@ -37,7 +36,7 @@ use auth::{throttle::LoginThrottle, tokens::TokenService};
 /// A server ready to run.
 pub struct Server {
     state: AppState,
-    store: SqliteStore,
+    store: Arc<dyn mymonit_store::Store>,
     audit_queue: tokio::sync::mpsc::Receiver<mymonit_model::audit::AuditEvent>,
 }
 
@@ -45,15 +44,11 @@ impl Server {
     /// Opens the database (creating the data directory and applying migrations) and the
     /// signing key, and prepares the application state.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = SqliteStore::open(&settings.data_dir)
+        let url = settings.database_url()?;
+        let store = mymonit_store::open(&url, &settings.store_options())
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database in {}",
-                    settings.data_dir.display()
-                )
-            })?
-            .with_max_series_per_experiment(settings.ingest.max_series_per_experiment);
+            .with_context(|| format!("cannot open the database {url}"))?;
+        tracing::info!(backend = store.backend(), database = %url, "database open");
         let tokens = TokenService::new(&settings.data_dir, &settings.auth, &settings.oidc)
             .context("cannot set up token signing")?;
         let decoy = uuid::Uuid::new_v4().to_string();
@@ -67,9 +62,9 @@ impl Server {
         let (audit, audit_queue) = audit::AuditLog::new();
         let state = AppState {
             audit,
-            audit_trail: Arc::new(store.clone()),
-            meta: Arc::new(store.clone()),
-            measures: Arc::new(store.clone()),
+            audit_trail: store.clone(),
+            meta: store.clone(),
+            measures: store.clone(),
             tokens: Arc::new(tokens),
             throttle: Arc::new(throttle),
             settings: Arc::new(settings),

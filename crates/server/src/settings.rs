@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Address and port of the HTTP API (`REST_HOST` sets the host part).
     pub listen: String,
-    /// Directory for the database, the token signing key and demo credentials.
+    /// Directory for the embedded database, the token signing key and demo credentials.
     pub data_dir: PathBuf,
+    /// The database (`database.url`, `--database-url`, `MYMONIT_DATABASE_URL`).
+    pub database: DatabaseSettings,
     /// `json` (one JSON object per line, the default) or `pretty`.
     pub log_format: LogFormat,
     /// Log filter in `RUST_LOG` syntax, for example `info` or `mymonit_server=debug,info`.
@@ -93,16 +95,34 @@ impl Default for AmqpSettings {
 }
 
 /// The URL with its password replaced by `***`, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
-            }
+pub use mymonit_store::redact_password as redact_url;
+
+/// The database.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://DIR` (the embedded default) or `postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// (many instances sharing one database); unset: SQLite in `data_dir`.
+    pub url: Option<String>,
+    /// Most connections each instance opens (PostgreSQL).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
         }
-        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
     }
 }
 
@@ -267,6 +287,7 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
+            database: DatabaseSettings::default(),
             log_format: LogFormat::Json,
             log_filter: "info".into(),
             max_body_bytes: 1024 * 1024,
@@ -327,6 +348,9 @@ pub enum SettingsError {
     /// An entry of `trusted_proxies` is neither an address nor a CIDR block.
     #[error("trusted_proxies: {0:?} is neither an IP address nor a CIDR block such as 10.0.0.0/8")]
     TrustedProxy(String),
+    /// The database URL names no backend or does not parse.
+    #[error("database.url: {0}")]
+    Database(String),
     /// The listen address does not parse.
     #[error("invalid listen address {0:?}: expected HOST:PORT, for example 127.0.0.1:8080")]
     Listen(String),
@@ -368,13 +392,20 @@ impl Settings {
             let url = rabbit_url(&url, user.as_deref(), password.as_deref());
             figment = figment.merge(Serialized::default("amqp.url", url));
         }
+        // MYMONIT_DATABASE_URL, the name every tool uses, is database.url.
+        if let Some(url) = std::env::var("MYMONIT_DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
         let settings: Settings = figment
             .merge(
                 Env::prefixed("MYMONIT_")
                     .split("__")
                     // Variables of the same prefix that are not settings: the configuration
                     // file's path, the adapter's ingest token, the test suite's broker.
-                    .ignore(&["config", "ingest_token"])
+                    .ignore(&["config", "ingest_token", "database_url"])
                     .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")),
             )
             .merge(overrides)
@@ -382,7 +413,26 @@ impl Settings {
             .map_err(Box::new)?;
         settings.listen_addr()?;
         settings.trusted_proxy_nets()?;
+        settings.database_url()?;
         Ok(settings)
+    }
+
+    /// The database: `database.url`, or SQLite in `data_dir` when it is unset.
+    pub fn database_url(&self) -> Result<mymonit_store::DatabaseUrl, SettingsError> {
+        match self.database.url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => url
+                .parse()
+                .map_err(|err: mymonit_store::StoreError| SettingsError::Database(err.to_string())),
+            _ => Ok(mymonit_store::DatabaseUrl::Sqlite(self.data_dir.clone())),
+        }
+    }
+
+    /// How to open the store.
+    pub fn store_options(&self) -> mymonit_store::OpenOptions {
+        mymonit_store::OpenOptions {
+            max_series_per_experiment: Some(self.ingest.max_series_per_experiment),
+            max_connections: Some(self.database.max_connections),
+        }
     }
 
     /// `trusted_proxies`, parsed (a bare address is a block of one).
@@ -410,6 +460,7 @@ impl Settings {
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
         shown.amqp.url = shown.amqp.url.as_deref().map(redact_url);
+        shown.database.url = shown.database.url.as_deref().map(redact_url);
         toml::to_string_pretty(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }
 }
