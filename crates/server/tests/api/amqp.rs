@@ -405,8 +405,10 @@ async fn two_servers_share_one_queue() {
     let world = world_with(|s| s.amqp = settings.clone()).await;
     // A second server on the same data directory and the same queue.
     let data_dir = world.app.data_dir.clone();
+    let database_url = world.app.database_url.clone();
     let second = crate::helpers::spawn_app_with(|s| {
         s.data_dir = data_dir;
+        s.database.url = database_url;
         s.amqp = settings.clone();
     })
     .await;
@@ -495,8 +497,10 @@ async fn a_redelivery_is_skipped_only_when_its_message_was_stored() {
     // MyMonit starts consuming once its experiment exists.
     let world = crate::helpers::world().await;
     let data_dir = world.app.data_dir.clone();
+    let database_url = world.app.database_url.clone();
     let consumer = crate::helpers::spawn_app_with(|s| {
         s.data_dir = data_dir;
+        s.database.url = database_url;
         s.amqp = settings.clone();
     })
     .await;

@@ -17,7 +17,11 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub data_dir: PathBuf,
+    /// The database the server uses (`None`: SQLite in `data_dir`).
+    pub database_url: Option<String>,
     _dir: tempfile::TempDir,
+    /// A PostgreSQL database made for this app, dropped with it.
+    _database: Option<TestDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -70,8 +74,64 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// The backend the suite runs on: `MYMONIT_TEST_BACKEND=postgres` gives every app a fresh
+/// database on the test PostgreSQL (`MYMONIT_TEST_DATABASE_URL`); otherwise SQLite.
+fn on_postgres() -> bool {
+    std::env::var("MYMONIT_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
+}
+
+/// A database on the test PostgreSQL, dropped when the app that made it is.
+pub struct TestDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> (Self, String) {
+        static DATABASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let server_url = std::env::var("MYMONIT_TEST_DATABASE_URL")
+            .expect("MYMONIT_TEST_BACKEND=postgres needs MYMONIT_TEST_DATABASE_URL");
+        let name = format!(
+            "mymonit_api_{}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        mymonit_store::PgStore::drop_database(&server_url, &name)
+            .await
+            .unwrap();
+        let url = mymonit_store::PgStore::create_database(&server_url, &name)
+            .await
+            .expect("cannot create a database on the test PostgreSQL");
+        (Self { server_url, name }, url)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
+
+        // On a thread of its own, not waited for: the test's runtime must go on (or end) so
+        // that the server's connections close, which the drop waits for.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime
+                .block_on(mymonit_store::PgStore::drop_database(&server_url, &name))
+                .ok()
+        });
+    }
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let (database, database_url) = if on_postgres() {
+        let (database, url) = TestDatabase::create().await;
+        (Some(database), Some(url))
+    } else {
+        (None, None)
+    };
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
@@ -79,7 +139,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         metrics_listen: None,
         ..Settings::default()
     };
+    settings.database.url = database_url;
     configure(&mut settings);
+    let database_url = settings.database.url.clone();
     let server = Server::build(settings).await.expect("server builds");
     let state = server.state().clone();
     let listener = server.bind().await.unwrap();
@@ -93,7 +155,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         client: reqwest::Client::new(),
         state,
         data_dir: dir.path().to_path_buf(),
+        database_url,
         _dir: dir,
+        _database: database,
         shutdown: Some(tx),
         handle: Some(handle),
     }
