@@ -175,6 +175,13 @@ pub struct AuthSettings {
     /// is served through a TLS proxy; a request with `X-Forwarded-Proto: https` gets a
     /// `Secure` cookie regardless.
     pub secure_cookies: bool,
+    /// The Ed25519 key (PKCS#8, DER) MyMonit signs its tokens with. Every instance behind
+    /// one load balancer must have the same key (or a token from one is refused by the
+    /// others). Unset: `DATA_DIR/jwt-signing-key.ed25519.pk8`, created on first start.
+    pub signing_key_file: Option<PathBuf>,
+    /// Keys signed with before the current one: still verified and published in JWKS, never
+    /// signed with. Keep a retired key here until the tokens it signed have expired.
+    pub previous_signing_key_files: Vec<PathBuf>,
 }
 
 /// One trusted external issuer.
@@ -318,6 +325,8 @@ impl Default for AuthSettings {
             failed_login_window_secs: 900,
             leeway_secs: 30,
             secure_cookies: false,
+            signing_key_file: None,
+            previous_signing_key_files: Vec::new(),
         }
     }
 }

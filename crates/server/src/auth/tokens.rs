@@ -1,6 +1,9 @@
-//! Tokens: MyMonit signs its own short-lived JWTs with an Ed25519 key generated on first
-//! start and kept in the data directory (mode 0600), publishes the public key as JWKS, and
-//! also accepts tokens of configured external issuers (see [`super::oidc`]).
+//! Tokens: MyMonit signs its own short-lived JWTs with an Ed25519 key, either given as a file
+//! (`auth.signing_key_file`, the same for every instance) or generated on first start and kept
+//! in the data directory (mode 0600). It publishes the public keys as JWKS, the current one
+//! and the previous ones (`auth.previous_signing_key_files`, kept for rotation: tokens they
+//! signed still verify), and also accepts tokens of configured external issuers (see
+//! [`super::oidc`]).
 //!
 //! Verification routes a token by its (unverified) `iss` to exactly one key set, then checks
 //! the signature with an allow-listed algorithm, and `exp`, `nbf`, `iss` and `aud`.
@@ -95,13 +98,55 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
+/// One Ed25519 key: what signs with it and what checks its signatures.
+struct SigningKey {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// Key id: the first 12 bytes of the SHA-256 of the public key, base64url.
+    kid: String,
+    public_x: String,
+}
+
+impl SigningKey {
+    /// Reads a PKCS#8 key (v2 as MyMonit writes it, or v1 as `openssl genpkey` does);
+    /// `origin` names it in errors.
+    fn from_pkcs8(pkcs8: &[u8], origin: &str) -> anyhow::Result<Self> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
+            .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8))
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "the token signing key {origin} is not an Ed25519 key in PKCS#8 DER: {err}"
+                )
+            })?;
+        let public_x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
+        Ok(Self {
+            encoding: EncodingKey::from_ed_der(pkcs8),
+            decoding: DecodingKey::from_ed_components(&public_x)?,
+            kid: URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]),
+            public_x,
+        })
+    }
+
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(path).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot read the token signing key {}: {err}",
+                path.display()
+            )
+        })?;
+        Self::from_pkcs8(&bytes, &path.display().to_string())
+    }
+}
+
 /// Signs and checks tokens.
 pub struct TokenService {
     settings: AuthSettings,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    kid: String,
-    public_x: String,
+    /// Signs; verifies.
+    current: SigningKey,
+    /// Verify only.
+    previous: Vec<SigningKey>,
     external: Vec<OidcProvider>,
 }
 
@@ -109,7 +154,8 @@ impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenService")
             .field("issuer", &self.settings.issuer)
-            .field("kid", &self.kid)
+            .field("kid", &self.current.kid)
+            .field("previous", &self.previous.len())
             .finish_non_exhaustive()
     }
 }
@@ -150,34 +196,42 @@ fn load_or_create_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 impl TokenService {
-    /// Loads (or creates) the signing key in `data_dir` and sets up the external issuers.
+    /// Loads the signing keys (`auth.signing_key_file`, or the data directory's, created on
+    /// first start; and the previous ones) and sets up the external issuers.
     pub fn new(
         data_dir: &Path,
         settings: &AuthSettings,
         external: &[OidcSettings],
     ) -> anyhow::Result<Self> {
-        let pkcs8 = load_or_create_key(data_dir)?;
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
-            .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8))
-            .map_err(|err| {
-                anyhow::anyhow!("the token signing key {SIGNING_KEY_FILE} is corrupt: {err}")
-            })?;
-        let public_x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-        let digest =
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
-        let kid = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]);
+        let current = match &settings.signing_key_file {
+            Some(path) => SigningKey::read(path)?,
+            None => SigningKey::from_pkcs8(&load_or_create_key(data_dir)?, SIGNING_KEY_FILE)?,
+        };
+        let previous = settings
+            .previous_signing_key_files
+            .iter()
+            .map(|path| SigningKey::read(path))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let external = external
             .iter()
             .map(OidcProvider::new)
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             settings: settings.clone(),
-            encoding: EncodingKey::from_ed_der(&pkcs8),
-            decoding: DecodingKey::from_ed_components(&public_x)?,
-            kid,
-            public_x,
+            current,
+            previous,
             external,
         })
+    }
+
+    /// The key of a token's `kid` (the current key when there is none).
+    fn key_of(&self, kid: Option<&str>) -> Option<&SigningKey> {
+        match kid {
+            None => Some(&self.current),
+            Some(kid) => std::iter::once(&self.current)
+                .chain(&self.previous)
+                .find(|key| key.kid == kid),
+        }
     }
 
     /// Signs a token for `user_id` under the account's current token `generation`.
@@ -204,8 +258,8 @@ impl TokenService {
             generation,
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        header.kid = Some(self.current.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.current.encoding)?;
         Ok(IssuedToken {
             token,
             expires_in: ttl,
@@ -214,16 +268,20 @@ impl TokenService {
 
     /// The public keys as a JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": self.public_x,
-                "kid": self.kid,
-                "alg": "EdDSA",
-                "use": "sig",
-            }]
-        })
+        let keys: Vec<serde_json::Value> = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|key| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": key.public_x,
+                    "kid": key.kid,
+                    "alg": "EdDSA",
+                    "use": "sig",
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
     }
 
     /// Checks a token and says whom it speaks for.
@@ -247,16 +305,16 @@ impl TokenService {
     }
 
     fn verify_local(&self, token: &str, header: &Header) -> Result<VerifiedToken, TokenError> {
-        if header.kid.as_deref().is_some_and(|kid| kid != self.kid) {
+        let Some(key) = self.key_of(header.kid.as_deref()) else {
             return Err(TokenError::Invalid("unknown signing key".into()));
-        }
+        };
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.settings.leeway_secs;
-        let data = jsonwebtoken::decode::<LocalClaims>(token, &self.decoding, &validation)
+        let data = jsonwebtoken::decode::<LocalClaims>(token, &key.decoding, &validation)
             .map_err(|err| TokenError::Invalid(err.to_string()))?;
         Ok(VerifiedToken {
             subject: Subject::UserId {
@@ -370,8 +428,8 @@ mod tests {
                 generation: 0,
             };
             let mut header = Header::new(Algorithm::EdDSA);
-            header.kid = Some(tokens.kid.clone());
-            jsonwebtoken::encode(&header, &claims, &tokens.encoding).unwrap()
+            header.kid = Some(tokens.current.kid.clone());
+            jsonwebtoken::encode(&header, &claims, &tokens.current.encoding).unwrap()
         };
         tokens
             .verify(&sign(now + 60, "mymonit", "mymonit"))
@@ -390,6 +448,89 @@ mod tests {
             .verify(&sign(now + 60, "mymonit", "https://evil.example"))
             .await;
         assert!(matches!(untrusted, Err(TokenError::UntrustedIssuer(_))));
+    }
+
+    #[tokio::test]
+    async fn rotated_keys_keep_verifying_and_are_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_file = dir.path().join("old.pk8");
+        let new_file = dir.path().join("new.pk8");
+        for file in [&old_file, &new_file] {
+            let pkcs8 =
+                Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+            std::fs::write(file, pkcs8.as_ref()).unwrap();
+        }
+        let before = TokenService::new(
+            dir.path(),
+            &AuthSettings {
+                signing_key_file: Some(old_file.clone()),
+                ..AuthSettings::default()
+            },
+            &[],
+        )
+        .unwrap();
+        let old_token = before.issue("S001", 0).unwrap().token;
+        // Another instance given the same file accepts it: nothing in the data directory.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let peer = TokenService::new(
+            elsewhere.path(),
+            &AuthSettings {
+                signing_key_file: Some(old_file.clone()),
+                ..AuthSettings::default()
+            },
+            &[],
+        )
+        .unwrap();
+        peer.verify(&old_token).await.unwrap();
+        assert!(!elsewhere.path().join(SIGNING_KEY_FILE).exists());
+
+        let after = TokenService::new(
+            dir.path(),
+            &AuthSettings {
+                signing_key_file: Some(new_file.clone()),
+                previous_signing_key_files: vec![old_file.clone()],
+                ..AuthSettings::default()
+            },
+            &[],
+        )
+        .unwrap();
+        after.verify(&old_token).await.unwrap();
+        let new_token = after.issue("S001", 0).unwrap().token;
+        after.verify(&new_token).await.unwrap();
+        let kids: Vec<String> = after.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kids,
+            vec![after.current.kid.clone(), before.current.kid.clone()]
+        );
+        // Retired for good: its tokens are refused.
+        let retired = TokenService::new(
+            dir.path(),
+            &AuthSettings {
+                signing_key_file: Some(new_file),
+                ..AuthSettings::default()
+            },
+            &[],
+        )
+        .unwrap();
+        assert!(retired.verify(&old_token).await.is_err());
+        // A file that is not a key is named in the error.
+        std::fs::write(&old_file, b"not a key").unwrap();
+        let err = TokenService::new(
+            dir.path(),
+            &AuthSettings {
+                signing_key_file: Some(old_file),
+                ..AuthSettings::default()
+            },
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("old.pk8") && err.contains("PKCS#8"), "{err}");
     }
 
     #[test]
