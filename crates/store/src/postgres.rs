@@ -8,7 +8,8 @@
 //!   instance at a time;
 //! - a new series is created under an advisory lock on its experiment, so the series limit
 //!   holds across instances;
-//! - AMQP bodies are locked by hash while a batch is stored (see `deliveries`).
+//! - AMQP bodies are locked by hash while a batch is stored (see `deliveries`);
+//! - live views hear of every instance's measures through `LISTEN`/`NOTIFY` (see `live`).
 
 use std::time::Duration;
 
@@ -50,7 +51,10 @@ pub struct PgStore {
     series_ids: std::sync::Arc<std::sync::Mutex<crate::layout::SeriesCache>>,
     /// Most series one experiment may have (`None`: no limit).
     max_series_per_experiment: Option<u64>,
-    /// Batches committed by this instance, for live views.
+    /// Batches committed by any instance, for live views (fed from the database's
+    /// notifications once someone subscribes).
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// See `listening`.
     committed:
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
 }
@@ -73,6 +77,7 @@ impl PgStore {
             pool,
             series_ids: std::sync::Arc::default(),
             max_series_per_experiment: options.max_series_per_experiment,
+            listening: std::sync::Arc::default(),
             committed: tokio::sync::broadcast::channel(256).0,
         };
         store.seed_measure_types().await?;
@@ -703,4 +708,5 @@ impl PgStore {
 
 mod audit;
 mod deliveries;
+mod live;
 mod measures;

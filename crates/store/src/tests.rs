@@ -89,6 +89,14 @@ impl Fixture {
         crate::open(&url, options).await.unwrap()
     }
 
+    /// The PostgreSQL store, on that backend.
+    pub fn postgres_store(&self) -> Option<&PgStore> {
+        match &self.database {
+            Database::Postgres { store, .. } => Some(store),
+            Database::Sqlite { .. } => None,
+        }
+    }
+
     /// Rows of `(i64, …)` from a statement both backends read alike.
     async fn rows6(&self, sql: &'static str) -> Vec<(i64, i64, i64, i64, i64, i64)> {
         match &self.database {
@@ -162,7 +170,55 @@ on_both_backends!(
     two_processes_on_one_database_never_share_an_arrival_number,
     consumer_sessions_remember_bodies_until_acknowledged_or_resolved,
     an_experiment_gets_no_more_series_than_its_limit,
+    live_views_hear_of_what_every_instance_stores,
 );
+
+/// A live view on one instance receives what another instance stores (on SQLite, one
+/// instance: what it stores itself).
+async fn live_views_hear_of_what_every_instance_stores(f: &Fixture) {
+    let viewer = f.store.clone();
+    let writer = match f.postgres_store() {
+        Some(_) => f.open_another(&OpenOptions::default()).await,
+        None => f.store.clone(),
+    };
+    let experiment = writer.create_experiment("live").await.unwrap();
+    let mut feed = viewer.subscribe();
+    // The feed from the database may take a moment to start listening.
+    let mut received: Vec<NewMeasure> = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut sent = 0;
+    while received.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the live view heard nothing"
+        );
+        sent += 1;
+        let batch: Vec<NewMeasure> = (0..3)
+            .map(|i| NewMeasure {
+                experiment_id: experiment.experiment_id,
+                measure_type_id: 1,
+                timestamp_ns: 1_653_040_000_000_000_000 + i,
+                value: f64::from(sent),
+                tags: BTreeMap::from([("host".to_string(), format!("h{i}"))]),
+            })
+            .collect();
+        writer.append(&batch).await.unwrap();
+        if let Ok(Ok(batch)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), feed.recv()).await
+        {
+            received.extend(batch.iter().cloned());
+        }
+    }
+    assert_eq!(received.len(), 3, "{received:?}");
+    assert!(
+        received
+            .iter()
+            .all(|m| m.experiment_id == experiment.experiment_id)
+    );
+    let mut hosts: Vec<&str> = received.iter().map(|m| m.tags["host"].as_str()).collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, vec!["h0", "h1", "h2"]);
+}
 
 fn user(id: &str, username: &str, role: Role) -> User {
     User {

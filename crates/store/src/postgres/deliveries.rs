@@ -217,7 +217,6 @@ impl PgStore {
         let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
         self.remember_series(created);
-        self.publish(&rows);
         Ok(outcomes)
     }
 

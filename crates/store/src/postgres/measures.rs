@@ -19,7 +19,7 @@ use mymonit_tsdb::{
 };
 use sqlx::{PgConnection, Postgres, Row, Transaction, postgres::PgRow};
 
-use super::{PgStore, locks, now};
+use super::{PgStore, live, locks, now};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError,
@@ -30,7 +30,7 @@ use crate::{
 type Tx<'a> = Transaction<'a, Postgres>;
 
 /// Numbers each value of the `arrival_seq` sequence stands for (its increment).
-const SEQ_BLOCK: i64 = 1024;
+pub(super) const SEQ_BLOCK: i64 = 1024;
 /// Chunks fetched at a time when reading raw points.
 const CHUNK_BATCH: i64 = 4;
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
@@ -39,8 +39,10 @@ const NS_PER_WEEK: i64 = 7 * NS_PER_DAY;
 /// The statement that opens a consistent read.
 const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
-/// Takes `count` arrival numbers inside `tx`: unique across instances, increasing.
-async fn take_seqs(tx: &mut Tx<'_>, count: usize) -> Result<Vec<i64>> {
+/// Takes `count` arrival numbers inside `tx`: unique across instances, increasing. Returns
+/// them and the sequence values they come from (each stands for [`SEQ_BLOCK`] numbers that
+/// belong to this transaction alone).
+async fn take_seqs(tx: &mut Tx<'_>, count: usize) -> Result<(Vec<i64>, Vec<i64>)> {
     let blocks = (count as u64).div_ceil(SEQ_BLOCK as u64) as i64;
     let starts: Vec<i64> =
         sqlx::query_scalar("select nextval('arrival_seq') from generate_series(1, $1)")
@@ -48,18 +50,22 @@ async fn take_seqs(tx: &mut Tx<'_>, count: usize) -> Result<Vec<i64>> {
             .fetch_all(&mut **tx)
             .await?;
     let mut seqs: Vec<i64> = starts
-        .into_iter()
-        .flat_map(|start| start..start + SEQ_BLOCK)
+        .iter()
+        .flat_map(|&start| start..start + SEQ_BLOCK)
         .take(count)
         .collect();
     seqs.sort_unstable();
-    Ok(seqs)
+    Ok((seqs, starts))
 }
 
-/// Inserts blocks (one per series) inside `tx`, in one statement.
-async fn insert_blocks(tx: &mut Tx<'_>, blocks: &[(i64, Vec<Point>)]) -> Result<()> {
+/// Inserts blocks (one per series) inside `tx`, in one statement; returns them as live views
+/// are told of them.
+async fn insert_blocks(
+    tx: &mut Tx<'_>,
+    blocks: &[(i64, Vec<Point>)],
+) -> Result<Vec<live::Announced>> {
     if blocks.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut series = Vec::with_capacity(blocks.len());
     let mut counts = Vec::with_capacity(blocks.len());
@@ -75,10 +81,11 @@ async fn insert_blocks(tx: &mut Tx<'_>, blocks: &[(i64, Vec<Point>)]) -> Result<
         last_seq.push(points.iter().map(|p| p.seq).max().unwrap_or_default());
         data.push(mymonit_tsdb::block::encode(points));
     }
-    sqlx::query(
+    let ids: Vec<i64> = sqlx::query_scalar(
         "insert into recent_blocks (series_id, point_count, min_ts, max_ts, last_seq, data)
          select * from unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
-                              $6::bytea[])",
+                              $6::bytea[])
+         returning block_id",
     )
     .bind(&series)
     .bind(&counts)
@@ -86,9 +93,21 @@ async fn insert_blocks(tx: &mut Tx<'_>, blocks: &[(i64, Vec<Point>)]) -> Result<
     .bind(&max_ts)
     .bind(&last_seq)
     .bind(&data)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
+    // `returning` lists the rows in the order the `select` produced them.
+    Ok(ids
+        .into_iter()
+        .zip(series.iter().zip(min_ts.iter().zip(&max_ts)))
+        .map(
+            |(block_id, (&series_id, (&min_ts, &max_ts)))| live::Announced {
+                block_id,
+                series_id,
+                min_ts,
+                max_ts,
+            },
+        )
+        .collect())
 }
 
 /// The points of a series in `[from, to)` still in recent blocks, in no particular order.
@@ -498,7 +517,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let (series_ids, created) = self.resolve_series(tx, measures).await?;
-        let seqs = take_seqs(tx, measures.len()).await?;
+        let (seqs, seq_starts) = take_seqs(tx, measures.len()).await?;
         let mut by_series: HashMap<i64, Vec<Point>> = HashMap::new();
         for ((measure, series_id), seq) in measures.iter().zip(&series_ids).zip(seqs) {
             by_series.entry(*series_id).or_default().push(Point {
@@ -508,16 +527,9 @@ impl PgStore {
             });
         }
         let blocks: Vec<(i64, Vec<Point>)> = by_series.into_iter().collect();
-        insert_blocks(tx, &blocks).await?;
+        let announced = insert_blocks(tx, &blocks).await?;
+        live::announce(tx, &seq_starts, &announced).await?;
         Ok(created)
-    }
-
-    /// Tells this instance's live views about committed measures.
-    pub(super) fn publish(&self, rows: &[&NewMeasure]) {
-        if self.committed.receiver_count() > 0 && !rows.is_empty() {
-            let batch: Vec<NewMeasure> = rows.iter().map(|m| (*m).clone()).collect();
-            let _ = self.committed.send(std::sync::Arc::new(batch));
-        }
     }
 
     pub(super) fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
@@ -787,7 +799,6 @@ impl MeasureStore for PgStore {
         let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
         self.remember_series(created);
-        self.publish(&rows);
         Ok(measures.len() as u64)
     }
 
@@ -804,7 +815,6 @@ impl MeasureStore for PgStore {
         let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
         self.remember_series(created);
-        self.publish(&rows);
         Ok(rows.len() as u64)
     }
 
@@ -1097,6 +1107,14 @@ impl MeasureStore for PgStore {
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>> {
+        // The feed from the database starts with the first live view.
+        if !self
+            .listening
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(self.clone().listen());
+        }
         self.committed.subscribe()
     }
 
