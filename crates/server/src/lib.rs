@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 pub use settings::Settings;
 pub use state::AppState;
 
-use auth::{throttle::LoginThrottle, tokens::TokenService};
+use auth::{throttle::Throttle, tokens::TokenService};
 
 /// A server ready to run.
 pub struct Server {
@@ -53,7 +53,8 @@ impl Server {
             .context("cannot set up token signing")?;
         let decoy = uuid::Uuid::new_v4().to_string();
         let decoy_hash = auth::password::hash(decoy.into()).await?;
-        let throttle = LoginThrottle::new(
+        let throttle = Throttle::for_store(
+            store.clone(),
             settings.auth.max_failed_logins,
             settings.auth.max_failed_logins_per_client,
             Duration::from_secs(settings.auth.failed_login_window_secs),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use mymonit_store::{AuditStore, MeasureStore, MetaStore};
 
 use crate::{
-    auth::{throttle::LoginThrottle, tokens::TokenService},
+    auth::{throttle::Throttle, tokens::TokenService},
     settings::Settings,
 };
 
@@ -19,7 +19,7 @@ pub struct AppState {
     /// Signs and checks tokens.
     pub tokens: Arc<TokenService>,
     /// Brakes password guessing.
-    pub throttle: Arc<LoginThrottle>,
+    pub throttle: Arc<Throttle>,
     /// The configuration in force.
     pub settings: Arc<Settings>,
     /// Counters about ingestion.

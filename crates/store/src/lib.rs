@@ -439,9 +439,31 @@ pub trait MeasureStore: Send + Sync + 'static {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<NewMeasure>>>;
 }
 
+/// Sign-in attempts counted in the database, so that every instance of a deployment counts
+/// against one limit.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Counts one attempt against each key (a hash) unless a key already has its limit of
+    /// attempts within `window_ms` before `now_ms`; all or nothing, atomic across instances.
+    /// `Ok(Ok(ids))`: admitted, the attempts' ids; `Ok(Err(ms))`: refused, retry in `ms`.
+    async fn admit_attempt(
+        &self,
+        keys: &[(&str, u32)],
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<std::result::Result<Vec<i64>, i64>>;
+    /// Takes back attempts by id, and forgets every attempt of `clear_keys`.
+    async fn forget_attempts(&self, attempt_ids: &[i64], clear_keys: &[&str]) -> Result<()>;
+}
+
 /// Everything a MyMonit server keeps, on one backend.
 #[async_trait]
 pub trait Store: MetaStore + MeasureStore + AuditStore {
+    /// Sign-in attempts in the database, where instances share it (`None`: the embedded
+    /// backend, one instance, which counts in memory).
+    fn attempts(&self) -> Option<&dyn AttemptStore> {
+        None
+    }
     /// The backend's name (`sqlite`, `postgres`), for logs and metrics.
     fn backend(&self) -> &'static str;
     /// Points written but not yet compacted into chunks (benchmarks wait for zero).

@@ -41,6 +41,8 @@ pub(crate) mod locks {
     pub const SERIES_CLASS: i32 = 0x4D4E;
     /// Storing AMQP bodies (class), by the first four bytes of the hash (key).
     pub const BODY_CLASS: i32 = 0x4D4F;
+    /// Counting sign-in attempts (class), by the hash of the key (key).
+    pub const ATTEMPTS_CLASS: i32 = 0x4D50;
 }
 
 /// MyMonit's stores on one PostgreSQL database.
@@ -173,6 +175,10 @@ impl crate::Store for PgStore {
         "postgres"
     }
 
+    fn attempts(&self) -> Option<&dyn crate::AttemptStore> {
+        Some(self)
+    }
+
     async fn pending_compaction(&self) -> Result<u64> {
         let count: i64 =
             sqlx::query_scalar("select coalesce(sum(point_count), 0)::int8 from recent_blocks")
@@ -183,6 +189,67 @@ impl crate::Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl crate::AttemptStore for PgStore {
+    async fn admit_attempt(
+        &self,
+        keys: &[(&str, u32)],
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<std::result::Result<Vec<i64>, i64>> {
+        let mut tx = self.pool.begin().await?;
+        let since = now_ms - window_ms;
+        sqlx::query("delete from login_attempts where at_ms <= $1")
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        let mut sorted: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+        sorted.sort_unstable();
+        // Counting and adding under a lock per key, so simultaneous attempts on several
+        // instances cannot all pass the limit.
+        sqlx::query(
+            "select count(pg_advisory_xact_lock($1, hashtext(k))) from unnest($2::text[]) as k",
+        )
+        .bind(locks::ATTEMPTS_CLASS)
+        .bind(&sorted)
+        .execute(&mut *tx)
+        .await?;
+        for (key, limit) in keys {
+            let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "select count(*), min(at_ms) from login_attempts
+                 where key_hash = $1 and at_ms > $2",
+            )
+            .bind(key)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+            if count >= i64::from(*limit) {
+                let retry = oldest.map_or(window_ms, |oldest| oldest + window_ms - now_ms);
+                return Ok(Err(retry.max(1)));
+            }
+        }
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "insert into login_attempts (key_hash, at_ms)
+             select k, $2 from unnest($1::text[]) as k returning attempt_id",
+        )
+        .bind(keys.iter().map(|(key, _)| *key).collect::<Vec<_>>())
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(ids))
+    }
+
+    async fn forget_attempts(&self, attempt_ids: &[i64], clear_keys: &[&str]) -> Result<()> {
+        sqlx::query("delete from login_attempts where attempt_id = any($1) or key_hash = any($2)")
+            .bind(attempt_ids)
+            .bind(clear_keys)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

@@ -1,7 +1,5 @@
 //! Sign-in, sign-out, password change, the current user, and the public keys.
 
-use std::time::Instant;
-
 use axum::{
     Json,
     extract::State,
@@ -80,16 +78,16 @@ async fn sign_in(
             mymonit_model::validate::USERNAME_MAX_LEN
         )));
     }
-    if let Err(retry) = state
-        .throttle
-        .attempt(&request.username, client, Instant::now())
-    {
-        state
-            .audit
-            .record(sign_in(None, Outcome::Failure, "throttled"))
-            .await;
-        return Err(ApiError::TooManyRequests(retry));
-    }
+    let admitted = match state.throttle.attempt(&request.username, client).await? {
+        Ok(admitted) => admitted,
+        Err(retry) => {
+            state
+                .audit
+                .record(sign_in(None, Outcome::Failure, "throttled"))
+                .await;
+            return Err(ApiError::TooManyRequests(retry));
+        }
+    };
     let account = state.meta.account_by_username(&request.username).await?;
     // Named by id when the account exists; the username tried is never recorded.
     let actor = account.as_ref().map(|a| crate::audit::Actor {
@@ -100,7 +98,10 @@ async fn sign_in(
     let valid = match password::verify(request.password, hash, &state.decoy_hash).await {
         Ok(valid) => valid,
         Err(busy) => {
-            state.throttle.refund(&request.username, client);
+            state
+                .throttle
+                .refund(&request.username, client, admitted)
+                .await;
             return Err(busy.into());
         }
     };
@@ -112,7 +113,10 @@ async fn sign_in(
             .await;
         return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
-    state.throttle.succeeded(&request.username, client);
+    state
+        .throttle
+        .succeeded(&request.username, client, admitted)
+        .await;
     let issued =
         state
             .tokens
@@ -321,12 +325,10 @@ pub async fn change_password(
     }
     // Guesses of the current password are braked like sign-ins, under a key of their own.
     let throttle_key = format!("password-change:{}", user.user.user_id);
-    if let Err(retry) = state
-        .throttle
-        .attempt(&throttle_key, client, Instant::now())
-    {
-        return Err(ApiError::TooManyRequests(retry));
-    }
+    let admitted = match state.throttle.attempt(&throttle_key, client).await? {
+        Ok(admitted) => admitted,
+        Err(retry) => return Err(ApiError::TooManyRequests(retry)),
+    };
     let valid = match password::verify(
         request.current_password,
         account.password_hash,
@@ -336,14 +338,17 @@ pub async fn change_password(
     {
         Ok(valid) => valid,
         Err(busy) => {
-            state.throttle.refund(&throttle_key, client);
+            state.throttle.refund(&throttle_key, client, admitted).await;
             return Err(busy.into());
         }
     };
     if !valid {
         return Err(ApiError::Forbidden("current password is wrong".into()));
     }
-    state.throttle.succeeded(&throttle_key, client);
+    state
+        .throttle
+        .succeeded(&throttle_key, client, admitted)
+        .await;
     accounts::set_password(state.meta.as_ref(), &user.user, request.new_password).await?;
     state
         .meta

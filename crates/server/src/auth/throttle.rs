@@ -3,8 +3,10 @@
 //! An attempt counts from the moment it is admitted, before its password is checked, so
 //! simultaneous attempts cannot all pass the limit; a success takes its attempt back.
 //! Memory is bounded: at most [`MAX_ENTRIES`] keys of each kind, and no more timestamps per
-//! key than its limit. Kept in memory: a restart forgets it, which is acceptable for a brake
-//! on guessing.
+//! key than its limit. Kept in memory ([`LoginThrottle`]) on the embedded backend, where one
+//! instance serves (a restart forgets it, which is acceptable for a brake on guessing); in
+//! the database ([`Throttle::Shared`]) where several instances share it, so that the limit
+//! holds for the whole deployment.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -146,6 +148,132 @@ fn make_room<K: std::hash::Hash + Eq>(
             .is_some_and(|t| now.duration_since(*t) < window)
     });
     map.len() < MAX_ENTRIES
+}
+
+/// An admitted attempt, to take back or settle.
+#[derive(Debug, Default)]
+pub struct Admitted(Vec<i64>);
+
+/// The sign-in throttle of a server: in memory, or in the database instances share.
+pub enum Throttle {
+    /// One instance: counted in memory.
+    Local(LoginThrottle),
+    /// Several instances: counted in the database.
+    Shared {
+        /// The database.
+        store: std::sync::Arc<dyn mymonit_store::Store>,
+        /// Attempts allowed per (username, client) within the window.
+        max_per_user: u32,
+        /// Attempts allowed per client within the window.
+        max_per_client: u32,
+        /// The window.
+        window: Duration,
+    },
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Throttle::Local(local) => local.fmt(f),
+            Throttle::Shared { .. } => f.write_str("Throttle::Shared"),
+        }
+    }
+}
+
+/// The keys of an attempt as the database keeps them: hashes, so no username is stored.
+fn shared_keys(username: &str, client: IpAddr) -> (String, String) {
+    (
+        super::tokens::token_hash(&format!("user\0{}\0{client}", username.to_lowercase())),
+        super::tokens::token_hash(&format!("client\0{client}")),
+    )
+}
+
+impl Throttle {
+    /// The throttle for a store: shared when the store keeps attempts, else in memory.
+    pub fn for_store(
+        store: std::sync::Arc<dyn mymonit_store::Store>,
+        max_per_user: u32,
+        max_per_client: u32,
+        window: Duration,
+    ) -> Self {
+        if store.attempts().is_some() {
+            Throttle::Shared {
+                store,
+                max_per_user,
+                max_per_client,
+                window,
+            }
+        } else {
+            Throttle::Local(LoginThrottle::new(max_per_user, max_per_client, window))
+        }
+    }
+
+    /// Admits an attempt and counts it, or refuses it with `Ok(Err(seconds to wait))`
+    /// without any password being checked.
+    pub async fn attempt(
+        &self,
+        username: &str,
+        client: IpAddr,
+    ) -> Result<Result<Admitted, u64>, mymonit_store::StoreError> {
+        match self {
+            Throttle::Local(local) => Ok(local
+                .attempt(username, client, Instant::now())
+                .map(|()| Admitted::default())),
+            Throttle::Shared {
+                store,
+                max_per_user,
+                max_per_client,
+                window,
+            } => {
+                let Some(attempts) = store.attempts() else {
+                    return Ok(Ok(Admitted::default()));
+                };
+                let (user_key, client_key) = shared_keys(username, client);
+                let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+                let now_ms = mymonit_model::time::now_ns() / 1_000_000;
+                let admitted = attempts
+                    .admit_attempt(
+                        &[(&user_key, *max_per_user), (&client_key, *max_per_client)],
+                        window_ms,
+                        now_ms,
+                    )
+                    .await?;
+                Ok(admitted
+                    .map(Admitted)
+                    .map_err(|ms| (ms.max(0) as u64).div_ceil(1000).max(1)))
+            }
+        }
+    }
+
+    /// Takes back an attempt that was admitted but never checked.
+    pub async fn refund(&self, username: &str, client: IpAddr, admitted: Admitted) {
+        match self {
+            Throttle::Local(local) => local.refund(username, client),
+            Throttle::Shared { store, .. } => {
+                if let Some(attempts) = store.attempts()
+                    && let Err(err) = attempts.forget_attempts(&admitted.0, &[]).await
+                {
+                    tracing::warn!(error = %err, "cannot take back a sign-in attempt");
+                }
+            }
+        }
+    }
+
+    /// Forgets the failures of this username from this client after a success, and takes
+    /// back the successful attempt.
+    pub async fn succeeded(&self, username: &str, client: IpAddr, admitted: Admitted) {
+        match self {
+            Throttle::Local(local) => local.succeeded(username, client),
+            Throttle::Shared { store, .. } => {
+                let (user_key, _) = shared_keys(username, client);
+                if let Some(attempts) = store.attempts()
+                    && let Err(err) = attempts.forget_attempts(&admitted.0, &[&user_key]).await
+                {
+                    tracing::warn!(error = %err, "cannot clear sign-in failures");
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

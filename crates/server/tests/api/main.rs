@@ -16,6 +16,7 @@ mod measures;
 mod metrics;
 mod oidc;
 mod prometheus;
+mod scale_out;
 mod stats;
 mod users;
 mod web;
