@@ -61,8 +61,13 @@ pub struct Settings {
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AmqpSettings {
-    /// `amqp://user:password@host:5672/%2f` (or `amqps://`); none: no consumer.
+    /// `amqp://user:password@host:5672/%2f` (or `amqps://`); none: no consumer. For a
+    /// RabbitMQ cluster, the nodes' URLs separated by commas: a lost connection moves on to
+    /// the next node.
     pub url: Option<String>,
+    /// `classic`, or `quorum` (replicated across a RabbitMQ cluster's nodes) for the queue
+    /// and the dead-letter queue.
+    pub queue_type: QueueType,
     /// Durable exchange the sources publish to.
     pub exchange: String,
     /// Routing key binding the queue to the exchange.
@@ -79,10 +84,32 @@ pub struct AmqpSettings {
     pub batch_wait_ms: u64,
 }
 
+/// The kind of RabbitMQ queue MyMonit declares.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// A classic queue (one node).
+    #[default]
+    Classic,
+    /// A quorum queue: replicated, survives the loss of a minority of nodes.
+    Quorum,
+}
+
+impl QueueType {
+    /// The `x-queue-type` argument (none for classic, the broker's default).
+    pub fn argument(self) -> Option<&'static str> {
+        match self {
+            QueueType::Classic => None,
+            QueueType::Quorum => Some("quorum"),
+        }
+    }
+}
+
 impl Default for AmqpSettings {
     fn default() -> Self {
         Self {
             url: None,
+            queue_type: QueueType::Classic,
             exchange: "mymonit".into(),
             routing_key: "measures".into(),
             queue: "measures".into(),
@@ -133,6 +160,7 @@ impl std::fmt::Debug for AmqpSettings {
             .field("exchange", &self.exchange)
             .field("routing_key", &self.routing_key)
             .field("queue", &self.queue)
+            .field("queue_type", &self.queue_type)
             .field("dead_letter_queue", &self.dead_letter_queue)
             .field("prefetch", &self.prefetch)
             .finish_non_exhaustive()

@@ -32,8 +32,25 @@ impl DatabaseUrl {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host…` by `***`.
+/// Replaces the password of `scheme://user:password@host…` by `***`; in a list of URLs
+/// (separated by commas or spaces, as for a cluster), in each.
 pub fn redact_password(url: &str) -> String {
+    let parts: Vec<&str> = url
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    if parts.len() > 1 {
+        return parts
+            .into_iter()
+            .map(redact_one)
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -19,7 +19,7 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable},
 };
-use mymonit_server::settings::AmqpSettings;
+use mymonit_server::settings::{AmqpSettings, QueueType};
 use mymonit_store::MeasureQuery;
 use serde_json::json;
 
@@ -290,9 +290,23 @@ fn original(value: f64, timestamp: i64) -> String {
 
 #[tokio::test]
 async fn original_messages_flow_bad_ones_are_dead_lettered_and_redeliveries_deduplicated() {
+    message_flow(QueueType::Classic).await;
+}
+
+/// The same flow through quorum queues (a single-member one on the test broker; replicated on
+/// a cluster).
+#[tokio::test]
+async fn the_flow_is_the_same_through_quorum_queues() {
+    message_flow(QueueType::Quorum).await;
+}
+
+async fn message_flow(queue_type: QueueType) {
     let Some(url) = broker() else { return };
     let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let settings = amqp_settings(&url, &name);
+    let settings = AmqpSettings {
+        queue_type,
+        ..amqp_settings(&url, &name)
+    };
     let world = world_with(|s| s.amqp = settings.clone()).await;
     wait_for_consumer(&world.app, "consuming").await;
     let publisher = Publisher::new(&url, &settings.exchange).await;
@@ -364,6 +378,21 @@ async fn original_messages_flow_bad_ones_are_dead_lettered_and_redeliveries_dedu
     );
     let queue = inspect_queue(&channel, &settings.queue).await;
     assert_eq!(queue.message_count(), 0, "everything was acknowledged");
+    if queue_type == QueueType::Quorum {
+        // Declared as quorum queues: declaring them classic now is refused by the broker.
+        let classic = connection.create_channel().await.unwrap();
+        let redeclared = classic
+            .queue_declare(
+                settings.queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await;
+        assert!(redeclared.is_err(), "the queue is not a quorum queue");
+    }
 }
 
 #[tokio::test]

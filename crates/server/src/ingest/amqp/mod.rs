@@ -91,13 +91,18 @@ pub async fn run(
     let mut backoff = Duration::from_millis(500);
     // Names stay cached across reconnections, for a minute.
     let mut resolver = NameResolver::new(Duration::from_secs(60), app.settings.ingest.clone());
+    // The nodes of a cluster, tried in turn: a lost connection moves on to the next one.
+    let urls = broker_urls(&url);
+    let mut next = 0;
     loop {
         let started = Instant::now();
+        let url = urls[next % urls.len()].as_str();
+        next += 1;
         match consume(
             &deps,
             &app.consumer,
             &settings,
-            &url,
+            url,
             &mut shutdown,
             &mut resolver,
         )
@@ -105,7 +110,7 @@ pub async fn run(
         {
             Ok(()) => break,
             Err(err) => {
-                tracing::warn!(url = %redact_url(&url), error = %err, retry_in_ms = backoff.as_millis() as u64, "AMQP consumer lost the broker");
+                tracing::warn!(url = %redact_url(url), error = %err, retry_in_ms = backoff.as_millis() as u64, "AMQP consumer lost the broker");
                 set(&app.consumer, ConsumerState::Reconnecting(err.to_string()));
             }
         }
@@ -122,12 +127,35 @@ pub async fn run(
     tracing::info!("AMQP consumer stopped");
 }
 
-/// Declares the exchange, the queue and its binding, and the dead-letter queue.
+/// The URLs of `amqp.url`: one, or the nodes of a cluster separated by commas or spaces.
+pub fn broker_urls(setting: &str) -> Vec<String> {
+    let urls: Vec<String> = setting
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() {
+        vec![setting.to_owned()]
+    } else {
+        urls
+    }
+}
+
+/// Declares the exchange, the queue and its binding, and the dead-letter queue, of the
+/// configured queue type.
 async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> lapin::Result<()> {
     let durable = QueueDeclareOptions {
         durable: true,
         ..Default::default()
     };
+    let mut arguments = FieldTable::default();
+    if let Some(kind) = settings.queue_type.argument() {
+        arguments.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString(kind.into()),
+        );
+    }
     channel
         .exchange_declare(
             settings.exchange.as_str().into(),
@@ -140,11 +168,7 @@ async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> lapin::
         )
         .await?;
     channel
-        .queue_declare(
-            settings.queue.as_str().into(),
-            durable,
-            FieldTable::default(),
-        )
+        .queue_declare(settings.queue.as_str().into(), durable, arguments.clone())
         .await?;
     channel
         .queue_bind(
@@ -159,7 +183,7 @@ async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> lapin::
         .queue_declare(
             settings.dead_letter_queue.as_str().into(),
             durable,
-            FieldTable::default(),
+            arguments,
         )
         .await?;
     Ok(())
@@ -388,4 +412,16 @@ async fn acknowledge(
     // Returns once the broker has applied the acknowledgements and the record together.
     channel.tx_commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn a_cluster_is_several_urls() {
+        assert_eq!(
+            super::broker_urls("amqp://a:1/%2f, amqp://b:1/%2f amqp://c:1/%2f"),
+            vec!["amqp://a:1/%2f", "amqp://b:1/%2f", "amqp://c:1/%2f"]
+        );
+        assert_eq!(super::broker_urls("amqp://a:1/%2f"), vec!["amqp://a:1/%2f"]);
+    }
 }
