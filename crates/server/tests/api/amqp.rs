@@ -754,3 +754,126 @@ async fn the_consumer_survives_a_broker_restart() {
         .collect();
     assert_eq!(values, (0..100).map(f64::from).collect::<Vec<_>>());
 }
+
+/// A PostgreSQL cluster of a test's own, which it may stop and start.
+struct DedicatedPostgres {
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl DedicatedPostgres {
+    fn run(&self, command: &str) -> bool {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/lib/postgresql.sh"
+        );
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source '{script}' && {command}"))
+            .env("PG_PORT", self.port.to_string())
+            .env("PG_DIR", self.dir.path())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    fn start(port: u16) -> Self {
+        let cluster = Self {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        assert!(
+            cluster.run("postgresql_start"),
+            "the dedicated PostgreSQL did not start"
+        );
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://mymonit:mymonit@127.0.0.1:{}/mymonit", self.port)
+    }
+}
+
+impl Drop for DedicatedPostgres {
+    fn drop(&mut self) {
+        self.run("postgresql_stop");
+    }
+}
+
+/// Two instances on one PostgreSQL and one queue; the database restarts while they consume
+/// equal messages without ids: both say they are not ready meanwhile, then go on, and every
+/// message is stored exactly once.
+#[tokio::test]
+async fn two_instances_survive_a_database_restart_without_losing_or_doubling() {
+    let Some(url) = broker() else { return };
+    match std::env::var("MYMONIT_TEST_DATABASE_URL") {
+        Ok(pg) if !pg.is_empty() => {}
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_DATABASE_URL names no PostgreSQL")
+        }
+        _ => return,
+    }
+    let postgres = DedicatedPostgres::start(5438);
+    let database = postgres.url();
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = amqp_settings(&url, &name);
+    let first_database = database.clone();
+    let world = world_with(|s| {
+        s.amqp = settings.clone();
+        s.database.url = Some(first_database);
+    })
+    .await;
+    let key = world.app.data_dir.join("jwt-signing-key.ed25519.pk8");
+    let second = crate::helpers::spawn_app_with(|s| {
+        s.amqp = settings.clone();
+        s.database.url = Some(database);
+        s.auth.signing_key_file = Some(key);
+    })
+    .await;
+    wait_for_consumer(&world.app, "consuming").await;
+    wait_for_consumer(&second, "consuming").await;
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    // Every message the same reading: only the broker's redelivery flag and the instances'
+    // records can tell a repeat from a new one.
+    const TOTAL: usize = 3_000;
+    for _ in 0..TOTAL / 2 {
+        publisher.publish(&original(7.0, 1_653_040_000), None).await;
+    }
+    assert!(postgres.run("postgresql_halt"), "PostgreSQL did not stop");
+    for app in [&world.app, &second] {
+        wait_for_readiness(
+            app,
+            Duration::from_secs(60),
+            "an instance did not notice the database was gone",
+            |ready| ready["status"] != "ready",
+        )
+        .await;
+    }
+    for _ in 0..TOTAL / 2 {
+        publisher.publish(&original(7.0, 1_653_040_000), None).await;
+    }
+    assert!(
+        postgres.run("postgresql_start"),
+        "PostgreSQL did not restart"
+    );
+    for app in [&world.app, &second] {
+        wait_for_readiness(
+            app,
+            Duration::from_secs(90),
+            "an instance did not recover",
+            |ready| ready["status"] == "ready" && ready["amqp"]["state"] == "consuming",
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut stored = 0;
+    while Instant::now() < deadline {
+        stored = wait_for_count(&world, TOTAL).await.len();
+        if stored >= TOTAL {
+            break;
+        }
+    }
+    // Nothing more arrives later: no message was stored twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored, TOTAL);
+    assert_eq!(wait_for_count(&world, TOTAL + 1).await.len(), TOTAL);
+}
