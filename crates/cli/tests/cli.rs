@@ -48,7 +48,39 @@ fn mymonit(data_dir: &Path) -> Command {
     }
     // Many servers run at once: no metrics listener on the default port.
     command.env("MYMONIT_METRICS_LISTEN", "off");
+    // A test on PostgreSQL leaves its database's URL in the data directory: every command
+    // on that directory (servers, `user add`, …) then uses it.
+    if let Ok(url) = fs::read_to_string(data_dir.join(DATABASE_URL_FILE)) {
+        command.arg("--database-url").arg(url.trim());
+    }
     command
+}
+
+/// See [`mymonit`].
+const DATABASE_URL_FILE: &str = "test-database-url";
+
+/// Gives `data_dir` a fresh database on the test PostgreSQL; `false` without one (outside CI).
+async fn use_postgres(data_dir: &Path) -> bool {
+    let server_url = match std::env::var("MYMONIT_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_DATABASE_URL is not")
+        }
+        _ => {
+            eprintln!("skipped: no PostgreSQL (run scripts/test)");
+            return false;
+        }
+    };
+    let name = format!(
+        "mymonit_cli_{}_{}",
+        std::process::id(),
+        SERVER_RUNS.fetch_add(1, Ordering::Relaxed)
+    );
+    let url = mymonit_store::PgStore::create_database(&server_url, &name)
+        .await
+        .expect("cannot create a database on the test PostgreSQL");
+    fs::write(data_dir.join(DATABASE_URL_FILE), url).unwrap();
+    true
 }
 
 /// Runs `command` to completion, feeding `stdin` to it.
@@ -1691,10 +1723,27 @@ async fn kill_9_with_repeating_bodies_without_ids_loses_and_doubles_nothing() {
 
 #[tokio::test]
 async fn three_consumers_killed_at_different_moments_lose_and_double_nothing() {
+    three_consumers_killed(false).await;
+}
+
+/// The same on PostgreSQL: three instances on one database and one queue.
+#[tokio::test]
+async fn three_instances_on_postgres_killed_at_different_moments_lose_and_double_nothing() {
+    three_consumers_killed(true).await;
+}
+
+async fn three_consumers_killed(on_postgres: bool) {
     let Some(url) = test_broker() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let name = format!("kill9-three-{}", std::process::id());
+    if on_postgres && !use_postgres(data).await {
+        return;
+    }
+    let name = format!(
+        "kill9-three-{}-{}",
+        std::process::id(),
+        if on_postgres { "pg" } else { "sqlite" }
+    );
     let config = amqp_config(data, &url, &name, "batch_size = 200\n");
     let setup = ingest_setup(data, &["--config", &config]).await;
     let token = setup.server.token("phigg", OTHER_STRONG_PASSWORD).await;
@@ -1739,8 +1788,9 @@ async fn three_consumers_killed_at_different_moments_lose_and_double_nothing() {
         skipped += s;
     }
     eprintln!(
-        "kill -9, three consumers: published {TOTAL}, stored {TOTAL}, expected {TOTAL}; \
-         {redelivered} redelivered to the last servers, {skipped} skipped as stored before"
+        "kill -9, three consumers (on {}): published {TOTAL}, stored {TOTAL}, expected {TOTAL}; \
+         {redelivered} redelivered to the last servers, {skipped} skipped as stored before",
+        if on_postgres { "PostgreSQL" } else { "SQLite" }
     );
 }
 
