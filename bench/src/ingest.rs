@@ -60,6 +60,19 @@ struct Args {
     /// sampling the server's memory (results in bench/results/soak.json).
     #[arg(long)]
     soak_secs: Option<u64>,
+    /// A PostgreSQL role that may create databases (`postgres://USER:PASSWORD@HOST:PORT/DB`):
+    /// the HTTP and AMQP scenarios run again on PostgreSQL (`c-pg`, `c-lp-pg`, `b-pg`), each
+    /// on a fresh database.
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+/// A fresh database for a scenario on PostgreSQL, or none (SQLite).
+async fn database_for(args: &Args, on_postgres: bool) -> anyhow::Result<Option<String>> {
+    match (&args.database_url, on_postgres) {
+        (Some(url), true) => Ok(Some(mymonit_bench::fresh_database(url).await?)),
+        _ => Ok(None),
+    }
 }
 
 /// Sustained HTTP ingest for `seconds`: the generated points again and again, each pass
@@ -67,7 +80,7 @@ struct Args {
 /// memory sampled every 10 s. Memory should level off once SQLite's cache and the buffers of
 /// the requests in flight are warm.
 async fn soak(args: &Args, lines: &[String], seconds: u64) -> anyhow::Result<()> {
-    let server = Server::start(&args.mymonit, None).await?;
+    let server = Server::start(&args.mymonit, None, None).await?;
     let points: Vec<(String, String, i64)> = lines
         .iter()
         .map(|line| {
@@ -217,8 +230,10 @@ async fn http_run(
     lines: &[String],
     content_type: &str,
     query: &str,
+    on_postgres: bool,
 ) -> anyhow::Result<(f64, f64)> {
-    let server = Server::start(&args.mymonit, None).await?;
+    let database = database_for(args, on_postgres).await?;
+    let server = Server::start(&args.mymonit, None, database).await?;
     let bodies = batches(lines);
     let url = format!("{}/api/v1/ingest{query}", server.base);
     let (token, content_type) = (server.token.clone(), content_type.to_string());
@@ -314,13 +329,15 @@ async fn amqp_run(
     lines: &[String],
     per_message: usize,
     with_ids: bool,
+    on_postgres: bool,
 ) -> anyhow::Result<(f64, f64)> {
     let name = format!(
         "bench-{}-{}",
         std::process::id(),
         Instant::now().elapsed().as_nanos()
     );
-    let server = Server::start(&args.mymonit, Some((url, &name))).await?;
+    let database = database_for(args, on_postgres).await?;
+    let server = Server::start(&args.mymonit, Some((url, &name)), database).await?;
     let bodies: Vec<String> = lines
         .chunks(per_message)
         .map(|chunk| chunk.join("\n"))
@@ -426,6 +443,13 @@ async fn main() -> anyhow::Result<()> {
     }
     scenarios.push(("c", "HTTP NDJSON, batches of 5,000", 2_000_000.0));
     scenarios.push(("c-lp", "HTTP line protocol, batches of 5,000", 2_000_000.0));
+    if args.database_url.is_some() {
+        if args.amqp_url.is_some() {
+            scenarios.push(("b-pg", "(b) on PostgreSQL", 1_000_000.0));
+        }
+        scenarios.push(("c-pg", "(c) on PostgreSQL", 1_000_000.0));
+        scenarios.push(("c-lp-pg", "(c-lp) on PostgreSQL", 1_000_000.0));
+    }
     let influx_lines = match &args.influxdb_url {
         Some(_) => {
             scenarios.push((
@@ -453,6 +477,7 @@ async fn main() -> anyhow::Result<()> {
                         &ndjson[..args.messages.min(ndjson.len())],
                         1,
                         true,
+                        false,
                     )
                     .await?
                 }
@@ -462,6 +487,7 @@ async fn main() -> anyhow::Result<()> {
                         args.amqp_url.as_deref().unwrap_or_default(),
                         &ndjson[..args.messages.min(ndjson.len())],
                         1,
+                        false,
                         false,
                     )
                     .await?
@@ -473,10 +499,26 @@ async fn main() -> anyhow::Result<()> {
                         &ndjson,
                         1000,
                         true,
+                        false,
                     )
                     .await?
                 }
-                "c" => http_run(&args, &ndjson, "application/x-ndjson", "").await?,
+                "b-pg" => {
+                    amqp_run(
+                        &args,
+                        args.amqp_url.as_deref().unwrap_or_default(),
+                        &ndjson,
+                        1000,
+                        true,
+                        true,
+                    )
+                    .await?
+                }
+                "c" => http_run(&args, &ndjson, "application/x-ndjson", "", false).await?,
+                "c-pg" => http_run(&args, &ndjson, "application/x-ndjson", "", true).await?,
+                "c-lp-pg" => {
+                    http_run(&args, &line_protocol, "text/plain", "?precision=s", true).await?
+                }
                 "influx" => (
                     influx_run(
                         &args,
@@ -486,7 +528,7 @@ async fn main() -> anyhow::Result<()> {
                     .await?,
                     f64::NAN,
                 ),
-                _ => http_run(&args, &line_protocol, "text/plain", "?precision=s").await?,
+                _ => http_run(&args, &line_protocol, "text/plain", "?precision=s", false).await?,
             };
             eprintln!(
                 "{id} run {}: {rate:.0} measures/s, server peak RSS {peak:.0} MiB",

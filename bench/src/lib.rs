@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use mymonit_store::{MeasureStore, SqliteStore, Store};
+use mymonit_store::Store;
 use serde_json::json;
 
 pub const PASSWORD: &str = "Vq7pLm2xZr9t-Hk4w-Qs8y";
@@ -22,15 +22,38 @@ pub struct Server {
     pub data: tempfile::TempDir,
     /// An ingest token for `bench`.
     pub token: String,
+    /// The PostgreSQL database it uses (`None`: SQLite in `data`).
+    pub database: Option<String>,
+}
+
+/// Creates a fresh database through `server_url` (a PostgreSQL role that may create
+/// databases); returns its URL.
+pub async fn fresh_database(server_url: &str) -> anyhow::Result<String> {
+    static DATABASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "mymonit_bench_{}_{}",
+        std::process::id(),
+        DATABASES.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    Ok(mymonit_store::PgStore::create_database(server_url, &name).await?)
 }
 
 impl Server {
     /// Starts a server on a fresh data directory with an admin, the experiment `bench` and an
     /// ingest token; with `amqp` (url, name prefix) it also consumes.
-    pub async fn start(binary: &Path, amqp: Option<(&str, &str)>) -> anyhow::Result<Self> {
+    /// With `database` (a PostgreSQL URL), on that database instead of SQLite.
+    pub async fn start(
+        binary: &Path,
+        amqp: Option<(&str, &str)>,
+        database: Option<String>,
+    ) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let dir = data.path().to_str().context("temp path")?.to_string();
-        let mut add = Command::new(binary)
+        let mut add = Command::new(binary);
+        if let Some(url) = &database {
+            add.arg("--database-url").arg(url);
+        }
+        let mut add = add
             .args([
                 "user",
                 "add",
@@ -59,7 +82,7 @@ impl Server {
         if !add.wait()?.success() {
             bail!("cannot add the bench user");
         }
-        let (child, base) = Self::launch(binary, &dir, &data, amqp).await?;
+        let (child, base) = Self::launch(binary, &dir, &data, amqp, database.as_deref()).await?;
         let client = reqwest::Client::new();
         let admin = login(&base, "bench").await?;
         client
@@ -103,6 +126,7 @@ impl Server {
             base,
             data,
             token,
+            database,
         })
     }
 
@@ -112,6 +136,7 @@ impl Server {
         dir: &str,
         data: &tempfile::TempDir,
         amqp: Option<(&str, &str)>,
+        database: Option<&str>,
     ) -> anyhow::Result<(Child, String)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -124,6 +149,9 @@ impl Server {
             "--data-dir",
             dir,
         ]);
+        if let Some(url) = database {
+            command.arg("--database-url").arg(url);
+        }
         if let Some((url, name)) = amqp {
             let config = data.path().join("bench.toml");
             std::fs::write(
@@ -154,15 +182,29 @@ impl Server {
     }
 
     /// Starts a server again on the data directory of a stopped one.
-    pub async fn resume(binary: &Path, data: tempfile::TempDir) -> anyhow::Result<Self> {
+    pub async fn resume(
+        binary: &Path,
+        data: tempfile::TempDir,
+        database: Option<String>,
+    ) -> anyhow::Result<Self> {
         let dir = data.path().to_str().context("temp path")?.to_string();
-        let (child, base) = Self::launch(binary, &dir, &data, None).await?;
+        let (child, base) = Self::launch(binary, &dir, &data, None, database.as_deref()).await?;
         Ok(Self {
             child,
             base,
             data,
             token: String::new(),
+            database,
         })
+    }
+
+    /// The server's store, opened beside it.
+    pub async fn store(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        let url = match &self.database {
+            Some(url) => mymonit_store::DatabaseUrl::Postgres(url.clone()),
+            None => mymonit_store::DatabaseUrl::Sqlite(self.data.path().to_path_buf()),
+        };
+        Ok(mymonit_store::open(&url, &mymonit_store::OpenOptions::default()).await?)
     }
 
     /// The server's resident memory now (VmRSS), in MiB.
@@ -199,7 +241,7 @@ impl Server {
 
     /// Waits until the store holds `expected` measures; returns when it does.
     pub async fn wait_stored(&self, expected: u64) -> anyhow::Result<()> {
-        let store = SqliteStore::open(self.data.path()).await?;
+        let store = self.store().await?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             let count = store.count(1).await?;

@@ -16,7 +16,6 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use mymonit_store::{SqliteStore, Store as _};
 use serde_json::{Value, json};
 
 use mymonit_bench::{PASSWORD, Server, login, median};
@@ -41,6 +40,22 @@ struct Args {
     /// Run only these queries (q1 … q5), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// A PostgreSQL role that may create databases: the whole benchmark runs again on a fresh
+    /// PostgreSQL database, and both backends are reported side by side.
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+/// One backend's figures.
+struct Run {
+    results: Vec<Value>,
+    bytes: u64,
+    bytes_per_point: f64,
+    storage: mymonit_store::StorageStats,
+    load_rate: f64,
+    compaction_wait: f64,
+    peak_load_mib: f64,
+    peak_query_mib: f64,
 }
 
 /// Lines per ingest request.
@@ -141,10 +156,9 @@ async fn wait_compacted(
     points: u64,
 ) -> anyhow::Result<(f64, mymonit_store::StorageStats)> {
     let started = Instant::now();
-    let store = SqliteStore::open(server.data.path()).await?;
+    let store = server.store().await?;
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
-        use mymonit_store::MeasureStore as _;
         let stored = store.count(1).await?;
         let pending = store.pending_compaction().await?;
         if stored >= points && pending == 0 {
@@ -208,19 +222,29 @@ struct Query {
     postgresql_ms: Option<f64>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+/// Loads the points into a server on `database` (`None`: SQLite) and times the queries.
+async fn run_on(args: &Args, database: Option<String>) -> anyhow::Result<Run> {
     let seconds = (args.points as u64).div_ceil(TYPES as u64) as i64;
     let end = START + seconds;
-    let server = Server::start(&args.mymonit, None).await?;
-    eprintln!("loading {} points through HTTP line protocol…", args.points);
-    let load_rate = load(&args, &server).await?;
+    let server = Server::start(&args.mymonit, None, database.clone()).await?;
+    eprintln!(
+        "loading {} points through HTTP line protocol into {}…",
+        args.points,
+        if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    let load_rate = load(args, &server).await?;
     let (compaction_wait, storage) = wait_compacted(&server, args.points as u64).await?;
     let (peak_load_mib, data) = server.stop();
-    let bytes = bytes_on_disk(data.path())?;
+    let bytes = match database {
+        Some(_) => storage.file_bytes,
+        None => bytes_on_disk(data.path())?,
+    };
     let bytes_per_point = bytes as f64 / args.points as f64;
-    let server = Server::resume(&args.mymonit, data).await?;
+    let server = Server::resume(&args.mymonit, data, database).await?;
     let token = scientist_token(&server.base).await?;
     let experiment = "/api/v1/experiments/1";
     let whole = format!("from={}&to={}", rfc3339(START), rfc3339(end));
@@ -334,45 +358,87 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     let (peak_query_mib, _) = server.stop();
+    Ok(Run {
+        results,
+        bytes,
+        bytes_per_point,
+        storage,
+        load_rate,
+        compaction_wait,
+        peak_load_mib,
+        peak_query_mib,
+    })
+}
+
+fn report(args: &Args, run: &Run) -> Value {
+    json!({
+        "points": args.points, "runs": args.runs, "queries": run.results,
+        "bytes_on_disk": run.bytes, "bytes_per_point": run.bytes_per_point,
+        "storage": run.storage, "load_points_per_s": run.load_rate,
+        "compaction_wait_s": run.compaction_wait,
+        "peak_rss_mib": {"load": run.peak_load_mib, "queries": run.peak_query_mib},
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let sqlite = run_on(&args, None).await?;
+    let postgres = match &args.database_url {
+        Some(url) => Some(run_on(&args, Some(mymonit_bench::fresh_database(url).await?)).await?),
+        None => None,
+    };
     println!(
-        "{:<4} {:<42} {:>10} {:>10} {:>12} {:>12}",
-        "", "query", "median ms", "target ms", "InfluxDB ms", "PostgreSQL ms"
+        "{:<4} {:<42} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "", "query", "SQLite ms", "on PG ms", "target ms", "InfluxDB ms", "PG rows ms"
     );
     let reference = |value: &Value| {
         value
             .as_f64()
             .map_or_else(|| "–".to_string(), |ms| format!("{ms:.1}"))
     };
-    for result in &results {
+    for (index, result) in sqlite.results.iter().enumerate() {
+        let on_postgres = postgres
+            .as_ref()
+            .and_then(|run| run.results.get(index))
+            .and_then(|r| r["median_ms"].as_f64())
+            .map_or_else(|| "–".to_string(), |ms| format!("{ms:.2}"));
         println!(
-            "{:<4} {:<42} {:>10.2} {:>10.1} {:>12} {:>12}",
+            "{:<4} {:<42} {:>10.2} {:>10} {:>10.1} {:>12} {:>12}",
             result["query"].as_str().unwrap_or_default(),
             result["what"].as_str().unwrap_or_default(),
             result["median_ms"].as_f64().unwrap_or_default(),
+            on_postgres,
             result["target_ms"].as_f64().unwrap_or_default(),
             reference(&result["influxdb_1_6_ms"]),
             reference(&result["postgresql_15_ms"]),
         );
     }
-    println!(
-        "bytes on disk per point: {bytes_per_point:.2} (target 3; InfluxDB 6.4, PostgreSQL 84)"
-    );
-    println!(
-        "  of which chunk payload {:.2}, free pages {:.2}, other (rows, indexes, users…) {:.2}; {} chunks",
-        storage.chunk_bytes as f64 / args.points as f64,
-        storage.free_bytes as f64 / args.points as f64,
-        (storage.file_bytes - storage.chunk_bytes - storage.free_bytes) as f64 / args.points as f64,
-        storage.chunks
-    );
-    println!(
-        "load: {load_rate:.0} points/s over HTTP; compaction finished {compaction_wait:.1} s after the last request"
-    );
-    let report = json!({
-        "points": args.points, "runs": args.runs, "queries": results,
-        "bytes_on_disk": bytes, "bytes_per_point": bytes_per_point, "storage": storage,
-        "load_points_per_s": load_rate, "compaction_wait_s": compaction_wait,
-        "peak_rss_mib": {"load": peak_load_mib, "queries": peak_query_mib},
-    });
+    for (name, run) in
+        std::iter::once(("SQLite", &sqlite)).chain(postgres.as_ref().map(|run| ("PostgreSQL", run)))
+    {
+        let storage = &run.storage;
+        println!(
+            "{name}: {:.2} bytes on disk per point (target 3; InfluxDB 6.4, PostgreSQL rows 84); \
+             chunk payload {:.2}, free pages {:.2}, other (rows, indexes, users…) {:.2}; {} chunks",
+            run.bytes_per_point,
+            storage.chunk_bytes as f64 / args.points as f64,
+            storage.free_bytes as f64 / args.points as f64,
+            storage
+                .file_bytes
+                .saturating_sub(storage.chunk_bytes + storage.free_bytes) as f64
+                / args.points as f64,
+            storage.chunks
+        );
+        println!(
+            "{name}: load {:.0} points/s over HTTP; compaction finished {:.1} s after the last request",
+            run.load_rate, run.compaction_wait
+        );
+    }
+    let mut report = report(&args, &sqlite);
+    if let Some(run) = &postgres {
+        report["postgresql_backend"] = self::report(&args, run);
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -776,6 +776,39 @@ fn print_config(data_dir: &Path, env: &[(&str, &str)], config: Option<&Path>) ->
     run(command)
 }
 
+/// The database comes from `MYMONIT_DATABASE_URL` or `--database-url`; its password never
+/// shows, and a URL of no known backend is refused by name.
+#[test]
+fn the_database_url_is_taken_redacted_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let out = assert_ok(&print_config(
+        data,
+        &[(
+            "MYMONIT_DATABASE_URL",
+            "postgres://mymonit:s3cret@db.example.org/mymonit?sslmode=verify-full",
+        )],
+        None,
+    ));
+    assert!(
+        out.contains(
+            r#"url = "postgres://mymonit:***@db.example.org/mymonit?sslmode=verify-full""#
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret"), "{out}");
+    let mut command = mymonit(data);
+    command.args(["--database-url", "mysql://root:pw@db/x", "print-config"]);
+    let refused = run(command);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("database.url") && stderr.contains("sqlite://DIR"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pw@"), "{stderr}");
+}
+
 #[test]
 fn print_config_layers_environment_and_file() {
     let dir = tempfile::tempdir().unwrap();

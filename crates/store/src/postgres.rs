@@ -56,6 +56,8 @@ pub struct PgStore {
     /// Batches committed by any instance, for live views (fed from the database's
     /// notifications once someone subscribes).
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// When compaction last vacuumed the recent blocks.
+    last_vacuum: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// See `listening`.
     committed:
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
@@ -80,6 +82,7 @@ impl PgStore {
             series_ids: std::sync::Arc::default(),
             max_series_per_experiment: options.max_series_per_experiment,
             listening: std::sync::Arc::default(),
+            last_vacuum: std::sync::Arc::default(),
             committed: tokio::sync::broadcast::channel(256).0,
         };
         store.seed_measure_types().await?;

@@ -600,6 +600,27 @@ impl PgStore {
         Ok(report)
     }
 
+    /// Once the backlog is drained, gives the space of compacted blocks back (their rows are
+    /// dead, and would otherwise hold the table's pages, and slow its reads, until autovacuum
+    /// comes); at most every few seconds.
+    async fn vacuum_recent_blocks(&self) -> Result<()> {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+        {
+            let mut last = self
+                .last_vacuum
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < EVERY) {
+                return Ok(());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        sqlx::query("vacuum recent_blocks")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Drops the points of one series older than `cutoff`; returns how many.
     async fn expire_series(
         &self,
@@ -1069,7 +1090,11 @@ impl MeasureStore for PgStore {
     }
 
     async fn compact(&self, max_points: usize) -> Result<CompactionReport> {
-        self.compact_batch(max_points).await
+        let report = self.compact_batch(max_points).await?;
+        if report.points > 0 && (report.points as usize) < max_points {
+            self.vacuum_recent_blocks().await?;
+        }
+        Ok(report)
     }
 
     async fn storage_stats(&self) -> Result<crate::StorageStats> {
@@ -1182,4 +1207,79 @@ async fn series_of(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use mymonit_model::measure::NewMeasure;
+
+    use super::NS_PER_WEEK;
+    use crate::{MeasureStore, MetaStore, tests::Fixture};
+
+    /// Retention drops a week's partition whole once every experiment in it has expired it,
+    /// and deletes rows where another experiment keeps its points.
+    #[tokio::test]
+    async fn retention_drops_whole_partitions_where_it_can() {
+        let Some(fixture) = Fixture::postgres().await else {
+            return;
+        };
+        let store = fixture.postgres_store().unwrap().clone();
+        let forgetful = store.create_experiment("forgetful").await.unwrap();
+        let keeper = store.create_experiment("keeper").await.unwrap();
+        let week = |n: i64| 3_000 * NS_PER_WEEK + n * NS_PER_WEEK;
+        let points = |experiment_id: i64, in_week: i64| -> Vec<NewMeasure> {
+            (0..100)
+                .map(|i| NewMeasure {
+                    experiment_id,
+                    measure_type_id: 1,
+                    timestamp_ns: week(in_week) + i * 1_000_000_000,
+                    value: i as f64,
+                    // A series per week: a chunk spans the time of its points, and one
+                    // series' points of several weeks would share chunks.
+                    tags: BTreeMap::from([("week".to_string(), in_week.to_string())]),
+                })
+                .collect()
+        };
+        // Week 0 holds both experiments; week 1 only the forgetful one; week 5 is recent.
+        store
+            .append(&points(forgetful.experiment_id, 0))
+            .await
+            .unwrap();
+        store
+            .append(&points(keeper.experiment_id, 0))
+            .await
+            .unwrap();
+        store
+            .append(&points(forgetful.experiment_id, 1))
+            .await
+            .unwrap();
+        store
+            .append(&points(forgetful.experiment_id, 5))
+            .await
+            .unwrap();
+        while store.compact(100_000).await.unwrap().points > 0 {}
+        let partitions = || async {
+            sqlx::query_scalar::<_, i64>("select week from chunk_partitions order by week")
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+        };
+        assert_eq!(partitions().await, vec![3_000, 3_001, 3_005]);
+        store
+            .set_retention_days(forgetful.experiment_id, Some(7))
+            .await
+            .unwrap();
+        let dropped = store
+            .apply_retention(week(5) + 3_600 * 1_000_000_000)
+            .await
+            .unwrap();
+        assert_eq!(dropped, 200, "weeks 0 and 1 of the forgetful experiment");
+        // Week 1 went whole; week 0 stays for the keeper, without the forgetful's points.
+        assert_eq!(partitions().await, vec![3_000, 3_005]);
+        assert_eq!(store.count(keeper.experiment_id).await.unwrap(), 100);
+        assert_eq!(store.count(forgetful.experiment_id).await.unwrap(), 100);
+        fixture.finish().await;
+    }
 }
