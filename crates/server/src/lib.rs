@@ -49,6 +49,14 @@ impl Server {
             .await
             .with_context(|| format!("cannot open the database {url}"))?;
         tracing::info!(backend = store.backend(), database = %url, "database open");
+        if store.backend() == "postgres" && settings.auth.signing_key_file.is_none() {
+            // A shared database usually means several instances: each would sign with a key
+            // of its own data directory, and refuse the others' tokens.
+            tracing::warn!(
+                "auth.signing_key_file is not set: this instance signs tokens with the key of its \
+                 data directory; give every instance sharing this database the same key file"
+            );
+        }
         let tokens = TokenService::new(&settings.data_dir, &settings.auth, &settings.oidc)
             .context("cannot set up token signing")?;
         let decoy = uuid::Uuid::new_v4().to_string();
