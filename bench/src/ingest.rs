@@ -492,32 +492,27 @@ async fn main() -> anyhow::Result<()> {
                     )
                     .await?
                 }
-                "b" => {
+                // A scenario's `-pg` twin is the same work on PostgreSQL.
+                "b" | "b-pg" => {
                     amqp_run(
                         &args,
                         args.amqp_url.as_deref().unwrap_or_default(),
                         &ndjson,
                         1000,
                         true,
-                        false,
+                        id.ends_with("-pg"),
                     )
                     .await?
                 }
-                "b-pg" => {
-                    amqp_run(
+                "c" | "c-pg" => {
+                    http_run(
                         &args,
-                        args.amqp_url.as_deref().unwrap_or_default(),
                         &ndjson,
-                        1000,
-                        true,
-                        true,
+                        "application/x-ndjson",
+                        "",
+                        id.ends_with("-pg"),
                     )
                     .await?
-                }
-                "c" => http_run(&args, &ndjson, "application/x-ndjson", "", false).await?,
-                "c-pg" => http_run(&args, &ndjson, "application/x-ndjson", "", true).await?,
-                "c-lp-pg" => {
-                    http_run(&args, &line_protocol, "text/plain", "?precision=s", true).await?
                 }
                 "influx" => (
                     influx_run(
@@ -528,7 +523,16 @@ async fn main() -> anyhow::Result<()> {
                     .await?,
                     f64::NAN,
                 ),
-                _ => http_run(&args, &line_protocol, "text/plain", "?precision=s", false).await?,
+                _ => {
+                    http_run(
+                        &args,
+                        &line_protocol,
+                        "text/plain",
+                        "?precision=s",
+                        id.ends_with("-pg"),
+                    )
+                    .await?
+                }
             };
             eprintln!(
                 "{id} run {}: {rate:.0} measures/s, server peak RSS {peak:.0} MiB",

@@ -5,21 +5,14 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Reply, TestApp, TestDatabase, World, spawn_app_with, world_with};
+use crate::helpers::{
+    PASSWORD, Reply, TestApp, TestDatabase, World, spawn_app_with, test_postgres, world_with,
+};
 
 /// A world on a fresh PostgreSQL database, and a second instance on the same database with
 /// the same signing key; `None` without a test PostgreSQL.
 async fn two_instances() -> Option<(TestDatabase, World, TestApp)> {
-    match std::env::var("MYMONIT_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {}
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but MYMONIT_TEST_DATABASE_URL names no PostgreSQL")
-        }
-        _ => {
-            eprintln!("skipped: set MYMONIT_TEST_DATABASE_URL to run the scale-out tests");
-            return None;
-        }
-    }
+    test_postgres()?;
     let (database, url) = TestDatabase::create().await;
     let first_url = url.clone();
     let world = world_with(|s| s.database.url = Some(first_url)).await;
