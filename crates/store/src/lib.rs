@@ -24,6 +24,7 @@ pub use mymonit_tsdb::{Point, chunk::Summary};
 
 mod layout;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod url;
 

@@ -22,7 +22,8 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 
-use crate::{Account, MetaStore, OpenOptions, Result, StoreError, parse_role};
+use crate::rows::{USER_COLUMNS, now};
+use crate::{Account, MetaStore, OpenOptions, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -256,11 +257,6 @@ impl crate::AttemptStore for PgStore {
     }
 }
 
-/// Now, in epoch seconds.
-fn now() -> i64 {
-    mymonit_model::time::now_ns() / 1_000_000_000
-}
-
 /// Turns a unique-constraint failure into `Conflict(field)` by the constraint's name; other
 /// errors pass through.
 fn conflict_or(err: sqlx::Error) -> StoreError {
@@ -273,50 +269,7 @@ fn conflict_or(err: sqlx::Error) -> StoreError {
     StoreError::Database(err)
 }
 
-fn user_from_row(row: &PgRow) -> Result<User> {
-    Ok(User {
-        user_id: row.try_get("user_id")?,
-        name: row
-            .try_get::<Option<String>, _>("name")?
-            .unwrap_or_default()
-            .into(),
-        username: row
-            .try_get::<Option<String>, _>("username")?
-            .unwrap_or_default()
-            .into(),
-        email: row
-            .try_get::<Option<String>, _>("email")?
-            .unwrap_or_default()
-            .into(),
-        role: parse_role(row.try_get("role")?)?,
-    })
-}
-
-fn account_from_row(row: &PgRow) -> Result<Account> {
-    Ok(Account {
-        user: user_from_row(row)?,
-        password_hash: row.try_get("password_hash")?,
-        token_generation: row.try_get("token_generation")?,
-    })
-}
-
-fn experiment_from_row(row: &PgRow) -> Result<Experiment> {
-    Ok(Experiment {
-        experiment_id: row.try_get("experiment_id")?,
-        name: row.try_get("name")?,
-    })
-}
-
-fn measure_type_from_row(row: &PgRow) -> Result<MeasureType> {
-    Ok(MeasureType {
-        measure_type_id: row.try_get("measure_type_id")?,
-        name: row.try_get("name")?,
-        symbol: row.try_get("symbol")?,
-        quantity: row.try_get("quantity")?,
-    })
-}
-
-const USER_COLUMNS: &str = "user_id, name, username, email, role, password_hash, token_generation";
+crate::rows::row_mappers!(PgRow);
 
 #[async_trait]
 impl MetaStore for PgStore {

@@ -15,7 +15,8 @@ use sqlx::{
     },
 };
 
-use crate::{Account, MetaStore, Result, StoreError, parse_role};
+use crate::rows::{USER_COLUMNS, now};
+use crate::{Account, MetaStore, Result, StoreError};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "mymonit.db";
@@ -133,11 +134,6 @@ impl crate::Store for SqliteStore {
     }
 }
 
-/// Now, in epoch seconds.
-fn now() -> i64 {
-    mymonit_model::time::now_ns() / 1_000_000_000
-}
-
 /// Turns a unique-constraint failure into `Conflict(field)`; other errors pass through.
 /// SQLite names the column (`UNIQUE constraint failed: users.username`), which reads as the
 /// constraint `users_username`.
@@ -155,50 +151,7 @@ fn conflict_or(err: sqlx::Error) -> StoreError {
     StoreError::Database(err)
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<User> {
-    Ok(User {
-        user_id: row.try_get("user_id")?,
-        name: row
-            .try_get::<Option<String>, _>("name")?
-            .unwrap_or_default()
-            .into(),
-        username: row
-            .try_get::<Option<String>, _>("username")?
-            .unwrap_or_default()
-            .into(),
-        email: row
-            .try_get::<Option<String>, _>("email")?
-            .unwrap_or_default()
-            .into(),
-        role: parse_role(row.try_get("role")?)?,
-    })
-}
-
-fn account_from_row(row: &SqliteRow) -> Result<Account> {
-    Ok(Account {
-        user: user_from_row(row)?,
-        password_hash: row.try_get("password_hash")?,
-        token_generation: row.try_get("token_generation")?,
-    })
-}
-
-fn experiment_from_row(row: &SqliteRow) -> Result<Experiment> {
-    Ok(Experiment {
-        experiment_id: row.try_get("experiment_id")?,
-        name: row.try_get("name")?,
-    })
-}
-
-fn measure_type_from_row(row: &SqliteRow) -> Result<MeasureType> {
-    Ok(MeasureType {
-        measure_type_id: row.try_get("measure_type_id")?,
-        name: row.try_get("name")?,
-        symbol: row.try_get("symbol")?,
-        quantity: row.try_get("quantity")?,
-    })
-}
-
-const USER_COLUMNS: &str = "user_id, name, username, email, role, password_hash, token_generation";
+crate::rows::row_mappers!(SqliteRow);
 
 #[async_trait]
 impl MetaStore for SqliteStore {

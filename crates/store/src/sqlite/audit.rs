@@ -2,44 +2,10 @@
 
 use async_trait::async_trait;
 use mymonit_model::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
-use sqlx::{Row, sqlite::SqliteRow};
 
-use super::SqliteStore;
-use crate::{AuditFilter, AuditStore, Result, StoreError};
-
-fn json_text(value: &serde_json::Value) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-fn record_from_row(row: &SqliteRow) -> Result<AuditRecord> {
-    let parse = |column: &str| -> Result<serde_json::Value> {
-        let text: String = row.try_get(column)?;
-        // A value that is not JSON was altered: keep its text, so verification names it.
-        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
-    };
-    let outcome: String = row.try_get("outcome")?;
-    Ok(AuditRecord {
-        seq: row.try_get("seq")?,
-        event: AuditEvent {
-            at_ns: row.try_get("at_ns")?,
-            actor_id: row.try_get("actor_id")?,
-            actor_role: row.try_get("actor_role")?,
-            action: row.try_get("action")?,
-            target: parse("target")?,
-            status: row
-                .try_get::<Option<i64>, _>("status")?
-                .and_then(|s| u16::try_from(s).ok()),
-            outcome: outcome
-                .parse()
-                .map_err(|err: String| StoreError::Invalid(format!("audit record: {err}")))?,
-            request_id: row.try_get("request_id")?,
-            client: row.try_get("client")?,
-            detail: parse("detail")?,
-        },
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
+use super::{SqliteStore, record_from_row};
+use crate::rows::json_text;
+use crate::{AuditFilter, AuditStore, Result};
 
 #[async_trait]
 impl AuditStore for SqliteStore {

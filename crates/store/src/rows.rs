@@ -1,0 +1,101 @@
+//! What both backends share about reading rows: the statements' columns are the same, only
+//! the row type differs, so the mappers are written once and instantiated per backend with
+//! [`row_mappers!`].
+
+/// Now, in epoch seconds.
+pub(crate) fn now() -> i64 {
+    mymonit_model::time::now_ns() / 1_000_000_000
+}
+
+/// The columns [`row_mappers!`]'s `account_from_row` reads.
+pub(crate) const USER_COLUMNS: &str =
+    "user_id, name, username, email, role, password_hash, token_generation";
+
+/// A JSON value as the audit trail stores it.
+pub(crate) fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Defines, in the invoking module, the mappers from a backend's row type to the model:
+/// `user_from_row`, `account_from_row`, `experiment_from_row`, `measure_type_from_row` and
+/// `record_from_row` (audit).
+macro_rules! row_mappers {
+    ($row:ty) => {
+        #[allow(unused_imports)]
+        use sqlx::Row as _;
+
+        fn user_from_row(row: &$row) -> crate::Result<mymonit_model::User> {
+            Ok(mymonit_model::User {
+                user_id: row.try_get("user_id")?,
+                name: row
+                    .try_get::<Option<String>, _>("name")?
+                    .unwrap_or_default()
+                    .into(),
+                username: row
+                    .try_get::<Option<String>, _>("username")?
+                    .unwrap_or_default()
+                    .into(),
+                email: row
+                    .try_get::<Option<String>, _>("email")?
+                    .unwrap_or_default()
+                    .into(),
+                role: crate::parse_role(row.try_get("role")?)?,
+            })
+        }
+
+        fn account_from_row(row: &$row) -> crate::Result<crate::Account> {
+            Ok(crate::Account {
+                user: user_from_row(row)?,
+                password_hash: row.try_get("password_hash")?,
+                token_generation: row.try_get("token_generation")?,
+            })
+        }
+
+        fn experiment_from_row(row: &$row) -> crate::Result<mymonit_model::Experiment> {
+            Ok(mymonit_model::Experiment {
+                experiment_id: row.try_get("experiment_id")?,
+                name: row.try_get("name")?,
+            })
+        }
+
+        fn measure_type_from_row(row: &$row) -> crate::Result<mymonit_model::MeasureType> {
+            Ok(mymonit_model::MeasureType {
+                measure_type_id: row.try_get("measure_type_id")?,
+                name: row.try_get("name")?,
+                symbol: row.try_get("symbol")?,
+                quantity: row.try_get("quantity")?,
+            })
+        }
+
+        fn record_from_row(row: &$row) -> crate::Result<mymonit_model::audit::AuditRecord> {
+            let parse = |column: &str| -> crate::Result<serde_json::Value> {
+                let text: String = row.try_get(column)?;
+                // A value that is not JSON was altered: keep its text, so verification names it.
+                Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+            };
+            let outcome: String = row.try_get("outcome")?;
+            Ok(mymonit_model::audit::AuditRecord {
+                seq: row.try_get("seq")?,
+                event: mymonit_model::audit::AuditEvent {
+                    at_ns: row.try_get("at_ns")?,
+                    actor_id: row.try_get("actor_id")?,
+                    actor_role: row.try_get("actor_role")?,
+                    action: row.try_get("action")?,
+                    target: parse("target")?,
+                    status: row
+                        .try_get::<Option<i64>, _>("status")?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    outcome: outcome.parse().map_err(|err: String| {
+                        crate::StoreError::Invalid(format!("audit record: {err}"))
+                    })?,
+                    request_id: row.try_get("request_id")?,
+                    client: row.try_get("client")?,
+                    detail: parse("detail")?,
+                },
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            })
+        }
+    };
+}
+pub(crate) use row_mappers;
