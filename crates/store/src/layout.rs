@@ -1,12 +1,12 @@
 //! What both backends share about the measures' layout: how a series is keyed, how stored
 //! blocks decode.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use mymonit_model::measure::NewMeasure;
 use mymonit_tsdb::Point;
 
-use crate::{Result, StoreError, tags_to_json};
+use crate::{Result, Series, StoreError, tags_to_json};
 
 /// A series by (experiment, measure type, tags as stored).
 pub(crate) type SeriesKey = (i64, i64, String);
@@ -34,4 +34,128 @@ pub(crate) fn block_points(block_id: i64, data: &[u8]) -> Result<Vec<Point>> {
 /// Names the chunk whose bytes do not decode.
 pub(crate) fn corrupt(chunk_id: i64) -> impl Fn(mymonit_tsdb::bits::DecodeError) -> StoreError {
     move |reason| StoreError::Corrupt { chunk_id, reason }
+}
+
+/// Chunks a raw read fetches at a time.
+pub(crate) const CHUNK_BATCH: i64 = 4;
+
+/// A stored chunk as a raw read fetches it.
+pub(crate) struct FetchedChunk {
+    pub chunk_id: i64,
+    pub start: (i64, i64),
+    pub end: (i64, i64),
+    pub data: Vec<u8>,
+}
+
+/// What [`SeriesCursor::peek`] found.
+pub(crate) enum Peek {
+    /// The next point (`None`: the series is done).
+    Ready(Option<Point>),
+    /// Fetch the next chunks after `fetched_up_to` ([`SeriesCursor::add_chunks`]), then peek
+    /// again.
+    NeedChunks,
+}
+
+/// Reads one series in `(ts, seq)` order for a raw query: its chunks, fetched a few at a time
+/// by the backend, merged with its recent points.
+pub(crate) struct SeriesCursor {
+    pub series_id: i64,
+    pub measure_type: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+    from: i64,
+    pub to: i64,
+    after: (i64, i64),
+    /// Chunks with an end key above this are still to fetch.
+    pub fetched_up_to: (i64, i64),
+    chunks_done: bool,
+    pending: VecDeque<FetchedChunk>,
+    decoded: VecDeque<Point>,
+    recent: VecDeque<Point>,
+}
+
+impl SeriesCursor {
+    /// A cursor over `series` in `[from, to)` past `after`, with the series' recent points (in
+    /// any order; at most `limit` of them are kept).
+    pub fn new(
+        series: Series,
+        from: i64,
+        to: i64,
+        after: (i64, i64),
+        recent: Vec<Point>,
+        limit: usize,
+    ) -> Self {
+        let mut recent: Vec<Point> = recent
+            .into_iter()
+            .filter(|point| point.key() > after)
+            .collect();
+        recent.sort_by_key(Point::key);
+        recent.truncate(limit);
+        Self {
+            series_id: series.series_id,
+            measure_type: series.measure_type,
+            tags: series.tags,
+            from,
+            to,
+            after,
+            fetched_up_to: after,
+            chunks_done: false,
+            pending: VecDeque::new(),
+            decoded: VecDeque::new(),
+            recent: VecDeque::from(recent),
+        }
+    }
+
+    fn wanted(&self, point: &Point) -> bool {
+        point.ts >= self.from && point.ts < self.to && point.key() > self.after
+    }
+
+    /// Takes fetched chunks (in end-key order, at most [`CHUNK_BATCH`]; fewer means the last).
+    pub fn add_chunks(&mut self, chunks: Vec<FetchedChunk>) {
+        self.chunks_done = (chunks.len() as i64) < CHUNK_BATCH;
+        if let Some(last) = chunks.last() {
+            self.fetched_up_to = last.end;
+        }
+        self.pending.extend(chunks);
+    }
+
+    /// The next point without taking it, or a request for more chunks.
+    pub fn peek(&mut self) -> Result<Peek> {
+        loop {
+            let recent = self.recent.front().copied();
+            if let Some(point) = self.decoded.front().copied() {
+                return Ok(Peek::Ready(Some(match recent {
+                    Some(recent) if recent.key() < point.key() => recent,
+                    _ => point,
+                })));
+            }
+            if let Some(chunk) = self.pending.front() {
+                if let Some(recent) = recent
+                    && recent.key() < chunk.start
+                {
+                    return Ok(Peek::Ready(Some(recent)));
+                }
+                let Some(chunk) = self.pending.pop_front() else {
+                    continue;
+                };
+                let columns =
+                    mymonit_tsdb::chunk::decode(&chunk.data).map_err(corrupt(chunk.chunk_id))?;
+                let points: Vec<Point> = columns.points().filter(|p| self.wanted(p)).collect();
+                self.decoded.extend(points);
+                continue;
+            }
+            if !self.chunks_done {
+                return Ok(Peek::NeedChunks);
+            }
+            return Ok(Peek::Ready(recent));
+        }
+    }
+
+    /// Takes the point `peek` returned.
+    pub fn advance(&mut self) {
+        match (self.decoded.front(), self.recent.front()) {
+            (Some(chunk), Some(recent)) if recent.key() < chunk.key() => self.recent.pop_front(),
+            (Some(_), _) => self.decoded.pop_front(),
+            (None, _) => self.recent.pop_front(),
+        };
+    }
 }

@@ -5,7 +5,7 @@
 //! doubles nor drops points.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::PoisonError,
 };
 
@@ -23,7 +23,9 @@ use super::{PgStore, live, locks, now};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError,
-    layout::{SeriesKey, block_points, corrupt, series_key},
+    layout::{
+        CHUNK_BATCH, FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key,
+    },
     tags_from_json,
 };
 
@@ -31,8 +33,6 @@ type Tx<'a> = Transaction<'a, Postgres>;
 
 /// Numbers each value of the `arrival_seq` sequence stands for (its increment).
 pub(super) const SEQ_BLOCK: i64 = 1024;
-/// Chunks fetched at a time when reading raw points.
-const CHUNK_BATCH: i64 = 4;
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 /// Chunks are partitioned by week of their last timestamp.
 const NS_PER_WEEK: i64 = 7 * NS_PER_DAY;
@@ -725,90 +725,39 @@ impl PgStore {
     }
 }
 
-/// Reads one series in `(ts, seq)` order for a raw query: its chunks, fetched a few at a
-/// time, merged with its recent points.
-struct SeriesCursor {
-    series_id: i64,
-    measure_type: String,
-    tags: BTreeMap<String, String>,
-    from: i64,
-    to: i64,
-    after: (i64, i64),
-    fetched_up_to: (i64, i64),
-    chunks_done: bool,
-    pending: VecDeque<(i64, (i64, i64), Vec<u8>)>,
-    decoded: VecDeque<Point>,
-    recent: VecDeque<Point>,
-}
-
-impl SeriesCursor {
-    fn wanted(&self, point: &Point) -> bool {
-        point.ts >= self.from && point.ts < self.to && point.key() > self.after
-    }
-
-    async fn fetch_chunks(&mut self, conn: &mut PgConnection) -> Result<()> {
-        let rows = sqlx::query(
-            "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
-             where series_id = $1 and (end_ns > $2 or (end_ns = $2 and end_seq > $3))
-               and start_ns < $4
-             order by end_ns, end_seq limit $5",
-        )
-        .bind(self.series_id)
-        .bind(self.fetched_up_to.0)
-        .bind(self.fetched_up_to.1)
-        .bind(self.to)
-        .bind(CHUNK_BATCH)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.chunks_done = (rows.len() as i64) < CHUNK_BATCH;
-        for row in &rows {
-            let chunk_id: i64 = row.try_get("chunk_id")?;
-            let start = (row.try_get("start_ns")?, row.try_get("start_seq")?);
-            self.fetched_up_to = (row.try_get("end_ns")?, row.try_get("end_seq")?);
-            self.pending
-                .push_back((chunk_id, start, row.try_get("data")?));
+/// The next point of a cursor, fetching its next chunks when it needs them.
+async fn peek(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<Option<Point>> {
+    loop {
+        match cursor.peek()? {
+            Peek::Ready(point) => return Ok(point),
+            Peek::NeedChunks => {
+                let rows = sqlx::query(
+                    "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
+         where series_id = $1 and (end_ns > $2 or (end_ns = $2 and end_seq > $3))
+           and start_ns < $4
+         order by end_ns, end_seq limit $5",
+                )
+                .bind(cursor.series_id)
+                .bind(cursor.fetched_up_to.0)
+                .bind(cursor.fetched_up_to.1)
+                .bind(cursor.to)
+                .bind(CHUNK_BATCH)
+                .fetch_all(&mut *conn)
+                .await?;
+                let chunks = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(FetchedChunk {
+                            chunk_id: row.try_get("chunk_id")?,
+                            start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
+                            end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
+                            data: row.try_get("data")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                cursor.add_chunks(chunks);
+            }
         }
-        Ok(())
-    }
-
-    async fn peek(&mut self, conn: &mut PgConnection) -> Result<Option<Point>> {
-        loop {
-            let recent = self.recent.front().copied();
-            if let Some(point) = self.decoded.front().copied() {
-                return Ok(Some(match recent {
-                    Some(recent) if recent.key() < point.key() => recent,
-                    _ => point,
-                }));
-            }
-            if let Some((chunk_id, start, _)) = self.pending.front() {
-                if let Some(recent) = recent
-                    && recent.key() < *start
-                {
-                    return Ok(Some(recent));
-                }
-                let chunk_id = *chunk_id;
-                let Some((_, _, data)) = self.pending.pop_front() else {
-                    continue;
-                };
-                let columns = chunk::decode(&data).map_err(corrupt(chunk_id))?;
-                let points: Vec<Point> = columns.points().filter(|p| self.wanted(p)).collect();
-                self.decoded.extend(points);
-                continue;
-            }
-            if !self.chunks_done {
-                self.fetch_chunks(conn).await?;
-                continue;
-            }
-            return Ok(recent);
-        }
-    }
-
-    fn advance(&mut self) {
-        match (self.decoded.front(), self.recent.front()) {
-            (Some(chunk), Some(recent)) if recent.key() < chunk.key() => self.recent.pop_front(),
-            (Some(_), _) => self.decoded.pop_front(),
-            (None, _) => self.recent.pop_front(),
-        };
     }
 }
 
@@ -901,32 +850,14 @@ impl MeasureStore for PgStore {
         let limit = query.limit as usize;
         let mut cursors = Vec::new();
         for series in series_of(&mut snapshot, query.experiment_id, query.measure_type_id).await? {
-            let mut recent: Vec<Point> = recent_points(&mut snapshot, series.series_id, from, to)
-                .await?
-                .into_iter()
-                .filter(|point| point.key() > after)
-                .collect();
-            recent.sort_by_key(Point::key);
-            recent.truncate(limit);
-            cursors.push(SeriesCursor {
-                series_id: series.series_id,
-                measure_type: series.measure_type,
-                tags: series.tags,
-                from,
-                to,
-                after,
-                fetched_up_to: after,
-                chunks_done: false,
-                pending: VecDeque::new(),
-                decoded: VecDeque::new(),
-                recent: VecDeque::from(recent),
-            });
+            let recent = recent_points(&mut snapshot, series.series_id, from, to).await?;
+            cursors.push(SeriesCursor::new(series, from, to, after, recent, limit));
         }
         let mut out = Vec::with_capacity(limit.min(10_000));
         while out.len() < limit {
             let mut best: Option<(usize, Point)> = None;
             for (index, cursor) in cursors.iter_mut().enumerate() {
-                if let Some(point) = cursor.peek(&mut snapshot).await?
+                if let Some(point) = peek(cursor, &mut snapshot).await?
                     && best.is_none_or(|(_, b)| point.key() < b.key())
                 {
                     best = Some((index, point));
