@@ -227,7 +227,9 @@ async function scientistDashboard() {
     await page.locator('.chart[data-state="empty"]').first().waitFor();
     await shot(page, "scientist-dashboard-empty", false);
     await page.getByRole("button", { name: "Show latest data" }).click();
-    await page.locator('.chart[data-state="ready"]').first().waitFor();
+    // Each measure's chart loads on its own: wait for the first chart itself, not for whichever
+    // chart is ready first.
+    await page.waitForFunction(() => document.querySelector(".chart")?.dataset.state === "ready");
     check(Number(await page.locator(".chart").first().getAttribute("data-points")) > 0, "no points after Show latest data");
 
     // Phone width: the page fits and the charts follow.
