@@ -3,6 +3,7 @@
 
 mod adapt;
 mod audit;
+mod migrate;
 mod token;
 mod user;
 
@@ -58,6 +59,10 @@ enum Command {
     /// Check the audit trail (works beside a running server).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Copy an embedded deployment (users, experiments, associations, measure types, tokens,
+    /// measures, audit trail) into PostgreSQL, with a progress bar, and verify the copy:
+    /// row counts, every series' points by count and checksum, the audit chain on the target.
+    MigrateData(migrate::MigrateArgs),
     /// Print the configuration in force (defaults, file, environment, flags) as TOML.
     PrintConfig,
 }
@@ -236,6 +241,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = token::execute(command, store.as_ref()).await;
             store.close().await;
             result
+        }
+        Command::MigrateData(args) => {
+            let settings = load_settings(
+                &cli,
+                Overrides {
+                    data_dir: cli.data_dir.clone(),
+                    ..Default::default()
+                },
+            )?;
+            migrate::run(args, &settings.data_dir).await
         }
         Command::Adapt(_) => unreachable!("handled above"),
         Command::PrintConfig => {

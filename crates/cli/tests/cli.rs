@@ -762,6 +762,84 @@ async fn serve_creates_a_private_signing_key_and_publishes_it() {
     );
 }
 
+/// `migrate-data` moves an embedded deployment into PostgreSQL: a server on the copy serves
+/// the demo's scientist the same export, a token issued before the move still works (the
+/// signing key is given to the new server), the trail verifies, and a second copy is refused.
+#[tokio::test]
+async fn migrate_data_moves_an_embedded_deployment_into_postgres() {
+    let embedded = tempfile::tempdir().unwrap();
+    let moved = tempfile::tempdir().unwrap();
+    if !use_postgres(moved.path()).await {
+        return;
+    }
+    let target = fs::read_to_string(moved.path().join(DATABASE_URL_FILE)).unwrap();
+    let mut server = Server::start(embedded.path(), &["--demo"]).await;
+    let csv = device_vibrations_csv(&server, embedded.path()).await;
+    let credentials = demo_credentials(embedded.path());
+    let password = credential(&credentials, "S001")["password"]
+        .as_str()
+        .unwrap();
+    let token = server.token("phigg", password).await;
+    assert!(server.terminate().success());
+    drop(server);
+
+    let missing = tempfile::tempdir().unwrap();
+    assert_fails_with(
+        &run_args(missing.path(), &["migrate-data", "--to", &target]),
+        "no MyMonit database in",
+    );
+    assert_fails_with(
+        &run_args(
+            embedded.path(),
+            &["migrate-data", "--to", "sqlite://elsewhere"],
+        ),
+        "--to must name a PostgreSQL database",
+    );
+
+    let output = run_args(embedded.path(), &["migrate-data", "--to", &target]);
+    let printed = assert_ok(&output);
+    assert!(printed.contains("4 users, 2 experiments"), "{printed}");
+    assert!(
+        printed.contains("every series' count and checksum equal"),
+        "{printed}"
+    );
+    assert!(printed.contains("chain intact on the target"), "{printed}");
+    assert!(printed.contains("auth.signing_key_file"), "{printed}");
+    assert!(
+        !printed.contains(":mymonit@") && !stderr(&output).contains(":mymonit@"),
+        "the target's password was shown: {printed}"
+    );
+
+    fs::copy(
+        embedded.path().join("demo-credentials.json"),
+        moved.path().join("demo-credentials.json"),
+    )
+    .unwrap();
+    let key = embedded.path().join("jwt-signing-key.ed25519.pk8");
+    let mut server = Server::start_with_env(
+        moved.path(),
+        &[],
+        &[("MYMONIT_AUTH__SIGNING_KEY_FILE", key.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(device_vibrations_csv(&server, moved.path()).await, csv);
+    let response = server.get("/api/v1/experiments", Some(&token)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a token from before the move"
+    );
+    assert!(server.terminate().success());
+    drop(server);
+    let verified = assert_ok(&run_args(moved.path(), &["audit", "verify"]));
+    assert!(verified.starts_with("audit trail intact"), "{verified}");
+
+    assert_fails_with(
+        &run_args(embedded.path(), &["migrate-data", "--to", &target]),
+        "already holds data",
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. print-config
 // ---------------------------------------------------------------------------------------------

@@ -31,7 +31,10 @@ mod url;
 #[cfg(test)]
 mod tests;
 
-pub use postgres::PgStore;
+pub use postgres::{
+    PgStore,
+    import::{MigrateError, MigrationProgress, MigrationReport, migrate_from_sqlite},
+};
 pub use sqlite::SqliteStore;
 pub use url::{DatabaseUrl, redact_password};
 

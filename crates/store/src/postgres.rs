@@ -731,5 +731,6 @@ impl PgStore {
 
 mod audit;
 mod deliveries;
+pub mod import;
 mod live;
 mod measures;

@@ -97,6 +97,14 @@ impl Fixture {
         }
     }
 
+    /// The SQLite store, on that backend.
+    pub fn sqlite_store(&self) -> Option<&SqliteStore> {
+        match &self.database {
+            Database::Sqlite { store, .. } => Some(store),
+            Database::Postgres { .. } => None,
+        }
+    }
+
     /// Rows of `(i64, …)` from a statement both backends read alike.
     async fn rows6(&self, sql: &'static str) -> Vec<(i64, i64, i64, i64, i64, i64)> {
         match &self.database {
@@ -220,7 +228,7 @@ async fn live_views_hear_of_what_every_instance_stores(f: &Fixture) {
     assert_eq!(hosts, vec!["h0", "h1", "h2"]);
 }
 
-fn user(id: &str, username: &str, role: Role) -> User {
+pub(crate) fn user(id: &str, username: &str, role: Role) -> User {
     User {
         user_id: id.into(),
         name: format!("Name of {id}").into(),
@@ -489,7 +497,7 @@ impl Lcg {
     }
 }
 
-async fn everything(
+pub(crate) async fn everything(
     store: &dyn Store,
     experiment_id: i64,
     page: u32,

@@ -144,7 +144,7 @@ fn bounds_from_row(row: &PgRow) -> Result<ChunkBounds> {
 }
 
 /// The week a chunk's partition covers.
-fn week_of(end_ns: i64) -> i64 {
+pub(super) fn week_of(end_ns: i64) -> i64 {
     end_ns.div_euclid(NS_PER_WEEK)
 }
 
@@ -171,7 +171,7 @@ async fn missing_weeks(tx: &mut Tx<'_>, wanted: &[i64]) -> Result<Vec<i64>> {
 }
 
 /// Creates the partitions of `weeks` that do not exist yet.
-async fn ensure_partitions(tx: &mut Tx<'_>, weeks: &HashSet<i64>) -> Result<()> {
+pub(super) async fn ensure_partitions(tx: &mut Tx<'_>, weeks: &HashSet<i64>) -> Result<()> {
     let wanted: Vec<i64> = weeks.iter().copied().collect();
     if missing_weeks(tx, &wanted).await?.is_empty() {
         return Ok(());
