@@ -36,8 +36,10 @@ pub(crate) fn corrupt(chunk_id: i64) -> impl Fn(mymonit_tsdb::bits::DecodeError)
     move |reason| StoreError::Corrupt { chunk_id, reason }
 }
 
-/// Chunks a raw read fetches at a time.
-pub(crate) const CHUNK_BATCH: i64 = 4;
+/// Fewest chunks a raw read fetches at a time.
+const MIN_CHUNK_BATCH: i64 = 4;
+/// Most chunks a raw read fetches at a time (about 100 KB).
+const MAX_CHUNK_BATCH: i64 = 64;
 
 /// A stored chunk as a raw read fetches it.
 pub(crate) struct FetchedChunk {
@@ -67,6 +69,9 @@ pub(crate) struct SeriesCursor {
     after: (i64, i64),
     /// Chunks with an end key above this are still to fetch.
     pub fetched_up_to: (i64, i64),
+    /// How many chunks to fetch next: enough full chunks for the points asked for, then
+    /// doubling, so that a long read takes few round trips to the database.
+    pub batch: i64,
     chunks_done: bool,
     pending: VecDeque<FetchedChunk>,
     decoded: VecDeque<Point>,
@@ -98,6 +103,8 @@ impl SeriesCursor {
             to,
             after,
             fetched_up_to: after,
+            batch: (limit.div_ceil(mymonit_tsdb::chunk::TARGET_POINTS) as i64 + 1)
+                .clamp(MIN_CHUNK_BATCH, MAX_CHUNK_BATCH),
             chunks_done: false,
             pending: VecDeque::new(),
             decoded: VecDeque::new(),
@@ -109,9 +116,11 @@ impl SeriesCursor {
         point.ts >= self.from && point.ts < self.to && point.key() > self.after
     }
 
-    /// Takes fetched chunks (in end-key order, at most [`CHUNK_BATCH`]; fewer means the last).
+    /// Takes fetched chunks (in end-key order, at most [`Self::batch`]; fewer means the
+    /// last).
     pub fn add_chunks(&mut self, chunks: Vec<FetchedChunk>) {
-        self.chunks_done = (chunks.len() as i64) < CHUNK_BATCH;
+        self.chunks_done = (chunks.len() as i64) < self.batch;
+        self.batch = (self.batch * 2).min(MAX_CHUNK_BATCH);
         if let Some(last) = chunks.last() {
             self.fetched_up_to = last.end;
         }

@@ -69,7 +69,13 @@ impl PgStore {
     /// the SI measure types exist.
     pub async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         let connect: PgConnectOptions = url.parse()?;
-        let connect = connect.application_name("mymonit");
+        // Plan each statement once per connection: sqlx prepares every query, and with the
+        // default mode PostgreSQL plans the first executions anew, which on the partitioned
+        // chunks costs more than running them (1 to 6 ms against 0.2 ms for a latest-value
+        // read). The generic plans prune partitions when they start, from the parameters.
+        let connect = connect
+            .application_name("mymonit")
+            .options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(16))
             .acquire_timeout(Duration::from_secs(10))
@@ -110,6 +116,14 @@ impl PgStore {
     /// The connection pool (tests and tools that inspect the database).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs a plain `VACUUM` of the database: the space of dead rows (chunks rewritten by
+    /// compaction, compacted recent blocks) becomes reusable and empty trailing pages go back
+    /// to the file system, as autovacuum does in its own time.
+    pub async fn vacuum(&self) -> Result<()> {
+        sqlx::query("vacuum").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Creates an empty database `name` (letters, digits and `_` only) through `server_url`,

@@ -23,9 +23,7 @@ use super::{PgStore, live, locks, now};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError,
-    layout::{
-        CHUNK_BATCH, FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key,
-    },
+    layout::{FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key},
     tags_from_json,
 };
 
@@ -108,6 +106,37 @@ async fn insert_blocks(
             },
         )
         .collect())
+}
+
+/// The points of several series in `[from, to)` still in recent blocks, by series, in no
+/// particular order.
+async fn recent_points_of(
+    conn: &mut PgConnection,
+    series: &[i64],
+    from: i64,
+    to: i64,
+) -> Result<HashMap<i64, Vec<Point>>> {
+    let mut points: HashMap<i64, Vec<Point>> = HashMap::new();
+    if series.is_empty() {
+        return Ok(points);
+    }
+    let blocks = sqlx::query(
+        "select series_id, block_id, data from recent_blocks
+         where series_id = any($1) and max_ts >= $2 and min_ts < $3",
+    )
+    .bind(series)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    for block in &blocks {
+        let decoded = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
+        points
+            .entry(block.try_get("series_id")?)
+            .or_default()
+            .extend(decoded.into_iter().filter(|p| p.ts >= from && p.ts < to));
+    }
+    Ok(points)
 }
 
 /// The points of a series in `[from, to)` still in recent blocks, in no particular order.
@@ -731,9 +760,11 @@ async fn peek(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<Opti
         match cursor.peek()? {
             Peek::Ready(point) => return Ok(point),
             Peek::NeedChunks => {
+                // The row comparison bounds the index scan (an `or` of the two cases would
+                // only filter it); `end_ns >= $2` prunes the partitions before it.
                 let rows = sqlx::query(
                     "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
-         where series_id = $1 and (end_ns > $2 or (end_ns = $2 and end_seq > $3))
+         where series_id = $1 and (end_ns, end_seq) > ($2, $3) and end_ns >= $2
            and start_ns < $4
          order by end_ns, end_seq limit $5",
                 )
@@ -741,7 +772,7 @@ async fn peek(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<Opti
                 .bind(cursor.fetched_up_to.0)
                 .bind(cursor.fetched_up_to.1)
                 .bind(cursor.to)
-                .bind(CHUNK_BATCH)
+                .bind(cursor.batch)
                 .fetch_all(&mut *conn)
                 .await?;
                 let chunks = rows
@@ -832,15 +863,39 @@ impl MeasureStore for PgStore {
 
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
         let mut snapshot = self.pool.begin_with(SNAPSHOT).await?;
-        let Some(experiment) = sqlx::query_scalar::<_, String>(
-            "select name from experiments where experiment_id = $1",
+        // The experiment and its series in one round trip, then every series' recent points
+        // in one more.
+        let rows = sqlx::query(
+            "select e.name as experiment, s.series_id, s.measure_type_id, t.name, s.tags
+             from experiments e
+             left join (series s join measure_types t on t.measure_type_id = s.measure_type_id)
+               on s.experiment_id = e.experiment_id
+                  and ($2::int8 is null or s.measure_type_id = $2)
+             where e.experiment_id = $1
+             order by s.series_id",
         )
         .bind(query.experiment_id)
-        .fetch_optional(&mut *snapshot)
-        .await?
-        else {
+        .bind(query.measure_type_id)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };
+        let experiment: String = first.try_get("experiment")?;
+        let mut series = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(series_id) = row.try_get::<Option<i64>, _>("series_id")? else {
+                continue;
+            };
+            let tags: &str = row.try_get("tags")?;
+            series.push(Series {
+                series_id,
+                experiment_id: query.experiment_id,
+                measure_type_id: row.try_get("measure_type_id")?,
+                measure_type: row.try_get("name")?,
+                tags: tags_from_json((!tags.is_empty()).then_some(tags)),
+            });
+        }
         let from = query.from_ns.unwrap_or(i64::MIN);
         let to = query.to_ns.unwrap_or(i64::MAX);
         let after = query
@@ -848,11 +903,15 @@ impl MeasureStore for PgStore {
             .unwrap_or((i64::MIN, i64::MIN))
             .max((from, i64::MIN));
         let limit = query.limit as usize;
-        let mut cursors = Vec::new();
-        for series in series_of(&mut snapshot, query.experiment_id, query.measure_type_id).await? {
-            let recent = recent_points(&mut snapshot, series.series_id, from, to).await?;
-            cursors.push(SeriesCursor::new(series, from, to, after, recent, limit));
-        }
+        let ids: Vec<i64> = series.iter().map(|s| s.series_id).collect();
+        let mut recent = recent_points_of(&mut snapshot, &ids, from, to).await?;
+        let mut cursors: Vec<SeriesCursor> = series
+            .into_iter()
+            .map(|series| {
+                let points = recent.remove(&series.series_id).unwrap_or_default();
+                SeriesCursor::new(series, from, to, after, points, limit)
+            })
+            .collect();
         let mut out = Vec::with_capacity(limit.min(10_000));
         while out.len() < limit {
             let mut best: Option<(usize, Point)> = None;
@@ -952,51 +1011,70 @@ impl MeasureStore for PgStore {
     }
 
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
-        let mut snapshot = self.pool.begin_with(SNAPSHOT).await?;
+        // One statement, so one snapshot and one round trip: each series with the last point
+        // of its last chunk, and its recent block(s) with the latest timestamp.
         let rows = sqlx::query(
-            "select c.series_id, c.end_ns as ts_ns, c.end_seq as seq, c.last as value,
+            "select s.series_id, s.measure_type_id, t.name, s.tags,
+                    c.end_ns as ts_ns, c.end_seq as seq, c.last as value,
                     null::int8 as block_id, null::bytea as data
              from series s
-             cross join lateral (
-                 select series_id, end_ns, end_seq, last from chunks
+             join measure_types t on t.measure_type_id = s.measure_type_id
+             left join lateral (
+                 select end_ns, end_seq, last from chunks
                  where series_id = s.series_id
-                 order by end_ns desc, end_seq desc limit 1) c
+                 order by end_ns desc, end_seq desc limit 1) c on true
              where s.experiment_id = $1
              union all
-             select b.series_id, null, null, null, b.block_id, b.data from series s
+             select s.series_id, s.measure_type_id, t.name, s.tags, null, null, null,
+                    b.block_id, b.data
+             from series s
+             join measure_types t on t.measure_type_id = s.measure_type_id
              join recent_blocks b on b.series_id = s.series_id
              where s.experiment_id = $1
                and b.max_ts = (select max(max_ts) from recent_blocks where series_id = s.series_id)",
         )
         .bind(experiment_id)
-        .fetch_all(&mut *snapshot)
+        .fetch_all(&self.pool)
         .await?;
-        let mut latest: HashMap<i64, Point> = HashMap::new();
+        let mut latest: BTreeMap<i64, (Series, Option<Point>)> = BTreeMap::new();
         for row in &rows {
             let series_id: i64 = row.try_get("series_id")?;
             let points = match row.try_get::<Option<i64>, _>("block_id")? {
-                None => vec![Point {
-                    ts: row.try_get("ts_ns")?,
-                    seq: row.try_get("seq")?,
-                    value: row.try_get("value")?,
-                }],
                 Some(block_id) => block_points(block_id, row.try_get("data")?)?,
+                None => match row.try_get::<Option<i64>, _>("ts_ns")? {
+                    Some(ts) => vec![Point {
+                        ts,
+                        seq: row.try_get("seq")?,
+                        value: row.try_get("value")?,
+                    }],
+                    None => Vec::new(),
+                },
+            };
+            let entry = match latest.entry(series_id) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    let tags: &str = row.try_get("tags")?;
+                    entry.insert((
+                        Series {
+                            series_id,
+                            experiment_id,
+                            measure_type_id: row.try_get("measure_type_id")?,
+                            measure_type: row.try_get("name")?,
+                            tags: tags_from_json((!tags.is_empty()).then_some(tags)),
+                        },
+                        None,
+                    ))
+                }
             };
             for point in points {
-                let entry = latest.entry(series_id).or_insert(point);
-                if point.key() > entry.key() {
-                    *entry = point;
+                if entry.1.is_none_or(|best| point.key() > best.key()) {
+                    entry.1 = Some(point);
                 }
             }
         }
-        let series = series_of(&mut snapshot, experiment_id, None).await?;
-        snapshot.commit().await?;
-        Ok(series
-            .into_iter()
-            .filter_map(|series| {
-                let point = latest.get(&series.series_id).copied()?;
-                Some((series, point))
-            })
+        Ok(latest
+            .into_values()
+            .filter_map(|(series, point)| Some((series, point?)))
             .collect())
     }
 

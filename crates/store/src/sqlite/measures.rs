@@ -22,7 +22,7 @@ use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::Sqlit
 
 use super::{SqliteStore, now};
 use crate::layout::{
-    CHUNK_BATCH, FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key,
+    FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key,
 };
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
@@ -466,7 +466,7 @@ async fn peek(cursor: &mut SeriesCursor, conn: &mut SqliteConnection) -> Result<
                 .bind(cursor.fetched_up_to.0)
                 .bind(cursor.fetched_up_to.1)
                 .bind(cursor.to)
-                .bind(CHUNK_BATCH)
+                .bind(cursor.batch)
                 .fetch_all(&mut *conn)
                 .await?;
                 let chunks = rows
