@@ -72,17 +72,23 @@ pub async fn visible_experiment(
     experiment_id: i64,
 ) -> ApiResult<Experiment> {
     let scope = actor.require(action)?;
-    let experiment = state
-        .meta
-        .get_experiment(experiment_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("experiment {experiment_id}")))?;
-    if scope == Scope::Own
-        && !state
-            .meta
-            .is_associated(experiment_id, &actor.user.user_id)
-            .await?
-    {
+    // Both reads at once: on a database server each is a round trip.
+    let associated = async {
+        match scope {
+            Scope::Own => {
+                state
+                    .meta
+                    .is_associated(experiment_id, &actor.user.user_id)
+                    .await
+            }
+            Scope::All => Ok(true),
+        }
+    };
+    let (experiment, associated) =
+        tokio::join!(state.meta.get_experiment(experiment_id), associated);
+    let experiment =
+        experiment?.ok_or_else(|| ApiError::not_found(format!("experiment {experiment_id}")))?;
+    if !associated? {
         return Err(ApiError::Forbidden(format!(
             "you are not associated with experiment {experiment_id}"
         )));

@@ -147,11 +147,17 @@ impl FromRequestParts<AppState> for AuthUser {
             tracing::info!(reason = %err, "token refused");
             ApiError::Unauthenticated(err.to_string())
         })?;
-        let account = match &verified.subject {
-            Subject::UserId { user_id, .. } => state.meta.account_by_id(user_id).await?,
-            Subject::Username(username) => state.meta.account_by_username(username).await?,
-        }
-        .ok_or_else(|| {
+        let token_hash = token_hash(token);
+        // The account and the revocation list are read side by side: on a database server
+        // each read is a round trip.
+        let account = async {
+            match &verified.subject {
+                Subject::UserId { user_id, .. } => state.meta.account_by_id(user_id).await,
+                Subject::Username(username) => state.meta.account_by_username(username).await,
+            }
+        };
+        let (account, revoked) = tokio::join!(account, state.meta.is_token_revoked(&token_hash));
+        let account = account?.ok_or_else(|| {
             ApiError::Unauthenticated("the token's user has no MyMonit account".into())
         })?;
         if let Subject::UserId { generation, .. } = verified.subject
@@ -161,8 +167,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 "token was issued before the password changed: sign in again".into(),
             ));
         }
-        let token_hash = token_hash(token);
-        if state.meta.is_token_revoked(&token_hash).await? {
+        if revoked? {
             return Err(ApiError::Unauthenticated(
                 "token was revoked (signed out)".into(),
             ));
