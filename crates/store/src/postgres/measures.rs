@@ -23,7 +23,7 @@ use super::{PgStore, live, locks, now};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError,
-    layout::{FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key},
+    layout::{Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key},
     tags_from_json,
 };
 
@@ -777,14 +777,7 @@ async fn peek(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<Opti
                 .await?;
                 let chunks = rows
                     .iter()
-                    .map(|row| {
-                        Ok(FetchedChunk {
-                            chunk_id: row.try_get("chunk_id")?,
-                            start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-                            end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-                            data: row.try_get("data")?,
-                        })
-                    })
+                    .map(super::fetched_chunk_from_row)
                     .collect::<Result<Vec<_>>>()?;
                 cursor.add_chunks(chunks);
             }

@@ -21,9 +21,7 @@ use mymonit_tsdb::{
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::SqliteRow};
 
 use super::{SqliteStore, now};
-use crate::layout::{
-    FetchedChunk, Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key,
-};
+use crate::layout::{Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError, tags_from_json,
@@ -471,14 +469,7 @@ async fn peek(cursor: &mut SeriesCursor, conn: &mut SqliteConnection) -> Result<
                 .await?;
                 let chunks = rows
                     .iter()
-                    .map(|row| {
-                        Ok(FetchedChunk {
-                            chunk_id: row.try_get("chunk_id")?,
-                            start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-                            end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-                            data: row.try_get("data")?,
-                        })
-                    })
+                    .map(super::fetched_chunk_from_row)
                     .collect::<Result<Vec<_>>>()?;
                 cursor.add_chunks(chunks);
             }
