@@ -744,7 +744,10 @@ impl PgStore {
 }
 
 mod audit;
+mod compaction;
 mod deliveries;
 pub mod import;
 mod live;
 mod measures;
+mod partitions;
+mod retention;

@@ -76,7 +76,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        measures::move_legacy_measures(&pool).await?;
+        legacy::move_legacy_measures(&pool).await?;
         measures::raise_arrival_seq(&pool).await?;
         let store = Self {
             pool,
@@ -609,8 +609,11 @@ impl SqliteStore {
 }
 
 mod audit;
+mod compaction;
 mod deliveries;
+mod legacy;
 mod measures;
+mod retention;
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use mymonit_tsdb::{Point, chunk};
 use sqlx::{Row, Sqlite, Transaction as SqlxTransaction};
 
-use super::{PgStore, measures};
+use super::{PgStore, measures, partitions};
 use crate::layout::{block_points, corrupt};
 use crate::{SqliteStore, StoreError};
 
@@ -490,8 +490,8 @@ async fn copy_chunks(
             }
         }
         let end_ns = int("end_ns")?;
-        let weeks: HashSet<i64> = end_ns.iter().map(|&end| measures::week_of(end)).collect();
-        measures::ensure_partitions(write, &weeks).await?;
+        let weeks: HashSet<i64> = end_ns.iter().map(|&end| partitions::week_of(end)).collect();
+        partitions::ensure_partitions(write, &weeks).await?;
         sqlx::query(
             "insert into chunks (chunk_id, series_id, experiment_id, start_ns, start_seq, end_ns,
                                  end_seq, point_count, sum, min, max, m2, first, last, data)

@@ -3,22 +3,21 @@
 //! `chunks` (partitioned by week of their last timestamp), as [`compact::plan`] places them.
 //! Reads run in one `REPEATABLE READ` snapshot, so a compaction committing meanwhile neither
 //! doubles nor drops points.
+//!
+//! This module writes and reads; `compaction`, `partitions` and `retention` sit beside it.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::PoisonError,
 };
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mymonit_model::measure::{Measure, NewMeasure};
-use mymonit_tsdb::{
-    Point,
-    chunk::{self, Summary},
-    compact::{self, ChunkBounds, Cut},
-};
-use sqlx::{PgConnection, Postgres, Row, Transaction, postgres::PgRow};
+use mymonit_tsdb::{Point, chunk::Summary};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 
+use super::compaction::try_maintenance_lock;
 use super::{PgStore, live, locks, now};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
@@ -27,13 +26,11 @@ use crate::{
     tags_from_json,
 };
 
-type Tx<'a> = Transaction<'a, Postgres>;
+pub(super) type Tx<'a> = Transaction<'a, Postgres>;
 
 /// Numbers each value of the `arrival_seq` sequence stands for (its increment).
 pub(super) const SEQ_BLOCK: i64 = 1024;
-const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
-/// Chunks are partitioned by week of their last timestamp.
-const NS_PER_WEEK: i64 = 7 * NS_PER_DAY;
+pub(super) const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 /// The statement that opens a consistent read.
 const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
@@ -58,7 +55,7 @@ async fn take_seqs(tx: &mut Tx<'_>, count: usize) -> Result<(Vec<i64>, Vec<i64>)
 
 /// Inserts blocks (one per series) inside `tx`, in one statement; returns them as live views
 /// are told of them.
-async fn insert_blocks(
+pub(super) async fn insert_blocks(
     tx: &mut Tx<'_>,
     blocks: &[(i64, Vec<Point>)],
 ) -> Result<Vec<live::Announced>> {
@@ -161,209 +158,6 @@ async fn recent_points(
         points.extend(decoded.into_iter().filter(|p| p.ts >= from && p.ts < to));
     }
     Ok(points)
-}
-
-fn bounds_from_row(row: &PgRow) -> Result<ChunkBounds> {
-    Ok(ChunkBounds {
-        chunk_id: row.try_get("chunk_id")?,
-        start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-        end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-        count: row.try_get("point_count")?,
-    })
-}
-
-/// The week a chunk's partition covers.
-pub(super) fn week_of(end_ns: i64) -> i64 {
-    end_ns.div_euclid(NS_PER_WEEK)
-}
-
-fn partition_name(week: i64) -> String {
-    if week < 0 {
-        format!("chunks_wm{}", week.unsigned_abs())
-    } else {
-        format!("chunks_w{week}")
-    }
-}
-
-/// The weeks of `wanted` that have no partition yet.
-async fn missing_weeks(tx: &mut Tx<'_>, wanted: &[i64]) -> Result<Vec<i64>> {
-    let existing: Vec<i64> =
-        sqlx::query_scalar("select week from chunk_partitions where week = any($1)")
-            .bind(wanted)
-            .fetch_all(&mut **tx)
-            .await?;
-    Ok(wanted
-        .iter()
-        .copied()
-        .filter(|week| !existing.contains(week))
-        .collect())
-}
-
-/// Creates the partitions of `weeks` that do not exist yet.
-pub(super) async fn ensure_partitions(tx: &mut Tx<'_>, weeks: &HashSet<i64>) -> Result<()> {
-    let wanted: Vec<i64> = weeks.iter().copied().collect();
-    if missing_weeks(tx, &wanted).await?.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("select pg_advisory_xact_lock($1, $2)")
-        .bind(locks::CLASS)
-        .bind(locks::PARTITIONS)
-        .execute(&mut **tx)
-        .await?;
-    for week in missing_weeks(tx, &wanted).await? {
-        let name = partition_name(week);
-        let from = week.saturating_mul(NS_PER_WEEK);
-        let to = (week + 1).saturating_mul(NS_PER_WEEK);
-        // Names and bounds are numbers computed here, never input.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "create table {name} partition of chunks for values from ({from}) to ({to})"
-        )))
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "alter table {name} alter column data set storage external"
-        )))
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("insert into chunk_partitions (week, name) values ($1, $2)")
-            .bind(week)
-            .bind(&name)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Writes sorted points as chunks of at most [`chunk::TARGET_POINTS`], in one statement.
-async fn insert_chunks(
-    tx: &mut Tx<'_>,
-    series_id: i64,
-    experiment_id: i64,
-    points: &[Point],
-    cut: Cut,
-) -> Result<u64> {
-    let pieces: Vec<(Summary, Vec<u8>)> = compact::pieces(points, cut)
-        .into_iter()
-        .filter_map(|piece| Some((Summary::of(piece)?, chunk::encode(piece))))
-        .collect();
-    if pieces.is_empty() {
-        return Ok(0);
-    }
-    let weeks: HashSet<i64> = pieces.iter().map(|(s, _)| week_of(s.end.0)).collect();
-    ensure_partitions(tx, &weeks).await?;
-    let column =
-        |f: &dyn Fn(&Summary) -> i64| -> Vec<i64> { pieces.iter().map(|(s, _)| f(s)).collect() };
-    let real =
-        |f: &dyn Fn(&Summary) -> f64| -> Vec<f64> { pieces.iter().map(|(s, _)| f(s)).collect() };
-    let data: Vec<&[u8]> = pieces.iter().map(|(_, d)| d.as_slice()).collect();
-    sqlx::query(
-        "insert into chunks (series_id, experiment_id, start_ns, start_seq, end_ns, end_seq,
-                             point_count, sum, min, max, m2, first, last, data)
-         select $1, $2, * from unnest($3::int8[], $4::int8[], $5::int8[], $6::int8[],
-                                      $7::int8[], $8::float8[], $9::float8[], $10::float8[],
-                                      $11::float8[], $12::float8[], $13::float8[], $14::bytea[])",
-    )
-    .bind(series_id)
-    .bind(experiment_id)
-    .bind(column(&|s| s.start.0))
-    .bind(column(&|s| s.start.1))
-    .bind(column(&|s| s.end.0))
-    .bind(column(&|s| s.end.1))
-    .bind(column(&|s| s.count as i64))
-    .bind(real(&|s| s.sum))
-    .bind(real(&|s| s.min))
-    .bind(real(&|s| s.max))
-    .bind(real(&|s| s.m2))
-    .bind(real(&|s| s.first))
-    .bind(real(&|s| s.last))
-    .bind(&data)
-    .execute(&mut **tx)
-    .await?;
-    Ok(pieces.len() as u64)
-}
-
-/// Decodes a stored chunk and deletes it (its points are about to be written again).
-/// `end_ns` names the chunk's partition.
-async fn take_chunk(tx: &mut Tx<'_>, chunk_id: i64, end_ns: i64) -> Result<Vec<Point>> {
-    let data: Vec<u8> =
-        sqlx::query_scalar("delete from chunks where chunk_id = $1 and end_ns = $2 returning data")
-            .bind(chunk_id)
-            .bind(end_ns)
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(chunk::decode(&data)
-        .map_err(corrupt(chunk_id))?
-        .points()
-        .collect())
-}
-
-/// Writes a series' recent points (sorted by key) into its chunks.
-async fn compact_series(
-    tx: &mut Tx<'_>,
-    series_id: i64,
-    experiment_id: i64,
-    rows: &[Point],
-) -> Result<CompactionReport> {
-    let (Some(low), Some(high)) = (rows.first().map(Point::key), rows.last().map(Point::key))
-    else {
-        return Ok(CompactionReport::default());
-    };
-    let overlapping: Vec<ChunkBounds> = sqlx::query(
-        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
-         where series_id = $1 and end_ns >= $2 and start_ns <= $3 order by end_ns, end_seq",
-    )
-    .bind(series_id)
-    .bind(low.0)
-    .bind(high.0)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(bounds_from_row)
-    .collect::<Result<_>>()?;
-    let last = sqlx::query(
-        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
-         where series_id = $1 order by end_ns desc, end_seq desc limit 1",
-    )
-    .bind(series_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .as_ref()
-    .map(bounds_from_row)
-    .transpose()?;
-    let mut report = CompactionReport {
-        series: 1,
-        points: rows.len() as u64,
-        ..CompactionReport::default()
-    };
-    let ends: HashMap<i64, i64> = overlapping
-        .iter()
-        .chain(&last)
-        .map(|bounds| (bounds.chunk_id, bounds.end.0))
-        .collect();
-    for placement in compact::plan(rows, overlapping, last) {
-        let points = match placement.replaces {
-            Some(chunk_id) => {
-                report.chunks_replaced += 1;
-                let end_ns = ends.get(&chunk_id).copied().unwrap_or_default();
-                compact::merge(placement.points, take_chunk(tx, chunk_id, end_ns).await?)
-            }
-            None => placement.points,
-        };
-        report.chunks_written +=
-            insert_chunks(tx, series_id, experiment_id, &points, placement.cut).await?;
-    }
-    Ok(report)
-}
-
-/// Takes the maintenance lock for this transaction if no other instance holds it.
-async fn try_maintenance_lock(tx: &mut Tx<'_>, which: i32) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("select pg_try_advisory_xact_lock($1, $2)")
-            .bind(locks::CLASS)
-            .bind(which)
-            .fetch_one(&mut **tx)
-            .await?,
-    )
 }
 
 impl PgStore {
@@ -569,188 +363,6 @@ impl PgStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(created);
-    }
-
-    /// Compacts the oldest blocks, about `max_points` points, in one transaction, unless
-    /// another instance is compacting.
-    async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
-        let mut tx = self.pool.begin().await?;
-        if !try_maintenance_lock(&mut tx, locks::MAINTENANCE).await? {
-            return Ok(CompactionReport::default());
-        }
-        let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
-        // The blocks taken, by id: a block another instance commits meanwhile, with a lower
-        // id than one read here, is not deleted unread.
-        let mut taken_blocks = Vec::new();
-        let mut taken = 0;
-        {
-            let mut rows = sqlx::query(
-                "select block_id, series_id, data from recent_blocks order by block_id",
-            )
-            .fetch(&mut *tx);
-            while taken < max_points.max(1)
-                && let Some(row) = rows.try_next().await?
-            {
-                let block_id: i64 = row.try_get("block_id")?;
-                let points = block_points(block_id, row.try_get("data")?)?;
-                taken += points.len();
-                taken_blocks.push(block_id);
-                by_series
-                    .entry(row.try_get("series_id")?)
-                    .or_default()
-                    .extend(points);
-            }
-        }
-        if taken_blocks.is_empty() {
-            return Ok(CompactionReport::default());
-        }
-        let series: Vec<i64> = by_series.keys().copied().collect();
-        let experiments: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
-            "select series_id, experiment_id from series where series_id = any($1)",
-        )
-        .bind(&series)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let mut report = CompactionReport::default();
-        for (series_id, mut points) in by_series {
-            points.sort_by_key(Point::key);
-            let experiment_id = experiments.get(&series_id).copied().ok_or_else(|| {
-                StoreError::Invalid(format!("recent points of unknown series {series_id}"))
-            })?;
-            report.add(compact_series(&mut tx, series_id, experiment_id, &points).await?);
-        }
-        sqlx::query("delete from recent_blocks where block_id = any($1)")
-            .bind(&taken_blocks)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    /// Once the backlog is drained, gives the space of compacted blocks back (their rows are
-    /// dead, and would otherwise hold the table's pages, and slow its reads, until autovacuum
-    /// comes); at most every few seconds.
-    async fn vacuum_recent_blocks(&self) -> Result<()> {
-        const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-        {
-            let mut last = self
-                .last_vacuum
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < EVERY) {
-                return Ok(());
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        sqlx::query("vacuum recent_blocks")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Drops the points of one series older than `cutoff`; returns how many.
-    async fn expire_series(
-        &self,
-        tx: &mut Tx<'_>,
-        series_id: i64,
-        experiment_id: i64,
-        cutoff: i64,
-    ) -> Result<u64> {
-        let mut dropped = 0u64;
-        let old: Vec<i64> = sqlx::query_scalar(
-            "delete from recent_blocks where series_id = $1 and max_ts < $2
-             returning point_count",
-        )
-        .bind(series_id)
-        .bind(cutoff)
-        .fetch_all(&mut **tx)
-        .await?;
-        dropped += old.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
-        let straddling = sqlx::query(
-            "delete from recent_blocks where series_id = $1 and min_ts < $2
-             returning block_id, data",
-        )
-        .bind(series_id)
-        .bind(cutoff)
-        .fetch_all(&mut **tx)
-        .await?;
-        for block in &straddling {
-            let points = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
-            let kept: Vec<Point> = points.iter().filter(|p| p.ts >= cutoff).copied().collect();
-            dropped += (points.len() - kept.len()) as u64;
-            if !kept.is_empty() {
-                insert_blocks(tx, &[(series_id, kept)]).await?;
-            }
-        }
-        let whole: Vec<i64> = sqlx::query_scalar(
-            "delete from chunks where series_id = $1 and end_ns < $2 returning point_count",
-        )
-        .bind(series_id)
-        .bind(cutoff)
-        .fetch_all(&mut **tx)
-        .await?;
-        dropped += whole.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
-        let straddling: Vec<(i64, i64)> = sqlx::query_as(
-            "select chunk_id, end_ns from chunks where series_id = $1 and start_ns < $2",
-        )
-        .bind(series_id)
-        .bind(cutoff)
-        .fetch_all(&mut **tx)
-        .await?;
-        for (chunk_id, end_ns) in straddling {
-            let points = take_chunk(tx, chunk_id, end_ns).await?;
-            let kept: Vec<Point> = points.iter().filter(|p| p.ts >= cutoff).copied().collect();
-            dropped += (points.len() - kept.len()) as u64;
-            insert_chunks(tx, series_id, experiment_id, &kept, Cut::Evenly).await?;
-        }
-        Ok(dropped)
-    }
-
-    /// Drops whole partitions every chunk of which has expired (each experiment in them keeps
-    /// fewer days than the partition's end is old); returns the points dropped.
-    async fn drop_expired_partitions(
-        &self,
-        tx: &mut Tx<'_>,
-        cutoffs: &HashMap<i64, i64>,
-    ) -> Result<u64> {
-        let Some(&latest_cutoff) = cutoffs.values().max() else {
-            return Ok(0);
-        };
-        let partitions: Vec<(i64, String)> =
-            sqlx::query_as("select week, name from chunk_partitions where week < $1 order by week")
-                // A partition ends at (week + 1) weeks: at or before the cutoff for weeks below the
-                // cutoff's own.
-                .bind(week_of(latest_cutoff))
-                .fetch_all(&mut **tx)
-                .await?;
-        let mut dropped = 0u64;
-        for (week, name) in partitions {
-            let end = (week + 1).saturating_mul(NS_PER_WEEK);
-            let held: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "select experiment_id, sum(point_count)::int8 from {name} group by experiment_id"
-            )))
-            .fetch_all(&mut **tx)
-            .await?;
-            let expired = held
-                .iter()
-                .all(|(experiment, _)| cutoffs.get(experiment).is_some_and(|&c| c >= end));
-            if expired {
-                sqlx::query(sqlx::AssertSqlSafe(format!("drop table {name}")))
-                    .execute(&mut **tx)
-                    .await?;
-                sqlx::query("delete from chunk_partitions where week = $1")
-                    .bind(week)
-                    .execute(&mut **tx)
-                    .await?;
-                dropped += held
-                    .iter()
-                    .map(|(_, n)| n.max(&0).unsigned_abs())
-                    .sum::<u64>();
-            }
-        }
-        Ok(dropped)
     }
 }
 
@@ -1146,43 +758,12 @@ impl MeasureStore for PgStore {
     }
 
     async fn apply_retention(&self, now_ns: i64) -> Result<u64> {
-        let rules: Vec<(i64, i64)> = sqlx::query_as(
-            "select experiment_id, retention_days from experiments
-             where retention_days is not null",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        if rules.is_empty() {
-            return Ok(0);
-        }
-        let cutoffs: HashMap<i64, i64> = rules
-            .into_iter()
-            .map(|(experiment, days)| {
-                (
-                    experiment,
-                    now_ns.saturating_sub(days.saturating_mul(NS_PER_DAY)),
-                )
-            })
-            .collect();
-        let mut tx = self.pool.begin().await?;
-        if !try_maintenance_lock(&mut tx, locks::MAINTENANCE).await? {
-            return Ok(0);
-        }
-        let mut dropped = self.drop_expired_partitions(&mut tx, &cutoffs).await?;
-        for (&experiment_id, &cutoff) in &cutoffs {
-            for series in series_of(&mut tx, experiment_id, None).await? {
-                dropped += self
-                    .expire_series(&mut tx, series.series_id, experiment_id, cutoff)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(dropped)
+        self.expire(now_ns).await
     }
 }
 
 /// The series of an experiment, optionally of one measure type, by id.
-async fn series_of(
+pub(super) async fn series_of(
     conn: &mut PgConnection,
     experiment_id: i64,
     measure_type_id: Option<i64>,
@@ -1209,79 +790,4 @@ async fn series_of(
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use mymonit_model::measure::NewMeasure;
-
-    use super::NS_PER_WEEK;
-    use crate::{MeasureStore, MetaStore, tests::Fixture};
-
-    /// Retention drops a week's partition whole once every experiment in it has expired it,
-    /// and deletes rows where another experiment keeps its points.
-    #[tokio::test]
-    async fn retention_drops_whole_partitions_where_it_can() {
-        let Some(fixture) = Fixture::postgres().await else {
-            return;
-        };
-        let store = fixture.postgres_store().unwrap().clone();
-        let forgetful = store.create_experiment("forgetful").await.unwrap();
-        let keeper = store.create_experiment("keeper").await.unwrap();
-        let week = |n: i64| 3_000 * NS_PER_WEEK + n * NS_PER_WEEK;
-        let points = |experiment_id: i64, in_week: i64| -> Vec<NewMeasure> {
-            (0..100)
-                .map(|i| NewMeasure {
-                    experiment_id,
-                    measure_type_id: 1,
-                    timestamp_ns: week(in_week) + i * 1_000_000_000,
-                    value: i as f64,
-                    // A series per week: a chunk spans the time of its points, and one
-                    // series' points of several weeks would share chunks.
-                    tags: BTreeMap::from([("week".to_string(), in_week.to_string())]),
-                })
-                .collect()
-        };
-        // Week 0 holds both experiments; week 1 only the forgetful one; week 5 is recent.
-        store
-            .append(&points(forgetful.experiment_id, 0))
-            .await
-            .unwrap();
-        store
-            .append(&points(keeper.experiment_id, 0))
-            .await
-            .unwrap();
-        store
-            .append(&points(forgetful.experiment_id, 1))
-            .await
-            .unwrap();
-        store
-            .append(&points(forgetful.experiment_id, 5))
-            .await
-            .unwrap();
-        while store.compact(100_000).await.unwrap().points > 0 {}
-        let partitions = || async {
-            sqlx::query_scalar::<_, i64>("select week from chunk_partitions order by week")
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-        };
-        assert_eq!(partitions().await, vec![3_000, 3_001, 3_005]);
-        store
-            .set_retention_days(forgetful.experiment_id, Some(7))
-            .await
-            .unwrap();
-        let dropped = store
-            .apply_retention(week(5) + 3_600 * 1_000_000_000)
-            .await
-            .unwrap();
-        assert_eq!(dropped, 200, "weeks 0 and 1 of the forgetful experiment");
-        // Week 1 went whole; week 0 stays for the keeper, without the forgetful's points.
-        assert_eq!(partitions().await, vec![3_000, 3_005]);
-        assert_eq!(store.count(keeper.experiment_id).await.unwrap(), 100);
-        assert_eq!(store.count(forgetful.experiment_id).await.unwrap(), 100);
-        fixture.finish().await;
-    }
 }

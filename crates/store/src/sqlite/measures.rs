@@ -4,6 +4,9 @@
 //! crash mid-compaction leaves either the blocks or the chunks that replace them, never both
 //! and never neither. Chunks of a series never overlap
 //! in `(ts, seq)`: a late point is merged into the chunk whose range holds it.
+//!
+//! This module writes and reads; `compaction`, `retention` and `legacy` (the first layout's
+//! move) sit beside it.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -13,11 +16,7 @@ use std::{
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mymonit_model::measure::{Measure, NewMeasure};
-use mymonit_tsdb::{
-    Point,
-    chunk::{self, Summary},
-    compact::{self, ChunkBounds, Cut},
-};
+use mymonit_tsdb::{Point, chunk::Summary};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::SqliteRow};
 
 use super::{SqliteStore, now};
@@ -29,7 +28,6 @@ use crate::{
 
 /// Blocks per multi-row `insert` (6 parameters each, far below SQLite's limit of 32,766).
 const INSERT_CHUNK: usize = 128;
-const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
 fn multi_row_insert(rows: usize) -> String {
     let mut sql = String::from(
@@ -71,7 +69,7 @@ pub(super) async fn raise_arrival_seq(pool: &SqlitePool) -> Result<()> {
 }
 
 /// Inserts blocks (one per series) inside `tx`.
-async fn insert_blocks(
+pub(super) async fn insert_blocks(
     tx: &mut Transaction<'_, Sqlite>,
     blocks: &[(i64, Vec<Point>)],
 ) -> Result<()> {
@@ -119,16 +117,7 @@ async fn recent_points(
     Ok(points)
 }
 
-fn bounds_from_row(row: &SqliteRow) -> Result<ChunkBounds> {
-    Ok(ChunkBounds {
-        chunk_id: row.try_get("chunk_id")?,
-        start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-        end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-        count: row.try_get("point_count")?,
-    })
-}
-
-fn point_from_row(row: &SqliteRow) -> Result<Point> {
+pub(super) fn point_from_row(row: &SqliteRow) -> Result<Point> {
     Ok(Point {
         ts: row.try_get("ts_ns")?,
         seq: row.try_get("seq")?,
@@ -283,169 +272,6 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .extend(created);
     }
-
-    /// Compacts the oldest blocks, about `max_points` points, in one transaction: they are read
-    /// in arrival order, written into their series' chunks, and deleted as one range.
-    async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
-        let mut last_block = None;
-        let mut taken = 0;
-        {
-            let mut rows = sqlx::query(
-                "select block_id, series_id, data from recent_blocks order by block_id",
-            )
-            .fetch(&mut *tx);
-            while taken < max_points.max(1)
-                && let Some(row) = rows.try_next().await?
-            {
-                let block_id: i64 = row.try_get("block_id")?;
-                let points = block_points(block_id, row.try_get("data")?)?;
-                taken += points.len();
-                last_block = Some(block_id);
-                by_series
-                    .entry(row.try_get("series_id")?)
-                    .or_default()
-                    .extend(points);
-            }
-        }
-        let Some(last_block) = last_block else {
-            return Ok(CompactionReport::default());
-        };
-        let mut report = CompactionReport::default();
-        for (series_id, mut points) in by_series {
-            points.sort_by_key(Point::key);
-            report.add(compact_series(&mut tx, series_id, &points).await?);
-        }
-        sqlx::query("delete from recent_blocks where block_id <= ?")
-            .bind(last_block)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    /// Gives a large free list back to the file system (databases created with incremental
-    /// auto-vacuum; a no-op otherwise).
-    async fn shrink_if_sparse(&self) -> Result<()> {
-        let free: i64 = sqlx::query_scalar("pragma freelist_count")
-            .fetch_one(&self.pool)
-            .await?;
-        let pages: i64 = sqlx::query_scalar("pragma page_count")
-            .fetch_one(&self.pool)
-            .await?;
-        // Pages freed by compaction are reused by the next recent points, so only a free list
-        // that is both large and a good part of the file goes back.
-        if free > 64 && free * 10 > pages {
-            let _writer = self.measure_writer.lock().await;
-            sqlx::query("pragma incremental_vacuum")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-/// Writes sorted points as chunks of at most [`chunk::TARGET_POINTS`].
-async fn insert_chunks(
-    tx: &mut Transaction<'_, Sqlite>,
-    series_id: i64,
-    points: &[Point],
-    cut: Cut,
-) -> Result<u64> {
-    let mut written = 0;
-    for piece in compact::pieces(points, cut) {
-        let Some(summary) = Summary::of(piece) else {
-            continue;
-        };
-        sqlx::query(
-            "insert into chunks (series_id, start_ns, start_seq, end_ns, end_seq, point_count,
-                                 sum, min, max, m2, first, last, data)
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(series_id)
-        .bind(summary.start.0)
-        .bind(summary.start.1)
-        .bind(summary.end.0)
-        .bind(summary.end.1)
-        .bind(summary.count as i64)
-        .bind(summary.sum)
-        .bind(summary.min)
-        .bind(summary.max)
-        .bind(summary.m2)
-        .bind(summary.first)
-        .bind(summary.last)
-        .bind(chunk::encode(piece))
-        .execute(&mut **tx)
-        .await?;
-        written += 1;
-    }
-    Ok(written)
-}
-
-/// Decodes a stored chunk and deletes it (its points are about to be written again).
-async fn take_chunk(tx: &mut Transaction<'_, Sqlite>, chunk_id: i64) -> Result<Vec<Point>> {
-    let data: Vec<u8> = sqlx::query_scalar("delete from chunks where chunk_id = ? returning data")
-        .bind(chunk_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(chunk::decode(&data)
-        .map_err(corrupt(chunk_id))?
-        .points()
-        .collect())
-}
-
-/// Writes a series' recent points (sorted by key) into its chunks, as
-/// [`compact::plan`] places them.
-async fn compact_series(
-    tx: &mut Transaction<'_, Sqlite>,
-    series_id: i64,
-    rows: &[Point],
-) -> Result<CompactionReport> {
-    let (Some(low), Some(high)) = (rows.first().map(Point::key), rows.last().map(Point::key))
-    else {
-        return Ok(CompactionReport::default());
-    };
-    // Every chunk a recent point could fall inside or between.
-    let overlapping: Vec<ChunkBounds> = sqlx::query(
-        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
-         where series_id = ? and end_ns >= ? and start_ns <= ? order by end_ns, end_seq",
-    )
-    .bind(series_id)
-    .bind(low.0)
-    .bind(high.0)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(bounds_from_row)
-    .collect::<Result<_>>()?;
-    let last = sqlx::query(
-        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
-         where series_id = ? order by end_ns desc, end_seq desc limit 1",
-    )
-    .bind(series_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .as_ref()
-    .map(bounds_from_row)
-    .transpose()?;
-    let mut report = CompactionReport {
-        series: 1,
-        points: rows.len() as u64,
-        ..CompactionReport::default()
-    };
-    for placement in compact::plan(rows, overlapping, last) {
-        let points = match placement.replaces {
-            Some(chunk_id) => {
-                report.chunks_replaced += 1;
-                compact::merge(placement.points, take_chunk(tx, chunk_id).await?)
-            }
-            None => placement.points,
-        };
-        report.chunks_written += insert_chunks(tx, series_id, &points, placement.cut).await?;
-    }
-    Ok(report)
 }
 
 /// The next point of a cursor, fetching its next chunks when it needs them.
@@ -808,127 +634,6 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn apply_retention(&self, now_ns: i64) -> Result<u64> {
-        let rules: Vec<(i64, i64)> = sqlx::query_as(
-            "select experiment_id, retention_days from experiments
-             where retention_days is not null",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut dropped = 0u64;
-        for (experiment_id, days) in rules {
-            let cutoff = now_ns.saturating_sub(days.saturating_mul(NS_PER_DAY));
-            for series in self.series(experiment_id, None).await? {
-                let _writer = self.measure_writer.lock().await;
-                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                let old: Vec<i64> = sqlx::query_scalar(
-                    "delete from recent_blocks where series_id = ? and max_ts < ?
-                     returning point_count",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                dropped += old.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
-                let straddling = sqlx::query(
-                    "delete from recent_blocks where series_id = ? and min_ts < ?
-                     returning block_id, data",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                for block in &straddling {
-                    let points = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
-                    let kept: Vec<Point> =
-                        points.iter().filter(|p| p.ts >= cutoff).copied().collect();
-                    dropped += (points.len() - kept.len()) as u64;
-                    if !kept.is_empty() {
-                        insert_blocks(&mut tx, &[(series.series_id, kept)]).await?;
-                    }
-                }
-                let whole: Vec<i64> = sqlx::query_scalar(
-                    "delete from chunks where series_id = ? and end_ns < ? returning point_count",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                dropped += whole.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
-                let straddling: Vec<i64> = sqlx::query_scalar(
-                    "select chunk_id from chunks where series_id = ? and start_ns < ?",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                for chunk_id in straddling {
-                    let points = take_chunk(&mut tx, chunk_id).await?;
-                    let kept: Vec<Point> =
-                        points.iter().filter(|p| p.ts >= cutoff).copied().collect();
-                    dropped += (points.len() - kept.len()) as u64;
-                    insert_chunks(&mut tx, series.series_id, &kept, Cut::Evenly).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(dropped)
+        self.expire(now_ns).await
     }
-}
-
-/// Points of a migrated row-per-measure table per recent block.
-const LEGACY_BLOCK_POINTS: usize = 10_000;
-
-/// Moves the rows of the first layout's row-per-measure table (`measures`) into recent blocks,
-/// keeping their arrival numbers, and drops it, in one transaction; the compactor then chunks
-/// them. Does nothing once done.
-pub(super) async fn move_legacy_measures(pool: &SqlitePool) -> Result<()> {
-    let legacy: Option<String> = sqlx::query_scalar(
-        "select name from sqlite_master where type = 'table' and name = 'measures'",
-    )
-    .fetch_optional(pool)
-    .await?;
-    if legacy.is_none() {
-        return Ok(());
-    }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query(
-        "insert into series (experiment_id, measure_type_id, tags)
-         select distinct experiment_id, measure_type_id, coalesce(tags, '') from measures
-         where true on conflict do nothing",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let rows = sqlx::query(
-        "select m.seq, s.series_id, m.ts_ns, m.value from measures m
-         join series s on s.experiment_id = m.experiment_id
-                      and s.measure_type_id = m.measure_type_id
-                      and s.tags = coalesce(m.tags, '')
-         order by m.seq",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
-    for row in &rows {
-        by_series
-            .entry(row.try_get("series_id")?)
-            .or_default()
-            .push(point_from_row(row)?);
-    }
-    let blocks: Vec<(i64, Vec<Point>)> = by_series
-        .into_iter()
-        .flat_map(|(series_id, points)| {
-            points
-                .chunks(LEGACY_BLOCK_POINTS)
-                .map(|piece| (series_id, piece.to_vec()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    insert_blocks(&mut tx, &blocks).await?;
-    sqlx::query("drop table measures").execute(&mut *tx).await?;
-    tx.commit().await?;
-    tracing::info!(
-        points = rows.len(),
-        "moved measures of the first storage layout into the time-series store"
-    );
-    Ok(())
 }
