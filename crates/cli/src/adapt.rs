@@ -90,6 +90,17 @@ pub struct AdaptArgs {
     /// Attempts per batch before giving up on it.
     #[arg(long, default_value_t = 10)]
     attempts: u32,
+    /// Certificate authorities (PEM) the server's or broker's certificate must chain to, for
+    /// https:// and amqps:// [default: the system's].
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for amqps://: RabbitMQ's EXTERNAL mechanism (add
+    /// ?auth_mechanism=external to the URL) or its verify_peer.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM, PKCS#8).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 enum Item {
@@ -170,6 +181,7 @@ enum Sink {
     },
     Amqp {
         url: String,
+        tls: lapin::tcp::OwnedTLSConfig,
         exchange: String,
         routing_key: String,
         channel: Option<Box<(Connection, lapin::Channel)>>,
@@ -201,13 +213,26 @@ impl Sink {
             } else {
                 format!("{to}/api/v1/ingest")
             };
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()?;
+            let mut client = reqwest::Client::builder().timeout(Duration::from_secs(60));
+            if let Some(path) = &args.tls_ca {
+                let pem =
+                    std::fs::read(path).with_context(|| format!("--tls-ca {}", path.display()))?;
+                for certificate in reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("--tls-ca {}: not PEM certificates", path.display()))?
+                {
+                    client = client.add_root_certificate(certificate);
+                }
+            }
+            let client = client.build()?;
             Ok(Sink::Http { client, url, token })
         } else if to.starts_with("amqp://") || to.starts_with("amqps://") {
             Ok(Sink::Amqp {
                 url: args.to.clone(),
+                tls: mymonit_server::tls::amqp_tls(
+                    args.tls_ca.as_deref(),
+                    args.tls_cert.as_deref(),
+                    args.tls_key.as_deref(),
+                )?,
                 exchange: args.exchange.clone(),
                 routing_key: args.routing_key.clone(),
                 channel: None,
@@ -270,16 +295,31 @@ impl Sink {
             }
             Sink::Amqp {
                 url,
+                tls,
                 exchange,
                 routing_key,
                 channel,
             } => {
                 if channel.is_none() {
-                    let connection = Connection::connect(url, ConnectionProperties::default())
-                        .await
-                        .map_err(|err| {
-                            SendError::Retry(format!("cannot reach the broker: {err}"))
-                        })?;
+                    let runtime = lapin::runtime::default_runtime()
+                        .map_err(|err| SendError::Final(err.to_string()))?;
+                    let connection = Connection::connect_with_config(
+                        url,
+                        ConnectionProperties::default(),
+                        tls.clone(),
+                        runtime,
+                    )
+                    .await
+                    .map_err(|err| {
+                        // A refused certificate will be refused again: say so at once.
+                        match mymonit_server::tls::certificate_problem(&err) {
+                            Some(problem) => SendError::Final(format!(
+                                "the broker's TLS handshake failed: {problem} (check --tls-ca, \
+                                 the host name in --to, --tls-cert/--tls-key)"
+                            )),
+                            None => SendError::Retry(format!("cannot reach the broker: {err}")),
+                        }
+                    })?;
                     let opened = connection
                         .create_channel()
                         .await

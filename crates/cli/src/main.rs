@@ -96,6 +96,15 @@ struct ServeArgs {
     #[arg(long, value_name = "tcp://HOST:PORT")]
     log_ship: Option<String>,
 
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) on the API, the UI and the
+    /// metrics listener; read again on SIGHUP. Also tls.cert_file, MYMONIT_TLS__CERT_FILE.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM). Also tls.key_file, MYMONIT_TLS__KEY_FILE.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
     /// Seed the demo (users, experiments, a week of sample measures) before serving; the
     /// generated passwords are printed once and kept in DATA_DIR/demo-credentials.json.
     /// Running it again adds nothing.
@@ -122,7 +131,15 @@ struct DatabaseOverride {
 }
 
 #[derive(Serialize, Default)]
+struct TlsOverride {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+#[derive(Serialize, Default)]
 struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<DatabaseOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,6 +232,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     amqp: args.amqp_url.clone().map(|url| AmqpOverride { url }),
                     metrics_listen: args.metrics_listen.clone(),
                     log_ship: args.log_ship.clone(),
+                    tls: args.tls_cert.clone().zip(args.tls_key.clone()).map(
+                        |(cert_file, key_file)| TlsOverride {
+                            cert_file,
+                            key_file,
+                        },
+                    ),
                     log_format: args.log_format.map(|format| match format {
                         LogFormatArg::Json => LogFormat::Json,
                         LogFormatArg::Pretty => LogFormat::Pretty,
@@ -294,6 +317,7 @@ async fn open_store(cli: &Cli) -> anyhow::Result<std::sync::Arc<dyn mymonit_stor
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.clone();
+    let tls_enabled = settings.tls.enabled();
     let server = Server::build(settings).await?;
     if demo {
         let outcome = demo::seed(server.state())
@@ -303,7 +327,8 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     }
     let listener = server.bind().await?;
     let addr = listener.local_addr()?;
-    eprintln!("MyMonit is listening on http://{addr}  (API docs: http://{addr}/docs)");
+    let scheme = if tls_enabled { "https" } else { "http" };
+    eprintln!("MyMonit is listening on {scheme}://{addr}  (API docs: {scheme}://{addr}/docs)");
     server
         .run(listener, mymonit_server::shutdown_signal())
         .await

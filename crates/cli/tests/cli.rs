@@ -221,6 +221,21 @@ impl Server {
 
     /// Like [`Server::start`], with environment variables set for the process.
     async fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        Self::launch(data_dir, extra, env, "http", client).await
+    }
+
+    /// Starts `mymonit serve` reached at `scheme`://127.0.0.1:PORT through `client`.
+    async fn launch(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        scheme: &str,
+        client: reqwest::Client,
+    ) -> Server {
         let port = free_port();
         let run = SERVER_RUNS.fetch_add(1, Ordering::Relaxed);
         let stdout_path = data_dir.join(format!("serve-{run}.stdout"));
@@ -238,13 +253,10 @@ impl Server {
         let child = command.spawn().expect("cannot start mymonit serve");
         let mut server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{scheme}://127.0.0.1:{port}"),
             stdout_path,
             stderr_path,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client,
         };
         server.wait_until_healthy().await;
         server
@@ -2440,4 +2452,299 @@ async fn the_web_ui_works_in_a_real_browser() {
         let size = fs::metadata(out.join(shot)).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "screenshot {shot} missing or empty");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+/// A private certificate authority, as an operator's would be.
+struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).unwrap().pem();
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+            pem,
+        }
+    }
+
+    /// A leaf for 127.0.0.1 and localhost: (certificate PEM, key PEM, certificate DER).
+    fn leaf(&self, name: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    }
+
+    /// A client that trusts this authority only; a fresh one opens fresh connections.
+    fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(self.pem.as_bytes()).unwrap()])
+            .tls_info(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+}
+
+/// The certificate a response came over.
+fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
+    response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .expect("a TLS response carries the server's certificate")
+        .to_vec()
+}
+
+#[tokio::test]
+async fn serve_speaks_https_and_takes_a_new_certificate_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_ok(&add_user(data, "ada", "ada", "scientist", STRONG_PASSWORD));
+    let ca = TestCa::new("MyMonit test CA");
+    let (cert_pem, key_pem, first_der) =
+        ca.leaf("first", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+    fs::write(&cert, &cert_pem).unwrap();
+    fs::write(&key, &key_pem).unwrap();
+    let server = Server::launch(
+        data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+        "https",
+        ca.client(),
+    )
+    .await;
+    assert!(server.stderr().contains("listening on https://127.0.0.1:"));
+
+    // A client trusting the authority signs in and reads, over the first certificate.
+    let token = server.token("ada", STRONG_PASSWORD).await;
+    let listed = server.get("/api/v1/experiments", Some(&token)).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(peer_certificate(&listed), first_der);
+    assert_eq!(
+        listed.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let session = server
+        .client
+        .post(server.url("/api/v1/auth/session"))
+        .json(&json!({"username": "ada", "password": STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), StatusCode::OK);
+    let cookie = session.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // A client that does not trust the authority is refused, naming the certificate.
+    let untrusted = reqwest::Client::new()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect_err("an unknown authority is not trusted");
+    let chain = format!("{:?}", anyhow_chain(&untrusted));
+    assert!(chain.to_lowercase().contains("certificate"), "{chain}");
+    // Plain HTTP on the HTTPS port gets no answer as HTTP.
+    let plain = reqwest::Client::new()
+        .get(server.url("/healthz").replacen("https", "http", 1))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.unwrap().status() != StatusCode::OK,
+        "plain HTTP must not be served on the TLS listener"
+    );
+
+    // A renewed certificate, files replaced and SIGHUP sent: new connections get it, the
+    // connection already open keeps working.
+    let (cert_pem, key_pem, second_der) =
+        ca.leaf("second", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    fs::write(&cert, &cert_pem).unwrap();
+    fs::write(&key, &key_pem).unwrap();
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fresh = ca
+            .client()
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        if peer_certificate(&fresh) == second_der {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served 10 s after SIGHUP; stderr:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = server.get("/api/v1/experiments", Some(&token)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+
+    // Broken files on the next SIGHUP: the certificate in use stays, the log says why.
+    fs::write(&key, "not a key").unwrap();
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stdout().contains("previous certificate stays") {
+        assert!(Instant::now() < deadline, "stdout:\n{}", server.stdout());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let still = ca
+        .client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(peer_certificate(&still), second_der);
+}
+
+/// `err` and its causes, as text.
+fn anyhow_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |cause| cause.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_metrics_listener_can_require_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let ca = TestCa::new("MyMonit test CA");
+    let (cert_pem, key_pem, _) = ca.leaf("server", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let (cert, key, ca_file) = (
+        data.join("server.crt"),
+        data.join("server.key"),
+        data.join("ca.crt"),
+    );
+    fs::write(&cert, &cert_pem).unwrap();
+    fs::write(&key, &key_pem).unwrap();
+    fs::write(&ca_file, &ca.pem).unwrap();
+    let metrics_port = free_port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let server = Server::launch(
+        data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--metrics-listen",
+            &metrics_listen,
+        ],
+        &[(
+            "MYMONIT_TLS__METRICS_CLIENT_CA_FILE",
+            ca_file.to_str().unwrap(),
+        )],
+        "https",
+        ca.client(),
+    )
+    .await;
+    let metrics_url = format!("https://127.0.0.1:{metrics_port}/metrics");
+    // The API asks for no client certificate.
+    assert_eq!(server.get("/healthz", None).await.status(), StatusCode::OK);
+    // Without a client certificate the handshake fails.
+    let refused = ca.client().get(&metrics_url).send().await;
+    assert!(
+        refused.is_err(),
+        "metrics served without a client certificate"
+    );
+    // A certificate of another authority is refused too.
+    let stranger = TestCa::new("Someone else's CA");
+    let (other_pem, other_key, _) =
+        stranger.leaf("prometheus", rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let with_identity = |pem: String, key: String| {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap()])
+            .identity(reqwest::Identity::from_pem(format!("{pem}{key}").as_bytes()).unwrap())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    let refused = with_identity(other_pem, other_key)
+        .get(&metrics_url)
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "metrics served to a stranger's certificate"
+    );
+    // Prometheus' certificate, signed by the configured authority, reads the metrics.
+    let (client_pem, client_key, _) =
+        ca.leaf("prometheus", rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let scraped = with_identity(client_pem, client_key)
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("mymonit_"), "{text}");
+}
+
+#[test]
+fn serve_refuses_unusable_tls_files_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+    fs::write(&cert, "not a certificate").unwrap();
+    fs::write(&key, "not a key").unwrap();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let serve = |extra: &[&str]| {
+        let mut command = mymonit(data);
+        command
+            .args(["serve", "--listen", &listen, "--metrics-listen", "off"])
+            .args(extra)
+            .stdin(Stdio::null());
+        run(command)
+    };
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let output = serve(&["--tls-cert", cert, "--tls-key", key]);
+    let message = assert_fails_with(&output, "tls.cert_file");
+    assert!(message.contains("no PEM certificate"), "{message}");
+    let output = serve(&["--tls-cert", cert]);
+    assert_fails_with(&output, "--tls-key");
+    let missing = data.join("absent.crt");
+    let output = serve(&["--tls-cert", missing.to_str().unwrap(), "--tls-key", key]);
+    assert_fails_with(&output, "absent.crt");
 }

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod router;
 pub mod settings;
 pub mod state;
+pub mod tls;
 pub mod ui;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -38,12 +39,23 @@ pub struct Server {
     state: AppState,
     store: Arc<dyn mymonit_store::Store>,
     audit_queue: tokio::sync::mpsc::Receiver<mymonit_model::audit::AuditEvent>,
+    /// The listeners' certificates (none: plain HTTP).
+    certificates: Option<tls::Certificates>,
+    /// The TLS side of `amqps://` connections.
+    amqp_tls: lapin::tcp::OwnedTLSConfig,
 }
 
 impl Server {
     /// Opens the database (creating the data directory and applying migrations) and the
     /// signing key, and prepares the application state.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Unusable certificate files stop the start before anything else is opened.
+        let certificates = tls::Certificates::load(&settings.tls)?;
+        let amqp_tls = tls::amqp_tls(
+            settings.amqp.tls_ca_file.as_deref(),
+            settings.amqp.tls_cert_file.as_deref(),
+            settings.amqp.tls_key_file.as_deref(),
+        )?;
         let url = settings.database_url()?;
         let store = mymonit_store::open(&url, &settings.store_options())
             .await
@@ -90,6 +102,8 @@ impl Server {
             state,
             store,
             audit_queue,
+            certificates,
+            amqp_tls,
         })
     }
 
@@ -117,8 +131,13 @@ impl Server {
             state,
             store,
             audit_queue,
+            certificates,
+            amqp_tls,
         } = self;
         let addr = listener.local_addr()?;
+        if let Some(certificates) = &certificates {
+            tokio::spawn(certificates.clone().reload_on_hangup());
+        }
         let audit_writer = tokio::spawn(audit::write_continuously(
             state.audit_trail.clone(),
             audit_queue,
@@ -127,7 +146,12 @@ impl Server {
             .audit
             .record(audit::event("server.start", None, Outcome::Success))
             .await;
-        tracing::info!(%addr, "MyMonit listening");
+        let scheme = if certificates.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(%addr, scheme, "MyMonit listening");
         let purge = tokio::spawn(purge_old_state(state.clone()));
         let compactor = tokio::spawn(compact_continuously(state.clone()));
         // One signal stops the HTTP server, live streams and the AMQP consumer.
@@ -140,44 +164,54 @@ impl Server {
         let consumer = state.settings.amqp.url.clone().map(|url| {
             *state.consumer.write().unwrap_or_else(|e| e.into_inner()) =
                 ingest::amqp::ConsumerState::Connecting;
-            tokio::spawn(ingest::amqp::run(
+            let consumed = ingest::amqp::run(
                 state.clone(),
                 state.settings.amqp.clone(),
                 url,
+                amqp_tls,
                 stopped.clone(),
-            ))
+            );
+            let stop = state.stopping.clone();
+            tokio::spawn(async move {
+                let outcome = consumed.await;
+                if let Err(err) = &outcome {
+                    tracing::error!(error = %err, "stopping: the broker's certificate was refused");
+                    let _ = stop.send(true);
+                }
+                outcome
+            })
         });
         let metrics_server = match state.settings.metrics_address() {
             Some(address) => {
                 let listener = TcpListener::bind(address)
                     .await
                     .with_context(|| format!("cannot serve metrics on {address}"))?;
-                tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
-                let mut metrics_stopped = stopped.clone();
+                tracing::info!(addr = %listener.local_addr()?, scheme, "metrics at /metrics");
                 let app = metrics_http::router(state.clone());
-                Some(tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = metrics_stopped.wait_for(|stop| *stop).await;
-                        })
-                        .await
-                }))
+                let tls = certificates.as_ref().map(|c| c.metrics.clone());
+                Some(tokio::spawn(serve(listener, app, tls, stopped.clone())))
             }
             None => None,
         };
-        let app = router::router(state.clone());
-        let mut http_stopped = stopped.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_stopped.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("HTTP server failed")?;
-        if let Some(consumer) = consumer {
-            let _ = consumer.await;
+        let mut app = router::router(state.clone());
+        if certificates.is_some() {
+            // Browsers that once reached MyMonit over HTTPS never fall back to plain HTTP.
+            app = app.layer(
+                tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                ),
+            );
+        }
+        let tls = certificates.as_ref().map(|c| c.api.clone());
+        serve(listener, app, tls, stopped.clone())
+            .await
+            .context("HTTP server failed")?;
+        let mut failure = None;
+        if let Some(consumer) = consumer
+            && let Ok(Err(err)) = consumer.await
+        {
+            failure = Some(err);
         }
         if let Some(metrics_server) = metrics_server {
             let _ = metrics_server.await;
@@ -201,7 +235,10 @@ impl Server {
         }
         store.close().await;
         tracing::info!("MyMonit stopped");
-        Ok(())
+        match failure {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -258,6 +295,35 @@ async fn compact_continuously(state: AppState) {
         }
         tokio::time::sleep(pause).await;
     }
+}
+
+/// Serves `app` on `listener`, over TLS with `tls`, until `stopped` turns true; requests in
+/// flight then finish.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let Some(tls) = tls else {
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+    };
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+        // Live streams end on the same signal, so the wait is short in practice.
+        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(app)
+        .await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

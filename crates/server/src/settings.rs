@@ -55,6 +55,28 @@ pub struct Settings {
     /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client; from anyone else those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// HTTPS on the API, the UI and the metrics listener; plain HTTP when unset.
+    pub tls: TlsSettings,
+}
+
+/// The server's certificate (PEM files, read again on SIGHUP).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first (`--tls-cert`, `MYMONIT_TLS__CERT_FILE`).
+    pub cert_file: Option<PathBuf>,
+    /// Its private key: PKCS#8, PKCS#1 or SEC1 (`--tls-key`, `MYMONIT_TLS__KEY_FILE`).
+    pub key_file: Option<PathBuf>,
+    /// Certificate authorities whose client certificates the metrics listener requires;
+    /// none: the metrics listener asks for no client certificate.
+    pub metrics_client_ca_file: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// Whether HTTPS is on.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
 }
 
 /// Where and how to consume measures from RabbitMQ.
@@ -82,6 +104,14 @@ pub struct AmqpSettings {
     pub batch_size: usize,
     /// Longest wait for a batch to fill before storing what has come, in milliseconds.
     pub batch_wait_ms: u64,
+    /// For `amqps://`: the certificate authorities (PEM) the broker's certificate must chain
+    /// to; none: the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// For `amqps://`: a client certificate (PEM), for the broker's `EXTERNAL` mechanism
+    /// (add `?auth_mechanism=external` to the URL) or its `verify_peer`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM, PKCS#8).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// The kind of RabbitMQ queue MyMonit declares.
@@ -117,6 +147,9 @@ impl Default for AmqpSettings {
             prefetch: 2000,
             batch_size: 1000,
             batch_wait_ms: 5,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -337,6 +370,7 @@ impl Default for Settings {
             metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,
             trusted_proxies: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -391,6 +425,9 @@ pub enum SettingsError {
     /// The listen address does not parse.
     #[error("invalid listen address {0:?}: expected HOST:PORT, for example 127.0.0.1:8080")]
     Listen(String),
+    /// A certificate without its key, a key without its certificate, and the like.
+    #[error("{0}")]
+    Tls(&'static str),
 }
 
 impl Settings {
@@ -451,6 +488,7 @@ impl Settings {
         settings.listen_addr()?;
         settings.trusted_proxy_nets()?;
         settings.database_url()?;
+        settings.check_tls()?;
         Ok(settings)
     }
 
@@ -483,6 +521,36 @@ impl Settings {
                     .map_err(|_| SettingsError::TrustedProxy(entry.clone()))
             })
             .collect()
+    }
+
+    /// TLS files given in pairs, and a client CA only with a certificate.
+    fn check_tls(&self) -> Result<(), SettingsError> {
+        let tls = &self.tls;
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(_), None) => {
+                return Err(SettingsError::Tls(
+                    "tls.cert_file is set but tls.key_file is not (--tls-key)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError::Tls(
+                    "tls.key_file is set but tls.cert_file is not (--tls-cert)",
+                ));
+            }
+            (None, None) if tls.metrics_client_ca_file.is_some() => {
+                return Err(SettingsError::Tls(
+                    "tls.metrics_client_ca_file needs tls.cert_file and tls.key_file: client certificates are asked for over TLS only",
+                ));
+            }
+            _ => {}
+        }
+        let amqp = &self.amqp;
+        if amqp.tls_cert_file.is_some() != amqp.tls_key_file.is_some() {
+            return Err(SettingsError::Tls(
+                "amqp.tls_cert_file and amqp.tls_key_file go together",
+            ));
+        }
+        Ok(())
     }
 
     /// The listen address, parsed.

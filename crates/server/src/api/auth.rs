@@ -175,7 +175,8 @@ fn set_session_cookie(
         .get("x-forwarded-proto")
         .and_then(|value| value.to_str().ok())
         .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
-    let secure = if state.settings.auth.secure_cookies || behind_tls {
+    let secure = if state.settings.auth.secure_cookies || state.settings.tls.enabled() || behind_tls
+    {
         "; Secure"
     } else {
         ""

@@ -76,13 +76,32 @@ const RETRY_HELD: Duration = Duration::from_millis(100);
 /// consumer forgets them in its next batch's transaction).
 const FORGET_WHEN_IDLE: Duration = Duration::from_millis(50);
 
-/// Consumes until `shutdown` turns true, reconnecting with backoff.
+/// The broker's certificate (or ours) was refused on the first connection: a configuration
+/// error that waiting will not mend.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "AMQP over TLS to {url}: {reason} (check amqp.tls_ca_file, the host name in amqp.url, \
+     and amqp.tls_cert_file / amqp.tls_key_file)"
+)]
+pub struct CertificateRefused {
+    /// The broker, password hidden.
+    pub url: String,
+    /// The TLS error.
+    pub reason: String,
+}
+
+/// Consumes until `shutdown` turns true, reconnecting with backoff. A certificate refused on
+/// the very first connection ends it with an error (the server then stops: the setting is
+/// wrong); later, certificate errors are retried like any other (a broker's certificate
+/// being renewed).
 pub async fn run(
     app: AppState,
     settings: AmqpSettings,
     url: String,
+    tls: lapin::tcp::OwnedTLSConfig,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), CertificateRefused> {
+    let mut first_attempt = true;
     let deps = IngestDeps {
         meta: app.meta.clone(),
         measures: app.measures.clone(),
@@ -103,17 +122,29 @@ pub async fn run(
             &app.consumer,
             &settings,
             url,
+            &tls,
             &mut shutdown,
             &mut resolver,
         )
         .await
         {
             Ok(()) => break,
+            Err(err)
+                if first_attempt && crate::tls::certificate_problem(err.as_ref()).is_some() =>
+            {
+                let reason = crate::tls::certificate_problem(err.as_ref()).unwrap_or_default();
+                set(&app.consumer, ConsumerState::Reconnecting(reason.clone()));
+                return Err(CertificateRefused {
+                    url: redact_url(url),
+                    reason,
+                });
+            }
             Err(err) => {
                 tracing::warn!(url = %redact_url(url), error = %err, retry_in_ms = backoff.as_millis() as u64, "AMQP consumer lost the broker");
                 set(&app.consumer, ConsumerState::Reconnecting(err.to_string()));
             }
         }
+        first_attempt = false;
         // A connection that lived a while starts the backoff over.
         if started.elapsed() > Duration::from_secs(30) {
             backoff = Duration::from_millis(500);
@@ -125,6 +156,7 @@ pub async fn run(
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
     tracing::info!("AMQP consumer stopped");
+    Ok(())
 }
 
 /// The URLs of `amqp.url`: one, or the nodes of a cluster separated by commas or spaces.
@@ -195,10 +227,17 @@ async fn consume(
     state: &SharedConsumerState,
     settings: &AmqpSettings,
     url: &str,
+    tls: &lapin::tcp::OwnedTLSConfig,
     shutdown: &mut watch::Receiver<bool>,
     resolver: &mut NameResolver,
 ) -> anyhow::Result<()> {
-    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let connection = Connection::connect_with_config(
+        url,
+        ConnectionProperties::default(),
+        tls.clone(),
+        lapin::runtime::default_runtime()?,
+    )
+    .await?;
     let channel = connection.create_channel().await?;
     let dead_letters = connection.create_channel().await?;
     dead_letters
