@@ -1,7 +1,9 @@
 # RabbitMQ for the tests: installed from Debian's packages when missing, started as an
 # isolated node on loopback with its data in a scratch directory, stopped by PID.
-# Source it, then: rabbitmq_start (exports MYMONIT_TEST_AMQP_URL) and rabbitmq_stop
-# (rabbitmq_halt stops it and keeps its data, for a restart).
+# Source it, then: rabbitmq_start (exports MYMONIT_TEST_AMQP_URL, and for its TLS listener on
+# the next port MYMONIT_TEST_AMQPS_URL and MYMONIT_TEST_AMQPS_CA, the private CA that signed
+# its certificate) and rabbitmq_stop (rabbitmq_halt stops it and keeps its data, for a
+# restart).
 
 RMQ_PORT=${RMQ_PORT:-5679}
 RMQ_DIR=${RMQ_DIR:-$(mktemp -d /tmp/mymonit-rabbitmq.XXXXXX)}
@@ -10,7 +12,22 @@ RMQ_DIR=${RMQ_DIR:-$(mktemp -d /tmp/mymonit-rabbitmq.XXXXXX)}
 source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
 
 rabbitmq_install() {
-  debian_install rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server
+  debian_install rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server &&
+    debian_install openssl openssl
+}
+
+# A private CA and the broker's certificate (for 127.0.0.1), made once per data directory.
+rabbitmq_certificates() {
+  local tls=$RMQ_DIR/tls
+  [ -f "$tls/server.crt" ] && return 0
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=MyMonit test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null &&
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext" &&
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+      -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
 }
 
 rabbitmq_start() {
@@ -26,7 +43,16 @@ rabbitmq_start() {
     ERL_EPMD_ADDRESS=127.0.0.1
   mkdir -p "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
   echo "[]." > "$RMQ_DIR/enabled_plugins"
-  echo "listeners.tcp.default = 127.0.0.1:$RMQ_PORT" > "$RMQ_DIR/rabbitmq.conf"
+  rabbitmq_certificates || { echo "cannot make the broker's TLS certificate" >&2; return 1; }
+  cat > "$RMQ_DIR/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$RMQ_PORT
+listeners.ssl.default = 127.0.0.1:$((RMQ_PORT + 1))
+ssl_options.cacertfile = $RMQ_DIR/tls/ca.crt
+ssl_options.certfile = $RMQ_DIR/tls/server.crt
+ssl_options.keyfile = $RMQ_DIR/tls/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+CONF
   # A plain command, so that $! is the server's own PID (not a subshell's).
   /usr/lib/rabbitmq/bin/rabbitmq-server > "$RMQ_DIR/server.out" 2>&1 &
   echo $! > "$RMQ_DIR/server.pid"
@@ -38,6 +64,8 @@ rabbitmq_start() {
   # The broker deletes its pid file while stopping: keep the PID to wait on.
   cp "$RABBITMQ_PID_FILE" "$RMQ_DIR/beam.keep"
   export MYMONIT_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$RMQ_PORT/%2f"
+  export MYMONIT_TEST_AMQPS_URL="amqps://guest:guest@127.0.0.1:$((RMQ_PORT + 1))/%2f"
+  export MYMONIT_TEST_AMQPS_CA="$RMQ_DIR/tls/ca.crt"
   echo "RabbitMQ is up on 127.0.0.1:$RMQ_PORT (pid $(cat "$RMQ_DIR/server.pid"))" >&2
 }
 

@@ -2748,3 +2748,103 @@ fn serve_refuses_unusable_tls_files_at_start() {
     let output = serve(&["--tls-cert", missing.to_str().unwrap(), "--tls-key", key]);
     assert_fails_with(&output, "absent.crt");
 }
+
+/// The test broker's TLS listener and the CA file that signed its certificate, or `None`
+/// (the test is skipped) outside CI; in CI a missing one fails the test.
+fn test_tls_broker() -> Option<(String, String)> {
+    match (
+        std::env::var("MYMONIT_TEST_AMQPS_URL"),
+        std::env::var("MYMONIT_TEST_AMQPS_CA"),
+    ) {
+        (Ok(url), Ok(ca)) if !url.is_empty() && !ca.is_empty() => Some((url, ca)),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_AMQPS_URL or MYMONIT_TEST_AMQPS_CA is not")
+        }
+        _ => {
+            eprintln!("skipped: no RabbitMQ TLS listener (run scripts/test)");
+            None
+        }
+    }
+}
+
+/// Runs `command` until it exits, failing the test if that takes over `limit`.
+fn run_within(mut command: Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn amqps_carries_measures_and_a_wrong_authority_is_refused() {
+    let Some((url, ca)) = test_tls_broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("amqps-{}", std::process::id());
+    let config = amqp_config(data, &url, &name, &format!("tls_ca_file = \"{ca}\"\n"));
+    let setup = ingest_setup(data, &["--config", &config]).await;
+    setup.server.wait_consuming().await;
+    // The adapter publishes over TLS, trusting the broker's authority; the consumer reads
+    // over TLS: every point arrives.
+    for (format, file, extra) in inputs(data) {
+        let mut extra = extra;
+        extra.extend_from_slice(&["--exchange", &name, "--tls-ca", &ca]);
+        assert_ok(&adapt(data, format, &file, &extra, &url));
+    }
+    assert_eq!(
+        setup.values("hertz", 5).await,
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+
+    // Another authority: the adapter says the handshake failed and why, without retrying.
+    let stranger = data.join("stranger-ca.crt");
+    fs::write(&stranger, TestCa::new("Someone else's CA").pem).unwrap();
+    let stranger = stranger.to_str().unwrap();
+    let (format, file, mut extra) = inputs(data).swap_remove(0);
+    extra.extend_from_slice(&["--exchange", &name, "--tls-ca", stranger]);
+    let started = Instant::now();
+    let output = adapt(data, format, &file, &extra, &url);
+    let message = assert_fails_with(&output, "TLS handshake failed");
+    assert!(message.contains("--tls-ca"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a refused certificate is not worth retrying"
+    );
+
+    // The server, told to trust the other authority, stops at start naming the problem.
+    let wrong = data.join("wrong.toml");
+    fs::write(
+        &wrong,
+        format!(
+            "[amqp]\nurl = \"{url}\"\nexchange = \"{name}\"\nqueue = \"{name}.measures\"\n\
+             dead_letter_queue = \"{name}.dead\"\ntls_ca_file = \"{stranger}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut serve = mymonit(data);
+    serve.args([
+        "serve",
+        "--config",
+        wrong.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--metrics-listen",
+        "off",
+    ]);
+    let output = run_within(serve, Duration::from_secs(60));
+    let message = assert_fails_with(&output, "amqp.tls_ca_file");
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+}
