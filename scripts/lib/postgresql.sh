@@ -1,7 +1,8 @@
 # PostgreSQL for the tests: installed from Debian's packages when missing, started as a
 # throwaway cluster on loopback with its data in a scratch directory, stopped by PID.
 # Source it, then: postgresql_start (exports MYMONIT_TEST_DATABASE_URL, a role allowed to
-# create databases: each test makes its own) and postgresql_stop (postgresql_halt stops it and
+# create databases: each test makes its own; TLS is on, with MYMONIT_TEST_DATABASE_CA the
+# private CA that signed the server's certificate) and postgresql_stop (postgresql_halt stops it and
 # keeps its data, for a restart).
 
 PG_PORT=${PG_PORT:-5437}
@@ -42,9 +43,24 @@ postgresql_start() {
       return 1
     fi
   fi
+  # TLS for clients that ask (sslmode=verify-full), with a certificate of a private CA.
+  local tls=$PG_DIR/tls
+  if [ ! -f "$tls/server.crt" ]; then
+    debian_install openssl openssl || return 1
+    mkdir -p "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=MyMonit test CA" \
+      -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null &&
+      printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext" &&
+      openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null ||
+      { echo "PostgreSQL: cannot make the TLS certificate" >&2; return 1; }
+    chown -R postgres:postgres "$tls" && chmod 600 "$tls/server.key"
+  fi
   # Durability settings off: a test cluster is thrown away, and fsync would dominate.
   if ! runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" \
       > "$PG_DIR/start.out" 2>&1; then
     echo "PostgreSQL did not start; its log:" >&2
     tail -n 30 "$PG_DIR/server.log" >&2
@@ -59,6 +75,7 @@ postgresql_start() {
       -c "create database mymonit owner mymonit" > /dev/null
   fi
   export MYMONIT_TEST_DATABASE_URL="postgres://mymonit:mymonit@127.0.0.1:$PG_PORT/mymonit"
+  export MYMONIT_TEST_DATABASE_CA="$tls/ca.crt"
   echo "PostgreSQL is up on 127.0.0.1:$PG_PORT (pid $(cat "$PG_DIR/pg.pid"))" >&2
 }
 

@@ -208,10 +208,26 @@ async fn main() -> std::process::ExitCode {
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("mymonit: {err:#}");
+            eprintln!("mymonit: {}", describe(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each cause once: libraries often repeat their source's text in
+/// their own message, which `{:#}` would print again.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -2848,3 +2848,50 @@ async fn amqps_carries_measures_and_a_wrong_authority_is_refused() {
     let message = assert_fails_with(&output, "amqp.tls_ca_file");
     assert!(message.to_lowercase().contains("certificate"), "{message}");
 }
+
+#[tokio::test]
+async fn postgres_is_reached_over_verified_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    if !use_postgres(data).await {
+        return;
+    }
+    let ca = match std::env::var("MYMONIT_TEST_DATABASE_CA") {
+        Ok(ca) if !ca.is_empty() => ca,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but MYMONIT_TEST_DATABASE_CA is not")
+        }
+        _ => return,
+    };
+    let url_file = data.join(DATABASE_URL_FILE);
+    let plain = fs::read_to_string(&url_file).unwrap().trim().to_string();
+    let verified = format!("{plain}?sslmode=verify-full&sslrootcert={ca}");
+    fs::write(&url_file, &verified).unwrap();
+    assert_ok(&add_user(data, "ada", "ada", "scientist", STRONG_PASSWORD));
+    assert_eq!(list_users(data).len(), 1);
+    // The session really is encrypted.
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&verified)
+        .await
+        .unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert!(encrypted);
+    // Another authority: refused, naming the certificate.
+    let stranger = data.join("stranger-ca.crt");
+    fs::write(&stranger, TestCa::new("Someone else's CA").pem).unwrap();
+    fs::write(
+        &url_file,
+        format!(
+            "{plain}?sslmode=verify-full&sslrootcert={}",
+            stranger.display()
+        ),
+    )
+    .unwrap();
+    let output = run_args(data, &["user", "list"]);
+    let message = assert_fails_with(&output, "cannot open the database");
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    assert!(!message.contains(":mymonit@"), "password shown: {message}");
+}
