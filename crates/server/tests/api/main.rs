@@ -8,6 +8,7 @@ mod amqp;
 mod audit;
 mod auth;
 mod compat;
+mod deploy;
 mod helpers;
 mod ingest;
 mod malformed;
