@@ -400,8 +400,13 @@ pub async fn audit_calls(State(state): State<AppState>, request: Request, next: 
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| {
-            crate::client::client_address(info.0.ip(), &parts.headers, &state.trusted_proxies)
-                .to_string()
+            crate::client::client_address_from(
+                info.0.ip(),
+                &parts.headers,
+                &state.trusted_proxies,
+                state.settings.forwarded_header,
+            )
+            .to_string()
         });
     let records_body = has_credentials
         && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)

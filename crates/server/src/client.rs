@@ -11,7 +11,7 @@ use axum::{
 };
 use ipnet::IpNet;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, settings::ForwardedHeader, state::AppState};
 
 /// The address a request came from, as [`client_address`] decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +26,11 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip())
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no peer address on the request")))?;
-        Ok(ClientIp(client_address(
+        Ok(ClientIp(client_address_from(
             peer,
             &parts.headers,
             &state.trusted_proxies,
+            state.settings.forwarded_header,
         )))
     }
 }
@@ -38,11 +39,21 @@ impl FromRequestParts<AppState> for ClientIp {
 /// address that is not a trusted proxy (the leftmost when all are); `peer` itself when it is
 /// not trusted, or when the chain holds something that is not an address.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    client_address_from(peer, headers, trusted, ForwardedHeader::Auto)
+}
+
+/// Like [`client_address`], reading the chain from `header` only.
+pub fn client_address_from(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+) -> IpAddr {
     let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
     if !is_trusted(&peer) {
         return peer;
     }
-    let chain = forwarded_chain(headers);
+    let chain = forwarded_chain(headers, header);
     let mut client = peer;
     for hop in chain.iter().rev() {
         let Some(address) = hop else {
@@ -57,15 +68,18 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> I
 }
 
 /// The addresses of the forwarded chain, nearest last (`None` for an entry that is not an
-/// address, such as `unknown` or an obfuscated name). `Forwarded` wins over
+/// address, such as `unknown` or an obfuscated name). With `Auto`, `Forwarded` wins over
 /// `X-Forwarded-For` when both are present.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
+fn forwarded_chain(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    let forwarded: Vec<&str> = match header {
+        ForwardedHeader::XForwardedFor => Vec::new(),
+        ForwardedHeader::Auto | ForwardedHeader::Forwarded => headers
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect(),
+    };
+    if header == ForwardedHeader::Forwarded || !forwarded.is_empty() {
         return forwarded
             .iter()
             .flat_map(|value| value.split(','))
@@ -163,5 +177,26 @@ mod tests {
         // An obfuscated or unknown hop stops the walk at the last address known.
         let unknown = headers(&[("forwarded", "for=unknown")]);
         assert_eq!(client_address(local, &unknown, &trusted), local);
+    }
+
+    #[test]
+    fn the_chosen_header_alone_names_the_client() {
+        let trusted: Vec<IpNet> = vec!["127.0.0.1/32".parse().unwrap()];
+        let local = ip("127.0.0.1");
+        // A proxy that appends to X-Forwarded-For but passes the client's own Forwarded on.
+        let both = headers(&[
+            ("forwarded", "for=203.0.113.9"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        let from = |header| client_address_from(local, &both, &trusted, header);
+        assert_eq!(from(ForwardedHeader::Auto), ip("203.0.113.9"));
+        assert_eq!(from(ForwardedHeader::XForwardedFor), ip("198.51.100.7"));
+        assert_eq!(from(ForwardedHeader::Forwarded), ip("203.0.113.9"));
+        // The chosen header absent: the peer itself, never the other header.
+        let only_xff = headers(&[("x-forwarded-for", "198.51.100.7")]);
+        assert_eq!(
+            client_address_from(local, &only_xff, &trusted, ForwardedHeader::Forwarded),
+            local
+        );
     }
 }

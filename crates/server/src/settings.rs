@@ -55,8 +55,26 @@ pub struct Settings {
     /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client; from anyone else those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// Which header of a trusted proxy names the client: `auto` (`Forwarded` when present,
+    /// else `X-Forwarded-For`), `forwarded` or `x-forwarded-for`. Name the one your proxy
+    /// sets when it passes the other on from the client as it came (ingress-nginx appends to
+    /// `X-Forwarded-For` but forwards a client's `Forwarded` untouched).
+    pub forwarded_header: ForwardedHeader,
     /// HTTPS on the API, the UI and the metrics listener; plain HTTP when unset.
     pub tls: TlsSettings,
+}
+
+/// The header a trusted proxy names the client in.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `Forwarded` (RFC 7239) when present, else `X-Forwarded-For`.
+    #[default]
+    Auto,
+    /// `Forwarded` only.
+    Forwarded,
+    /// `X-Forwarded-For` only.
+    XForwardedFor,
 }
 
 /// The server's certificate (PEM files, read again on SIGHUP).
@@ -370,6 +388,7 @@ impl Default for Settings {
             metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::Auto,
             tls: TlsSettings::default(),
         }
     }
