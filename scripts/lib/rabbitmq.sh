@@ -2,7 +2,8 @@
 # isolated node on loopback with its data in a scratch directory, stopped by PID.
 # Source it, then: rabbitmq_start (exports MYMONIT_TEST_AMQP_URL, and for its TLS listener on
 # the next port MYMONIT_TEST_AMQPS_URL and MYMONIT_TEST_AMQPS_CA, the private CA that signed
-# its certificate) and rabbitmq_stop (rabbitmq_halt stops it and keeps its data, for a
+# its certificate, and MYMONIT_TEST_AMQPS_CLIENT_CERT / _KEY, a client certificate for the
+# EXTERNAL mechanism: its common name is a user without a password) and rabbitmq_stop (rabbitmq_halt stops it and keeps its data, for a
 # restart).
 
 RMQ_PORT=${RMQ_PORT:-5679}
@@ -27,7 +28,12 @@ rabbitmq_certificates() {
       -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null &&
     printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext" &&
     openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
-      -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
+      -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=mymonit-client" \
+      -keyout "$tls/client.key" -out "$tls/client.csr" 2>/dev/null &&
+    printf 'extendedKeyUsage=clientAuth\n' > "$tls/client.ext" &&
+    openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+      -CAcreateserial -days 30 -extfile "$tls/client.ext" -out "$tls/client.crt" 2>/dev/null
 }
 
 rabbitmq_start() {
@@ -42,7 +48,7 @@ rabbitmq_start() {
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
     ERL_EPMD_ADDRESS=127.0.0.1
   mkdir -p "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
-  echo "[]." > "$RMQ_DIR/enabled_plugins"
+  echo "[rabbitmq_auth_mechanism_ssl]." > "$RMQ_DIR/enabled_plugins"
   rabbitmq_certificates || { echo "cannot make the broker's TLS certificate" >&2; return 1; }
   cat > "$RMQ_DIR/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$RMQ_PORT
@@ -52,6 +58,10 @@ ssl_options.certfile = $RMQ_DIR/tls/server.crt
 ssl_options.keyfile = $RMQ_DIR/tls/server.key
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
 CONF
   # A plain command, so that $! is the server's own PID (not a subshell's).
   /usr/lib/rabbitmq/bin/rabbitmq-server > "$RMQ_DIR/server.out" 2>&1 &
@@ -66,6 +76,16 @@ CONF
   export MYMONIT_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$RMQ_PORT/%2f"
   export MYMONIT_TEST_AMQPS_URL="amqps://guest:guest@127.0.0.1:$((RMQ_PORT + 1))/%2f"
   export MYMONIT_TEST_AMQPS_CA="$RMQ_DIR/tls/ca.crt"
+  # The client certificate's common name, a user that signs in with the certificate alone.
+  local ctl=/usr/lib/rabbitmq/bin/rabbitmqctl
+  if ! "$ctl" list_users -q 2>/dev/null | grep -q '^mymonit-client'; then
+    "$ctl" add_user mymonit-client "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > /dev/null &&
+      "$ctl" clear_password mymonit-client > /dev/null &&
+      "$ctl" set_permissions -p / mymonit-client '.*' '.*' '.*' > /dev/null ||
+      { echo "cannot create the broker's certificate user" >&2; return 1; }
+  fi
+  export MYMONIT_TEST_AMQPS_CLIENT_CERT="$RMQ_DIR/tls/client.crt"
+  export MYMONIT_TEST_AMQPS_CLIENT_KEY="$RMQ_DIR/tls/client.key"
   echo "RabbitMQ is up on 127.0.0.1:$RMQ_PORT (pid $(cat "$RMQ_DIR/server.pid"))" >&2
 }
 

@@ -2895,3 +2895,56 @@ async fn postgres_is_reached_over_verified_tls() {
     assert!(message.to_lowercase().contains("certificate"), "{message}");
     assert!(!message.contains(":mymonit@"), "password shown: {message}");
 }
+
+#[tokio::test]
+async fn amqps_with_a_client_certificate_needs_no_password() {
+    let Some((url, ca)) = test_tls_broker() else {
+        return;
+    };
+    let (cert, key) = match (
+        std::env::var("MYMONIT_TEST_AMQPS_CLIENT_CERT"),
+        std::env::var("MYMONIT_TEST_AMQPS_CLIENT_KEY"),
+    ) {
+        (Ok(cert), Ok(key)) if !cert.is_empty() && !key.is_empty() => (cert, key),
+        _ => panic!("the test broker has a TLS listener but no client certificate"),
+    };
+    // No user or password in the URL: the certificate's common name signs in (EXTERNAL).
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let url = format!("{scheme}://{host}?auth_mechanism=external");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let name = format!("external-{}", std::process::id());
+    let config = amqp_config(
+        data,
+        &url,
+        &name,
+        &format!("tls_ca_file = \"{ca}\"\ntls_cert_file = \"{cert}\"\ntls_key_file = \"{key}\"\n"),
+    );
+    let setup = ingest_setup(data, &["--config", &config]).await;
+    setup.server.wait_consuming().await;
+    for (format, file, extra) in inputs(data) {
+        let mut extra = extra;
+        extra.extend_from_slice(&[
+            "--exchange",
+            &name,
+            "--tls-ca",
+            &ca,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ]);
+        assert_ok(&adapt(data, format, &file, &extra, &url));
+    }
+    assert_eq!(
+        setup.values("hertz", 5).await,
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    // Without the certificate, EXTERNAL has nothing to sign in with: refused, not retried
+    // for ever.
+    let (format, file, mut extra) = inputs(data).swap_remove(0);
+    extra.extend_from_slice(&["--exchange", &name, "--tls-ca", &ca, "--attempts", "2"]);
+    let output = adapt(data, format, &file, &extra, &url);
+    assert_fails_with(&output, "not delivered");
+}
