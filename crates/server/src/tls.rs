@@ -50,43 +50,53 @@ pub enum TlsError {
     },
 }
 
-/// The certificate chain in `path`, leaf first.
-pub fn read_certificates(
+/// A PEM file, read once, named by the setting that gives it.
+struct PemFile<'a> {
     what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let failed = |reason: String| TlsError::File {
-        what,
-        path: path.to_path_buf(),
-        reason,
-    };
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|err| failed(err.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| failed(err.to_string()))?;
-    if certificates.is_empty() {
-        return Err(failed(
-            "no PEM certificate (BEGIN CERTIFICATE) in it".into(),
-        ));
-    }
-    Ok(certificates)
+    path: &'a Path,
+    bytes: Vec<u8>,
 }
 
-/// The private key in `path` (PKCS#8, PKCS#1 or SEC1).
-pub fn read_private_key(
-    what: &'static str,
-    path: &Path,
-) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|err| TlsError::File {
-        what,
-        path: path.to_path_buf(),
-        reason: match err {
-            rustls::pki_types::pem::Error::NoItemsFound => {
-                "no PEM private key (BEGIN PRIVATE KEY) in it".into()
-            }
-            other => other.to_string(),
-        },
-    })
+impl<'a> PemFile<'a> {
+    fn read(what: &'static str, path: &'a Path) -> Result<Self, TlsError> {
+        let bytes = std::fs::read(path).map_err(|err| TlsError::File {
+            what,
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+        Ok(Self { what, path, bytes })
+    }
+
+    fn failed(&self, reason: String) -> TlsError {
+        TlsError::File {
+            what: self.what,
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+
+    /// The certificate chain in it, leaf first.
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+        let certificates = CertificateDer::pem_slice_iter(&self.bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| self.failed(err.to_string()))?;
+        if certificates.is_empty() {
+            return Err(self.failed("no PEM certificate (BEGIN CERTIFICATE) in it".into()));
+        }
+        Ok(certificates)
+    }
+
+    /// The private key in it (PKCS#8, PKCS#1 or SEC1).
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>, TlsError> {
+        PrivateKeyDer::from_pem_slice(&self.bytes).map_err(|err| {
+            self.failed(match err {
+                rustls::pki_types::pem::Error::NoItemsFound => {
+                    "no PEM private key (BEGIN PRIVATE KEY) in it".into()
+                }
+                other => other.to_string(),
+            })
+        })
+    }
 }
 
 /// The server configuration of `settings`, or `None` when TLS is off. With `client_ca`, a
@@ -98,8 +108,8 @@ pub fn server_config(
     let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) else {
         return Ok(None);
     };
-    let chain = read_certificates("tls.cert_file", cert)?;
-    let private_key = read_private_key("tls.key_file", key)?;
+    let chain = PemFile::read("tls.cert_file", cert)?.certificates()?;
+    let private_key = PemFile::read("tls.key_file", key)?.private_key()?;
     let builder = ServerConfig::builder();
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
@@ -109,7 +119,7 @@ pub fn server_config(
                 reason,
             };
             let mut roots = RootCertStore::empty();
-            for certificate in read_certificates("tls.metrics_client_ca_file", path)? {
+            for certificate in PemFile::read("tls.metrics_client_ca_file", path)?.certificates()? {
                 roots
                     .add(certificate)
                     .map_err(|err| failed(err.to_string()))?;
@@ -142,14 +152,28 @@ pub struct Certificates {
     pub metrics: RustlsConfig,
 }
 
+/// The API's and the metrics listener's configurations of `settings` (the same one unless
+/// the metrics listener asks for client certificates); `None` when TLS is off.
+fn listener_configs(
+    settings: &TlsSettings,
+) -> Result<Option<(ServerConfig, ServerConfig)>, TlsError> {
+    let Some(api) = server_config(settings, None)? else {
+        return Ok(None);
+    };
+    let metrics = match settings.metrics_client_ca_file.as_deref() {
+        Some(client_ca) => server_config(settings, Some(client_ca))?,
+        None => None,
+    }
+    .unwrap_or_else(|| api.clone());
+    Ok(Some((api, metrics)))
+}
+
 impl Certificates {
     /// Reads the files of `settings`; `None` when TLS is off.
     pub fn load(settings: &TlsSettings) -> Result<Option<Self>, TlsError> {
-        let Some(api) = server_config(settings, None)? else {
+        let Some((api, metrics)) = listener_configs(settings)? else {
             return Ok(None);
         };
-        let metrics = server_config(settings, settings.metrics_client_ca_file.as_deref())?
-            .unwrap_or_else(|| api.clone());
         Ok(Some(Self {
             settings: settings.clone(),
             api: RustlsConfig::from_config(Arc::new(api)),
@@ -160,12 +184,7 @@ impl Certificates {
     /// Reads the files again and serves them to new connections; on error the certificates
     /// in use stay.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let api = server_config(&self.settings, None)?;
-        let metrics = server_config(
-            &self.settings,
-            self.settings.metrics_client_ca_file.as_deref(),
-        )?;
-        if let (Some(api), Some(metrics)) = (api, metrics) {
+        if let Some((api, metrics)) = listener_configs(&self.settings)? {
             self.api.reload_from_config(Arc::new(api));
             self.metrics.reload_from_config(Arc::new(metrics));
         }
@@ -229,33 +248,29 @@ pub fn amqp_tls(
     cert: Option<&Path>,
     key: Option<&Path>,
 ) -> Result<lapin::tcp::OwnedTLSConfig, TlsError> {
-    let read = |what: &'static str, path: &Path| {
-        std::fs::read(path).map_err(|err| TlsError::File {
-            what,
-            path: path.to_path_buf(),
-            reason: err.to_string(),
-        })
-    };
     let cert_chain = match ca {
         Some(path) => {
-            read_certificates("amqp.tls_ca_file", path)?;
-            Some(
-                String::from_utf8(read("amqp.tls_ca_file", path)?).map_err(|_| TlsError::File {
-                    what: "amqp.tls_ca_file",
-                    path: path.to_path_buf(),
-                    reason: "not text (PEM expected)".into(),
-                })?,
-            )
+            let file = PemFile::read("amqp.tls_ca_file", path)?;
+            file.certificates()?;
+            Some(String::from_utf8(file.bytes).map_err(|_| TlsError::File {
+                what: "amqp.tls_ca_file",
+                path: path.to_path_buf(),
+                reason: "not text (PEM expected)".into(),
+            })?)
         }
         None => None,
     };
     let identity = match (cert, key) {
         (Some(cert), Some(key)) => {
-            read_certificates("amqp.tls_cert_file", cert)?;
-            read_private_key("amqp.tls_key_file", key)?;
+            let (cert, key) = (
+                PemFile::read("amqp.tls_cert_file", cert)?,
+                PemFile::read("amqp.tls_key_file", key)?,
+            );
+            cert.certificates()?;
+            key.private_key()?;
             Some(lapin::tcp::OwnedIdentity::PKCS8 {
-                pem: read("amqp.tls_cert_file", cert)?,
-                key: read("amqp.tls_key_file", key)?,
+                pem: cert.bytes,
+                key: key.bytes,
             })
         }
         _ => None,

@@ -129,17 +129,15 @@ pub async fn run(
         .await
         {
             Ok(()) => break,
-            Err(err)
-                if first_attempt && crate::tls::certificate_problem(err.as_ref()).is_some() =>
-            {
-                let reason = crate::tls::certificate_problem(err.as_ref()).unwrap_or_default();
-                set(&app.consumer, ConsumerState::Reconnecting(reason.clone()));
-                return Err(CertificateRefused {
-                    url: redact_url(url),
-                    reason,
-                });
-            }
             Err(err) => {
+                if first_attempt && let Some(reason) = crate::tls::certificate_problem(err.as_ref())
+                {
+                    set(&app.consumer, ConsumerState::Reconnecting(reason.clone()));
+                    return Err(CertificateRefused {
+                        url: redact_url(url),
+                        reason,
+                    });
+                }
                 tracing::warn!(url = %redact_url(url), error = %err, retry_in_ms = backoff.as_millis() as u64, "AMQP consumer lost the broker");
                 set(&app.consumer, ConsumerState::Reconnecting(err.to_string()));
             }
