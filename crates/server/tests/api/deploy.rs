@@ -17,7 +17,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestDatabase, World, spawn_app_with, test_postgres, world_with,
+    PASSWORD, TestApp, TestDatabase, World, free_port, program_available, spawn_app_with,
+    test_postgres, world_with,
 };
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
@@ -33,22 +34,8 @@ fn nginx() -> Option<PathBuf> {
         .iter()
         .map(PathBuf::from)
         .find(|path| path.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but nginx is not installed (scripts/test installs it)"
-        );
-        eprintln!("skipped: no nginx (run scripts/test)");
-    }
+    program_available("nginx", found.is_some());
     found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The shipped `deploy/nginx/mymonit.conf` made to run here: our instances instead of the

@@ -349,3 +349,25 @@ pub async fn world_with(configure: impl FnOnce(&mut Settings)) -> World {
         spare,
     }
 }
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether an outside program a test needs is `found`: outside CI a missing one skips the
+/// test with a message; with CI set it fails it (scripts/test installs them all).
+pub fn program_available(name: &str, found: bool) -> bool {
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but {name} is not installed: scripts/test installs it"
+        );
+        eprintln!("skipped: no {name} (run scripts/test, which installs it)");
+    }
+    found
+}

@@ -10,7 +10,7 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    helpers::world_with,
+    helpers::{free_port, program_available, world_with},
     ingest::{create_token, push},
 };
 
@@ -24,22 +24,7 @@ fn prometheus_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but prometheus is not installed: scripts/test installs it"
-        );
-        eprintln!("skipped: no prometheus (run scripts/test, which installs it)");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    program_available("prometheus", found)
 }
 
 /// A Prometheus of the test's own, killed when dropped.
