@@ -10,6 +10,8 @@ PG_DIR=${PG_DIR:-$(mktemp -d /tmp/mymonit-postgresql.XXXXXX)}
 
 # shellcheck source=debian.sh
 source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+# shellcheck source=certificates.sh
+source "$(dirname "${BASH_SOURCE[0]}")/certificates.sh"
 
 postgresql_bin() {
   local bin
@@ -46,15 +48,7 @@ postgresql_start() {
   # TLS for clients that ask (sslmode=verify-full), with a certificate of a private CA.
   local tls=$PG_DIR/tls
   if [ ! -f "$tls/server.crt" ]; then
-    debian_install openssl openssl || return 1
-    mkdir -p "$tls"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=MyMonit test CA" \
-      -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null &&
-      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null &&
-      printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext" &&
-      openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
-        -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null ||
+    test_certificates "$tls" ||
       { echo "PostgreSQL: cannot make the TLS certificate" >&2; return 1; }
     chown -R postgres:postgres "$tls" && chmod 600 "$tls/server.key"
   fi

@@ -11,29 +11,18 @@ RMQ_DIR=${RMQ_DIR:-$(mktemp -d /tmp/mymonit-rabbitmq.XXXXXX)}
 
 # shellcheck source=debian.sh
 source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+# shellcheck source=certificates.sh
+source "$(dirname "${BASH_SOURCE[0]}")/certificates.sh"
 
 rabbitmq_install() {
-  debian_install rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server &&
-    debian_install openssl openssl
+  debian_install rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server
 }
 
-# A private CA and the broker's certificate (for 127.0.0.1), made once per data directory.
+# A private CA, the broker's certificate (for 127.0.0.1) and a client certificate, made once
+# per data directory.
 rabbitmq_certificates() {
-  local tls=$RMQ_DIR/tls
-  [ -f "$tls/server.crt" ] && return 0
-  mkdir -p "$tls"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=MyMonit test CA" \
-    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null &&
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-      -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null &&
-    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext" &&
-    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
-      -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null &&
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=mymonit-client" \
-      -keyout "$tls/client.key" -out "$tls/client.csr" 2>/dev/null &&
-    printf 'extendedKeyUsage=clientAuth\n' > "$tls/client.ext" &&
-    openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
-      -CAcreateserial -days 30 -extfile "$tls/client.ext" -out "$tls/client.crt" 2>/dev/null
+  [ -f "$RMQ_DIR/tls/client.crt" ] && return 0
+  test_certificates "$RMQ_DIR/tls" && test_client_certificate "$RMQ_DIR/tls" mymonit-client
 }
 
 rabbitmq_start() {
