@@ -265,14 +265,14 @@ impl Parser<'_> {
             "field" => {
                 self.expect("keys")?;
                 let on = self.on_clause()?;
-                let from = self.from_clause(false)?;
+                let from = self.sources_clause(false)?;
                 let page = self.page()?;
                 Ok(Parsed::Statement(Statement::ShowFieldKeys { on, from, page }))
             }
             "tag" => {
                 if self.accept("keys")? {
                     let on = self.on_clause()?;
-                    let from = self.from_clause(false)?;
+                    let from = self.sources_clause(false)?;
                     let condition = self.condition()?;
                     let page = self.page()?;
                     return Ok(Parsed::Statement(Statement::ShowTagKeys {
@@ -284,7 +284,7 @@ impl Parser<'_> {
                 }
                 self.expect("values")?;
                 let on = self.on_clause()?;
-                let from = self.from_clause(false)?;
+                let from = self.sources_clause(false)?;
                 self.expect("with")?;
                 self.expect("key")?;
                 let op_offset = self.lexer.offset();
@@ -355,7 +355,7 @@ impl Parser<'_> {
     }
 
     /// `FROM source[, source…]`; required in `SELECT`.
-    fn from_clause(&mut self, required: bool) -> Result<Vec<Source>, ParseError> {
+    fn sources_clause(&mut self, required: bool) -> Result<Vec<Source>, ParseError> {
         if !self.accept("from")? {
             if required {
                 let found = self.peek()?;
@@ -412,7 +412,7 @@ impl Parser<'_> {
             let found = self.peek()?;
             return Err(self.unexpected(&found, "FROM (SELECT … INTO is not supported)"));
         }
-        let from = self.from_clause(true)?;
+        let from = self.sources_clause(true)?;
         let condition = self.condition()?;
         let mut select = Select {
             fields,
