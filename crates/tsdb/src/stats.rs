@@ -36,6 +36,10 @@ pub enum Statistic {
     Percentile(f64),
     /// Number of distinct values of a tag (`count_distinct:tag:host`).
     CountDistinct(String),
+    /// A percentile by nearest rank, as InfluxDB's `percentile(f, N)`: the value of rank
+    /// `floor(n × N / 100 + 0.5)` in ascending order (from 1), none when that rank is 0.
+    /// InfluxQL's only; `/stats` interpolates.
+    NearestRank(f64),
 }
 
 /// A statistic name that means nothing.
@@ -94,6 +98,7 @@ impl fmt::Display for Statistic {
             Self::Last => f.write_str("last"),
             Self::Percentile(p) => write!(f, "p{p}"),
             Self::CountDistinct(key) => write!(f, "count_distinct:tag:{key}"),
+            Self::NearestRank(p) => write!(f, "nearest_rank:{p}"),
         }
     }
 }
@@ -224,7 +229,7 @@ impl Aggregation {
         let needs = Needs {
             values: statistics
                 .iter()
-                .any(|s| matches!(s, Statistic::Percentile(_))),
+                .any(|s| matches!(s, Statistic::Percentile(_) | Statistic::NearestRank(_))),
             distinct: statistics
                 .iter()
                 .any(|s| matches!(s, Statistic::CountDistinct(_))),
@@ -343,6 +348,7 @@ impl Aggregation {
                 continue;
             }
             let mut found = percentile_values(&mut bucket.values, &percentiles).into_iter();
+            let values = &mut bucket.values;
             let n = bucket.count as f64;
             let figures = self
                 .statistics
@@ -365,12 +371,24 @@ impl Aggregation {
                         found.next().map_or(Figure::Missing, Figure::Number)
                     }
                     Statistic::CountDistinct(_) => Figure::Integer(bucket.distinct.len() as u64),
+                    Statistic::NearestRank(p) => {
+                        nearest_rank(values, *p).map_or(Figure::Missing, Figure::Number)
+                    }
                 })
                 .collect();
             out.push((start, Some(figures)));
         }
         out
     }
+}
+
+/// InfluxDB's percentile: the value of rank `floor(n × p / 100 + 0.5)` (from 1) in ascending
+/// order; `None` when the rank falls outside the values. Reorders `values`.
+pub fn nearest_rank(values: &mut [f64], p: f64) -> Option<f64> {
+    let n = values.len();
+    let rank = (n as f64 * p / 100.0 + 0.5).floor() as i64 - 1;
+    let index = usize::try_from(rank).ok().filter(|&i| i < n)?;
+    Some(*values.select_nth_unstable_by(index, f64::total_cmp).1)
 }
 
 /// Percentiles `ps` (0..=100) of `values`, in the order asked, by linear interpolation
@@ -413,6 +431,19 @@ mod tests {
 
     use super::*;
     use crate::{Point, chunk};
+
+    #[test]
+    fn nearest_rank_is_influxdbs_percentile() {
+        let values = [5.0, 1.0, 4.0, 2.0, 3.0];
+        let rank = |p| nearest_rank(&mut values.clone(), p);
+        // floor(5 × p / 100 + 0.5): 50 → rank 3, 90 → rank 5, 10 → rank 1, 5 → rank 0.
+        assert_eq!(rank(50.0), Some(3.0));
+        assert_eq!(rank(90.0), Some(5.0));
+        assert_eq!(rank(10.0), Some(1.0));
+        assert_eq!(rank(5.0), None);
+        assert_eq!(rank(100.0), Some(5.0));
+        assert_eq!(nearest_rank(&mut [], 50.0), None);
+    }
 
     /// The textbook definition, by sorting.
     fn reference_percentile(values: &[f64], p: f64) -> f64 {
@@ -511,8 +542,9 @@ mod tests {
             let points = points_of(&values);
             let to = points.len() as i64 * 10;
             let boundaries: Vec<i64> = (0..=to / width + 1).map(|i| i * width).collect();
-            let statistics: Vec<Statistic> = ["count", "sum", "mean", "min", "max", "stddev", "first", "last", "p50", "p90"]
+            let mut statistics: Vec<Statistic> = ["count", "sum", "mean", "min", "max", "stddev", "first", "last", "p50", "p90"]
                 .iter().map(|s| s.parse().unwrap()).collect();
+            statistics.extend([Statistic::NearestRank(95.0), Statistic::NearestRank(10.0)]);
             let aggregates_only: Vec<Statistic> = statistics[..8].to_vec();
             for stats in [statistics, aggregates_only] {
                 let mut aggregation = Aggregation::new(stats.clone(), boundaries.clone(), 0, to);
@@ -541,6 +573,16 @@ mod tests {
                             Statistic::Last => inside[inside.len() - 1],
                             Statistic::Percentile(p) => reference_percentile(&inside, *p),
                             Statistic::CountDistinct(_) => unreachable!(),
+                            Statistic::NearestRank(p) => {
+                                let mut sorted = inside.clone();
+                                sorted.sort_by(f64::total_cmp);
+                                let rank = (n * p / 100.0 + 0.5).floor() as usize;
+                                if rank == 0 {
+                                    prop_assert_eq!(figure, Figure::Missing);
+                                    continue;
+                                }
+                                sorted[rank - 1]
+                            }
                         };
                         let Figure::Number(got) = figure else { panic!("{statistic}: {figure:?}") };
                         prop_assert!((got - expected).abs() <= 1e-9 * (1.0 + expected.abs()), "{}: {} vs {}", statistic, got, expected);
