@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod measure;
 pub mod password;
 pub mod permissions;
+pub mod personal_token;
 pub mod redact;
 pub mod time;
 pub mod units;

@@ -19,6 +19,7 @@ use mymonit_model::{
     audit::{AuditEvent, AuditRecord, Outcome},
     ingest::IngestToken,
     measure::{Measure, NewMeasure},
+    personal_token::PersonalToken,
 };
 pub use mymonit_tsdb::{Point, chunk::Summary};
 
@@ -369,6 +370,20 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn revoke_ingest_token(&self, token_id: &str) -> Result<bool>;
     /// The live (not revoked) ingest token with this secret hash.
     async fn ingest_token_by_hash(&self, token_hash: &str) -> Result<Option<IngestToken>>;
+
+    /// Whether writes in InfluxDB's form may create the measure types they name.
+    async fn creates_measure_types(&self, experiment_id: i64) -> Result<bool>;
+    /// Allows or forbids writes in InfluxDB's form to create measure types.
+    async fn set_creates_measure_types(&self, experiment_id: i64, enabled: bool) -> Result<()>;
+
+    /// Stores a new personal access token (by the hash of its secret).
+    async fn create_personal_token(&self, token: &PersonalToken, token_hash: &str) -> Result<()>;
+    /// A user's personal access tokens, newest first, revoked and expired ones included.
+    async fn list_personal_tokens(&self, user_id: &str) -> Result<Vec<PersonalToken>>;
+    /// Revokes one of a user's tokens; `Ok(false)` when the user has no such live token.
+    async fn revoke_personal_token(&self, user_id: &str, token_id: &str) -> Result<bool>;
+    /// The token with this secret hash, if not revoked (expiry is the caller's to check).
+    async fn personal_token_by_hash(&self, token_hash: &str) -> Result<Option<PersonalToken>>;
 }
 
 /// The time series. The time-series engine replaces this layout behind the same trait.
@@ -511,7 +526,8 @@ pub(crate) fn conflict_field(constraint: &str) -> Option<&'static str> {
         "users_email" => "email",
         "experiments_name" | "measure_types_name" => "name",
         "ingest_tokens_pkey" | "ingest_tokens_token_id" => "token_id",
-        "ingest_tokens_token_hash" => "token_hash",
+        "ingest_tokens_token_hash" | "personal_tokens_token_hash" => "token_hash",
+        "personal_tokens_pkey" | "personal_tokens_token_id" => "token_id",
         _ => return None,
     })
 }

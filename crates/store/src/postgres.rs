@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mymonit_model::{
-    Experiment, MeasureType, User, UserPatch, ingest::IngestToken, units::SI_DERIVED_UNITS,
+    Experiment, MeasureType, User, UserPatch, ingest::IngestToken, personal_token::PersonalToken,
+    units::SI_DERIVED_UNITS,
 };
 use sqlx::{
     PgPool, Row,
@@ -419,6 +420,11 @@ impl MetaStore for PgStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        // Their tokens die with their credentials.
+        sqlx::query("delete from personal_tokens where user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -712,6 +718,95 @@ impl MetaStore for PgStore {
             None => Ok(None),
         }
     }
+
+    async fn creates_measure_types(&self, experiment_id: i64) -> Result<bool> {
+        sqlx::query_scalar("select create_measure_types from experiments where experiment_id = $1")
+            .bind(experiment_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("experiment {experiment_id}")))
+    }
+
+    async fn set_creates_measure_types(&self, experiment_id: i64, enabled: bool) -> Result<()> {
+        let done = sqlx::query(
+            "update experiments set create_measure_types = $1 where experiment_id = $2",
+        )
+        .bind(enabled)
+        .bind(experiment_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("experiment {experiment_id}")));
+        }
+        Ok(())
+    }
+
+    async fn create_personal_token(&self, token: &PersonalToken, token_hash: &str) -> Result<()> {
+        sqlx::query(
+            "insert into personal_tokens
+                 (token_id, user_id, name, scope, token_hash, created_at, expires_at)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&token.token_id)
+        .bind(&token.user_id)
+        .bind(&token.name)
+        .bind(&token.scope)
+        .bind(token_hash)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn list_personal_tokens(&self, user_id: &str) -> Result<Vec<PersonalToken>> {
+        let rows = sqlx::query(
+            "select token_id, user_id, name, scope, created_at, expires_at, revoked_at
+             from personal_tokens where user_id = $1 order by created_at desc, token_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(personal_token_from_row).collect()
+    }
+
+    async fn revoke_personal_token(&self, user_id: &str, token_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "update personal_tokens set revoked_at = $1
+             where user_id = $2 and token_id = $3 and revoked_at is null",
+        )
+        .bind(now())
+        .bind(user_id)
+        .bind(token_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn personal_token_by_hash(&self, token_hash: &str) -> Result<Option<PersonalToken>> {
+        let row = sqlx::query(
+            "select token_id, user_id, name, scope, created_at, expires_at, revoked_at
+             from personal_tokens where token_hash = $1 and revoked_at is null",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(personal_token_from_row).transpose()
+    }
+}
+
+/// A personal access token from its row.
+fn personal_token_from_row(row: &sqlx::postgres::PgRow) -> Result<PersonalToken> {
+    Ok(PersonalToken {
+        token_id: row.try_get("token_id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        scope: row.try_get("scope")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
 }
 
 impl PgStore {

@@ -10,7 +10,7 @@ use std::{
     },
 };
 
-use mymonit_model::{Role, User, UserPatch, measure::NewMeasure};
+use mymonit_model::{Role, User, UserPatch, measure::NewMeasure, personal_token::PersonalToken};
 
 use crate::{DatabaseUrl, MeasureQuery, OpenOptions, PgStore, SqliteStore, Store, StoreError};
 
@@ -179,7 +179,92 @@ on_both_backends!(
     consumer_sessions_remember_bodies_until_acknowledged_or_resolved,
     an_experiment_gets_no_more_series_than_its_limit,
     live_views_hear_of_what_every_instance_stores,
+    personal_tokens_and_measure_type_creation,
 );
+
+/// Personal access tokens are found by hash while live and only then; each user sees and
+/// revokes only their own; whether an experiment lets writes create types is kept.
+async fn personal_tokens_and_measure_type_creation(f: &Fixture) {
+    let store = &*f.store;
+    let experiment = store.create_experiment("lab").await.unwrap();
+    assert!(
+        !store
+            .creates_measure_types(experiment.experiment_id)
+            .await
+            .unwrap()
+    );
+    store
+        .set_creates_measure_types(experiment.experiment_id, true)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .creates_measure_types(experiment.experiment_id)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store.set_creates_measure_types(999, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.creates_measure_types(999).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    for (id, username) in [("S001", "phigg"), ("S002", "kbouman")] {
+        store
+            .create_user(&user(id, username, Role::Scientist), None)
+            .await
+            .unwrap();
+    }
+    let token = |token_id: &str, user_id: &str, created_at| PersonalToken {
+        token_id: token_id.into(),
+        user_id: user_id.into(),
+        name: format!("{token_id} of {user_id}"),
+        scope: "read".into(),
+        created_at,
+        expires_at: created_at + 1000,
+        revoked: false,
+    };
+    store
+        .create_personal_token(&token("a", "S001", 10), "hash-a")
+        .await
+        .unwrap();
+    store
+        .create_personal_token(&token("b", "S001", 20), "hash-b")
+        .await
+        .unwrap();
+    store
+        .create_personal_token(&token("c", "S002", 30), "hash-c")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_personal_token(&token("d", "S002", 40), "hash-c")
+            .await,
+        Err(StoreError::Conflict("token_hash"))
+    ));
+    let listed: Vec<String> = store
+        .list_personal_tokens("S001")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.token_id)
+        .collect();
+    assert_eq!(listed, ["b", "a"]);
+    assert_eq!(
+        store.personal_token_by_hash("hash-a").await.unwrap(),
+        Some(token("a", "S001", 10))
+    );
+    // Nobody revokes another's token.
+    assert!(!store.revoke_personal_token("S002", "a").await.unwrap());
+    assert!(store.revoke_personal_token("S001", "a").await.unwrap());
+    assert!(!store.revoke_personal_token("S001", "a").await.unwrap());
+    assert_eq!(store.personal_token_by_hash("hash-a").await.unwrap(), None);
+    assert!(store.list_personal_tokens("S001").await.unwrap()[1].revoked);
+    assert_eq!(store.personal_token_by_hash("unknown").await.unwrap(), None);
+}
 
 /// A live view on one instance receives what another instance stores (on SQLite, one
 /// instance: what it stores itself).

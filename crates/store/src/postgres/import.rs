@@ -116,6 +116,7 @@ const PLAIN_TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("name", Kind::Text),
             ("created_at", Kind::Int),
             ("retention_days", Kind::Int),
+            ("create_measure_types", Kind::Bool),
         ],
     ),
     (
@@ -147,6 +148,19 @@ const PLAIN_TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("description", Kind::Text),
             ("created_by", Kind::Text),
             ("created_at", Kind::Int),
+            ("revoked_at", Kind::Int),
+        ],
+    ),
+    (
+        "personal_tokens",
+        &[
+            ("token_id", Kind::Text),
+            ("user_id", Kind::Text),
+            ("name", Kind::Text),
+            ("scope", Kind::Text),
+            ("token_hash", Kind::Text),
+            ("created_at", Kind::Int),
+            ("expires_at", Kind::Int),
             ("revoked_at", Kind::Int),
         ],
     ),
@@ -217,12 +231,13 @@ const IDENTITIES: &[(&str, &str)] = &[
 
 /// Every table of the PostgreSQL schema that holds data (emptied by `replace`).
 const TARGET_TABLES: &str = "users, experiments, associations, measure_types, revoked_tokens,
-    ingest_tokens, ingest_token_experiments, inbox, series, recent_blocks, chunks, audit_log,
+    ingest_tokens, ingest_token_experiments, personal_tokens, inbox, series, recent_blocks, chunks, audit_log,
     amqp_sessions, amqp_unacked, login_attempts";
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Int,
+    Bool,
     Text,
     Bytes,
 }
@@ -230,6 +245,7 @@ enum Kind {
 /// One column's values, as PostgreSQL binds an array.
 enum Column {
     Int(Vec<Option<i64>>),
+    Bool(Vec<Option<bool>>),
     Text(Vec<Option<String>>),
     Bytes(Vec<Option<Vec<u8>>>),
 }
@@ -238,6 +254,7 @@ impl Column {
     fn new(kind: Kind) -> Self {
         match kind {
             Kind::Int => Self::Int(Vec::new()),
+            Kind::Bool => Self::Bool(Vec::new()),
             Kind::Text => Self::Text(Vec::new()),
             Kind::Bytes => Self::Bytes(Vec::new()),
         }
@@ -246,6 +263,7 @@ impl Column {
     fn push(&mut self, row: &sqlx::sqlite::SqliteRow, index: usize) -> sqlx::Result<()> {
         match self {
             Self::Int(values) => values.push(row.try_get(index)?),
+            Self::Bool(values) => values.push(row.try_get(index)?),
             Self::Text(values) => values.push(row.try_get(index)?),
             Self::Bytes(values) => values.push(row.try_get(index)?),
         }
@@ -255,6 +273,7 @@ impl Column {
     fn sql_type(&self) -> &'static str {
         match self {
             Self::Int(_) => "int8[]",
+            Self::Bool(_) => "bool[]",
             Self::Text(_) => "text[]",
             Self::Bytes(_) => "bytea[]",
         }
@@ -436,6 +455,7 @@ async fn copy_table(
         for column in values {
             insert = match column {
                 Column::Int(values) => insert.bind(values),
+                Column::Bool(values) => insert.bind(values),
                 Column::Text(values) => insert.bind(values),
                 Column::Bytes(values) => insert.bind(values),
             };
@@ -776,6 +796,21 @@ mod tests {
         from.set_retention_days(experiment.experiment_id, Some(400))
             .await
             .unwrap();
+        from.set_creates_measure_types(experiment.experiment_id, true)
+            .await
+            .unwrap();
+        let personal = mymonit_model::personal_token::PersonalToken {
+            token_id: "p1".into(),
+            user_id: "S001".into(),
+            name: "grafana".into(),
+            scope: "read".into(),
+            created_at: 1,
+            expires_at: 4_000_000_000,
+            revoked: false,
+        };
+        from.create_personal_token(&personal, "hash-p1")
+            .await
+            .unwrap();
         from.associate(experiment.experiment_id, "S001")
             .await
             .unwrap();
@@ -855,6 +890,16 @@ mod tests {
                 .await
                 .unwrap(),
             Some(400)
+        );
+        assert!(
+            to_store
+                .creates_measure_types(experiment.experiment_id)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            to_store.personal_token_by_hash("hash-p1").await.unwrap(),
+            Some(personal)
         );
         assert_eq!(
             to_store.list_associations().await.unwrap(),
