@@ -11,7 +11,6 @@ use std::{collections::BTreeMap, io::BufRead};
 
 use crate::{
     Decoded, Position, Record, RecordError, TimeUnit, check_record, line_text, numbered_lines,
-    timestamp,
 };
 
 /// Decodes lines; `now` gives the arrival time (nanoseconds) of lines without a timestamp.
@@ -19,7 +18,45 @@ use crate::{
 pub fn decode<R: BufRead, N: FnMut() -> i64>(
     reader: R,
     unit: TimeUnit,
+    now: N,
+) -> impl Iterator<Item = Decoded> {
+    decode_mapped(reader, unit.nanos(), now, Mapping::MeasurementIsExperiment)
+}
+
+/// The key of the tag that carries an InfluxDB field's key, in InfluxDB's mapping.
+pub const FIELD_TAG: &str = "_field";
+
+/// The field whose points carry no [`FIELD_TAG`] (MyMonit's own measures read back under it).
+pub const VALUE_FIELD: &str = "value";
+
+/// Decodes lines as InfluxDB's own API reads them, for the experiment `database`: the
+/// measurement is the measure type, and a field's key becomes the tag [`FIELD_TAG`] unless it
+/// is [`VALUE_FIELD`] (`cpu,host=a usage_user=1` is a point of type `cpu` with tags
+/// `{host=a, _field=usage_user}`). Booleans read as 1 and 0. Timestamps count
+/// `nanos_per_unit` nanoseconds (InfluxDB's precisions go up to hours).
+pub fn decode_influx<R: BufRead, N: FnMut() -> i64>(
+    reader: R,
+    nanos_per_unit: i64,
+    now: N,
+    database: String,
+) -> impl Iterator<Item = Decoded> {
+    decode_mapped(reader, nanos_per_unit, now, Mapping::Influx { database })
+}
+
+/// How a line's parts become records.
+#[derive(Debug, Clone)]
+enum Mapping {
+    /// MyMonit's own: measurement = experiment, field key = measure type.
+    MeasurementIsExperiment,
+    /// InfluxDB's: the database is the experiment, measurement = measure type, field key = tag.
+    Influx { database: String },
+}
+
+fn decode_mapped<R: BufRead, N: FnMut() -> i64>(
+    reader: R,
+    nanos_per_unit: i64,
     mut now: N,
+    mapping: Mapping,
 ) -> impl Iterator<Item = Decoded> {
     numbered_lines(reader).flat_map(move |line| {
         let items = line.and_then(|(position, line)| {
@@ -27,7 +64,7 @@ pub fn decode<R: BufRead, N: FnMut() -> i64>(
             if text.trim_start().starts_with('#') {
                 return Ok(Vec::new());
             }
-            decode_line(text, position, unit, &mut now)
+            decode_line(text, position, nanos_per_unit, &mut now, &mapping)
         });
         match items {
             Ok(items) => items,
@@ -59,7 +96,7 @@ fn take_until(rest: &mut &str, stops: &[char]) -> (String, Option<char>) {
 }
 
 /// Reads a field value: the number or why it is refused, and the unescaped stop after it.
-fn field_value(rest: &mut &str) -> (Result<f64, String>, Option<char>) {
+fn field_value(rest: &mut &str, booleans: bool) -> (Result<f64, String>, Option<char>) {
     let take_stop = |rest: &mut &str| {
         let stop = rest.chars().next();
         *rest = &rest[stop.map_or(0, char::len_utf8)..];
@@ -98,6 +135,8 @@ fn field_value(rest: &mut &str) -> (Result<f64, String>, Option<char>) {
     let number = text.strip_suffix(['i', 'u']).unwrap_or(text);
     let value = match number.parse::<f64>() {
         Ok(value) if value.is_finite() => Ok(value),
+        _ if booleans && matches!(text, "t" | "T" | "true" | "True" | "TRUE") => Ok(1.0),
+        _ if booleans && matches!(text, "f" | "F" | "false" | "False" | "FALSE") => Ok(0.0),
         _ if matches!(
             text,
             "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE"
@@ -113,8 +152,9 @@ fn field_value(rest: &mut &str) -> (Result<f64, String>, Option<char>) {
 fn decode_line(
     text: &str,
     position: Position,
-    unit: TimeUnit,
+    nanos_per_unit: i64,
     now: &mut impl FnMut() -> i64,
+    mapping: &Mapping,
 ) -> Result<Vec<Decoded>, RecordError> {
     let mut rest = text;
     let (experiment, mut stop) = take_until(&mut rest, &[',', ' ']);
@@ -155,7 +195,7 @@ fn decode_line(
                 format!("field {key:?} has no value"),
             ));
         }
-        let (value, stop) = field_value(&mut rest);
+        let (value, stop) = field_value(&mut rest, matches!(mapping, Mapping::Influx { .. }));
         fields.push((key, value));
         if stop != Some(',') {
             break;
@@ -172,24 +212,46 @@ fn decode_line(
                 format!("{timestamp_text:?} is not an integer"),
             )
         })?;
-        timestamp::from_integer(count, unit).ok_or_else(|| {
+        count.checked_mul(nanos_per_unit).ok_or_else(|| {
             RecordError::field(position, "timestamp", format!("{count} is out of range"))
         })?
     };
+    if let Mapping::Influx { .. } = mapping
+        && tags.contains_key(FIELD_TAG)
+    {
+        return Err(RecordError::field(
+            position,
+            "tags",
+            format!("the tag key {FIELD_TAG} is reserved: it carries the field's key"),
+        ));
+    }
     Ok(fields
         .into_iter()
-        .map(|(measure, value)| match value {
-            Ok(value) => check_record(
-                Record {
+        .map(|(field, value)| {
+            let value = value.map_err(|reason| RecordError::field(position, &field, reason))?;
+            let record = match mapping {
+                Mapping::MeasurementIsExperiment => Record {
                     experiment: experiment.clone(),
-                    measure,
+                    measure: field,
                     timestamp_ns,
                     value,
                     tags: tags.clone(),
                 },
-                position,
-            ),
-            Err(reason) => Err(RecordError::field(position, &measure, reason)),
+                Mapping::Influx { database } => {
+                    let mut tags = tags.clone();
+                    if field != VALUE_FIELD {
+                        tags.insert(FIELD_TAG.to_owned(), field);
+                    }
+                    Record {
+                        experiment: database.clone(),
+                        measure: experiment.clone(),
+                        timestamp_ns,
+                        value,
+                        tags,
+                    }
+                }
+            };
+            check_record(record, position)
         })
         .collect())
 }
@@ -236,6 +298,40 @@ mod tests {
 
     fn decode_all(text: &str) -> Vec<Decoded> {
         decode(text.as_bytes(), TimeUnit::Nanos, || 42).collect()
+    }
+
+    #[test]
+    fn influxdbs_mapping_puts_the_field_key_in_a_tag() {
+        let decoded: Vec<Decoded> = decode_influx(
+            "cpu,host=a usage_user=1,usage_system=2i,value=3,up=true 5\nhertz value=2.5\nx,_field=y v=1 1\nm s=\"text\" 1\n"
+                .as_bytes(),
+            60_000_000_000,
+            || 42,
+            "lab".into(),
+        )
+        .collect();
+        let ok: Vec<&Record> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+        assert_eq!(ok.len(), 5);
+        assert_eq!(ok[0].experiment, "lab");
+        assert_eq!(ok[0].measure, "cpu");
+        assert_eq!(ok[0].timestamp_ns, 300_000_000_000);
+        assert_eq!(
+            ok[0].tags.get("_field").map(String::as_str),
+            Some("usage_user")
+        );
+        assert_eq!(ok[1].value, 2.0);
+        assert_eq!(ok[2].tags.get("_field"), None);
+        assert_eq!(ok[2].tags.get("host").map(String::as_str), Some("a"));
+        assert_eq!(ok[3].value, 1.0);
+        assert_eq!(ok[4].measure, "hertz");
+        assert_eq!(ok[4].timestamp_ns, 42);
+        let errors: Vec<String> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().err().map(ToString::to_string))
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("_field is reserved"), "{errors:?}");
+        assert!(errors[1].contains("string fields"), "{errors:?}");
     }
 
     #[test]
