@@ -82,6 +82,11 @@ pub struct Problem {
 
 impl ApiError {
     /// Status code and short machine name of the problem.
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_kind().0
+    }
+
     fn status_and_kind(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),

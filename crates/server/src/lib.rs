@@ -12,6 +12,7 @@ pub mod client;
 pub mod compat;
 pub mod demo;
 pub mod error;
+pub mod influx;
 pub mod ingest;
 pub mod logship;
 pub mod metrics;

@@ -21,9 +21,11 @@ use crate::{api, compat, error::Problem};
     paths(
         api::health::healthz, api::health::readyz,
         api::auth::login, api::auth::logout, api::auth::create_session, api::auth::get_session, api::auth::delete_session, api::auth::change_password, api::auth::me, api::auth::jwks,
+        api::personal_tokens::create, api::personal_tokens::list, api::personal_tokens::revoke,
         api::audit::list, api::audit::verify,
         api::users::list, api::users::create, api::users::get, api::users::update, api::users::erase,
         api::experiments::list, api::experiments::create, api::experiments::get, api::experiments::rename,
+        api::experiments::get_ingest_settings, api::experiments::set_ingest_settings,
         api::measures::list,
         api::stats::stats, api::stats::boxplot, api::stats::series, api::stats::latest,
         api::stats::stream, api::stats::get_retention, api::stats::set_retention,

@@ -44,6 +44,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/auth/password", post(api::auth::change_password))
         .route("/auth/me", get(api::auth::me))
+        .route(
+            "/auth/tokens",
+            get(api::personal_tokens::list).post(api::personal_tokens::create),
+        )
+        .route(
+            "/auth/tokens/{token_id}",
+            axum::routing::delete(api::personal_tokens::revoke),
+        )
         .route("/audit", get(api::audit::list))
         .route("/audit/verify", get(api::audit::verify))
         .route("/users", get(api::users::list).post(api::users::create))
@@ -84,6 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/experiments/{experiment_id}/stream",
             get(api::stats::stream),
+        )
+        .route(
+            "/experiments/{experiment_id}/ingest-settings",
+            get(api::experiments::get_ingest_settings).put(api::experiments::set_ingest_settings),
         )
         .route(
             "/experiments/{experiment_id}/retention",
@@ -135,11 +147,13 @@ pub fn router(state: AppState) -> Router {
     // Every call with credentials is audited (the layer sees the route template).
     let audited = axum::middleware::from_fn_with_state(state.clone(), crate::audit::audit_calls);
     let v1 = v1.route_layer(audited.clone());
-    let original = original.route_layer(audited);
+    let original = original.route_layer(audited.clone());
+    let influx = crate::influx::routes().route_layer(audited);
 
     Router::new()
         .nest("/api/v1", v1)
         .merge(original)
+        .merge(influx)
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .route("/.well-known/jwks.json", get(api::auth::jwks))

@@ -155,3 +155,51 @@ pub async fn rename(
         rename_experiment(&state, &actor, experiment_id, request).await?,
     ))
 }
+
+/// How an experiment takes writes.
+#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Writes through the InfluxDB-compatible API (`/write`, `/api/v2/write`) may create the
+    /// measure types they name (a Telegraf's `cpu`, `mem`, …); off, their lines are refused
+    /// with the reason. Off by default.
+    pub create_measure_types: bool,
+}
+
+/// How an experiment takes writes (admins).
+#[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/ingest-settings", tag = "experiments",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path)),
+    responses((status = 200, body = IngestSettings), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
+pub async fn get_ingest_settings(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+) -> ApiResult<Json<IngestSettings>> {
+    actor.require(Action::ManageExperiments)?;
+    let create_measure_types = state.meta.creates_measure_types(experiment_id).await?;
+    Ok(Json(IngestSettings {
+        create_measure_types,
+    }))
+}
+
+/// Changes how an experiment takes writes (admins).
+#[utoipa::path(put, path = "/api/v1/experiments/{experiment_id}/ingest-settings", tag = "experiments",
+    security(("bearer" = [])), params(("experiment_id" = i64, Path)), request_body = IngestSettings,
+    responses((status = 200, body = IngestSettings), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn set_ingest_settings(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    ApiPath(experiment_id): ApiPath<i64>,
+    ApiJson(settings): ApiJson<IngestSettings>,
+) -> ApiResult<Json<IngestSettings>> {
+    actor.require(Action::ManageExperiments)?;
+    state
+        .meta
+        .set_creates_measure_types(experiment_id, settings.create_measure_types)
+        .await?;
+    tracing::info!(actor = %actor.user.user_id, experiment_id,
+        create_measure_types = settings.create_measure_types, "experiment ingest settings changed");
+    Ok(Json(settings))
+}

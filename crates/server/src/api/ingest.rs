@@ -149,6 +149,13 @@ pub async fn push(
         ),
         None => None,
     };
+    let body =
+        ingest::decompressed(&headers, body, state.settings.max_ingest_bytes).map_err(|err| {
+            match err {
+                ingest::BodyError::TooLarge => ApiError::PayloadTooLarge,
+                other => ApiError::BadRequest(other.to_string()),
+            }
+        })?;
     let decoded = tokio::task::spawn_blocking(move || ingest::decode_body(&body, &options))
         .await
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("decoder task failed: {err}")))??;

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod ingest_tokens;
 pub mod measure_types;
 pub mod measures;
+pub mod personal_tokens;
 pub mod stats;
 pub mod users;
 

@@ -143,50 +143,104 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (token, presented) = presented_token(parts)?;
-        let verified = state.tokens.verify(token).await.map_err(|err| {
-            tracing::info!(reason = %err, "token refused");
-            ApiError::Unauthenticated(err.to_string())
-        })?;
-        let token_hash = token_hash(token);
-        // The account and the revocation list are read side by side: on a database server
-        // each read is a round trip.
-        let account = async {
-            match &verified.subject {
-                Subject::UserId { user_id, .. } => state.meta.account_by_id(user_id).await,
-                Subject::Username(username) => state.meta.account_by_username(username).await,
-            }
-        };
-        let (account, revoked) = tokio::join!(account, state.meta.is_token_revoked(&token_hash));
-        let account = account?.ok_or_else(|| {
-            ApiError::Unauthenticated("the token's user has no MyMonit account".into())
-        })?;
-        if let Subject::UserId { generation, .. } = verified.subject
-            && generation != account.token_generation
-        {
-            return Err(ApiError::Unauthenticated(
-                "token was issued before the password changed: sign in again".into(),
-            ));
-        }
-        if revoked? {
-            return Err(ApiError::Unauthenticated(
-                "token was revoked (signed out)".into(),
-            ));
-        }
-        let csrf_token = csrf_token_for(token);
+        let user = authenticate(state, token).await?;
         if presented == Presented::Cookie {
-            check_csrf(parts, &csrf_token)?;
+            check_csrf(parts, &user.csrf_token)?;
         }
-        if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
-            slot.set(crate::audit::Actor {
-                id: account.user.user_id.clone(),
-                role: account.user.role.to_string(),
-            });
-        }
-        Ok(AuthUser {
-            user: account.user,
-            token_hash,
-            expires_at: verified.expires_at,
-            csrf_token,
-        })
+        note_actor(parts, &user.user);
+        Ok(user)
     }
+}
+
+/// Names the actor of a request for the audit trail.
+pub fn note_actor(parts: &Parts, user: &User) {
+    if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
+        slot.set(crate::audit::Actor {
+            id: user.user_id.clone(),
+            role: user.role.to_string(),
+        });
+    }
+}
+
+/// The user behind one of MyMonit's access tokens (or an external issuer's): checks the
+/// signature, the account, its token generation and the revocation list.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    let verified = state.tokens.verify(token).await.map_err(|err| {
+        tracing::info!(reason = %err, "token refused");
+        ApiError::Unauthenticated(err.to_string())
+    })?;
+    let token_hash = token_hash(token);
+    // The account and the revocation list are read side by side: on a database server
+    // each read is a round trip.
+    let account = async {
+        match &verified.subject {
+            Subject::UserId { user_id, .. } => state.meta.account_by_id(user_id).await,
+            Subject::Username(username) => state.meta.account_by_username(username).await,
+        }
+    };
+    let (account, revoked) = tokio::join!(account, state.meta.is_token_revoked(&token_hash));
+    let account = account?.ok_or_else(|| {
+        ApiError::Unauthenticated("the token's user has no MyMonit account".into())
+    })?;
+    if let Subject::UserId { generation, .. } = verified.subject
+        && generation != account.token_generation
+    {
+        return Err(ApiError::Unauthenticated(
+            "token was issued before the password changed: sign in again".into(),
+        ));
+    }
+    if revoked? {
+        return Err(ApiError::Unauthenticated(
+            "token was revoked (signed out)".into(),
+        ));
+    }
+    let csrf_token = csrf_token_for(token);
+    Ok(AuthUser {
+        user: account.user,
+        token_hash,
+        expires_at: verified.expires_at,
+        csrf_token,
+    })
+}
+
+/// The user behind a personal access token: live (not revoked, not expired), of an account
+/// that still exists; `username`, when the client sends one (HTTP Basic), must be its
+/// owner's.
+pub async fn authenticate_personal(
+    state: &AppState,
+    secret: &str,
+    username: Option<&str>,
+) -> Result<AuthUser, ApiError> {
+    let token_hash = token_hash(secret);
+    let token = state
+        .meta
+        .personal_token_by_hash(&token_hash)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("unknown or revoked personal access token".into())
+        })?;
+    if token.expires_at <= tokens::epoch_seconds() {
+        return Err(ApiError::Unauthenticated(format!(
+            "personal access token {:?} expired: make a new one under Settings",
+            token.name
+        )));
+    }
+    let account = state
+        .meta
+        .account_by_id(&token.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("the token's user has no account".into()))?;
+    if let Some(username) = username.filter(|name| !name.is_empty())
+        && account.user.username.expose() != username
+    {
+        return Err(ApiError::Unauthenticated(
+            "this personal access token belongs to another user".into(),
+        ));
+    }
+    Ok(AuthUser {
+        user: account.user,
+        token_hash,
+        expires_at: token.expires_at,
+        csrf_token: String::new(),
+    })
 }

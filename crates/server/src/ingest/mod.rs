@@ -29,6 +29,51 @@ pub fn decode_body(body: &[u8], options: &DecodeOptions) -> Result<Vec<Decoded>,
     Ok(decoder.collect())
 }
 
+/// A body that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Decompressed, it is larger than the limit.
+    #[error("the decompressed body is larger than the server accepts")]
+    TooLarge,
+    /// It is not the gzip its `Content-Encoding` says.
+    #[error("Content-Encoding gzip, but the body is not gzip: {0}")]
+    NotGzip(std::io::Error),
+    /// An encoding MyMonit does not read.
+    #[error("Content-Encoding {0:?} is not supported: send gzip or identity")]
+    UnknownEncoding(String),
+}
+
+/// The body as sent, or gunzipped when `Content-Encoding: gzip` says so, at most `limit`
+/// bytes either way (a small gzip body can inflate to gigabytes).
+pub fn decompressed(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+    limit: usize,
+) -> Result<axum::body::Bytes, BodyError> {
+    use std::io::Read;
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+            flate2::read::MultiGzDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(BodyError::NotGzip)?;
+            if out.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            Ok(out.into())
+        }
+        other => Err(BodyError::UnknownEncoding(other.to_owned())),
+    }
+}
+
 /// A record that was not stored, and why.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 pub struct Rejection {

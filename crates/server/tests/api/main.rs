@@ -10,6 +10,7 @@ mod auth;
 mod compat;
 mod deploy;
 mod helpers;
+mod influx;
 mod ingest;
 mod malformed;
 mod matrix;
