@@ -796,19 +796,6 @@ impl MetaStore for PgStore {
     }
 }
 
-/// A personal access token from its row.
-fn personal_token_from_row(row: &sqlx::postgres::PgRow) -> Result<PersonalToken> {
-    Ok(PersonalToken {
-        token_id: row.try_get("token_id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        scope: row.try_get("scope")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
-}
-
 impl PgStore {
     async fn ingest_token(&self, token_id: &str) -> Result<Option<IngestToken>> {
         let Some(row) = sqlx::query(

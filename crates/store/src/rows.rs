@@ -17,8 +17,8 @@ pub(crate) fn json_text(value: &serde_json::Value) -> String {
 }
 
 /// Defines, in the invoking module, the mappers from a backend's row type to the model:
-/// `user_from_row`, `account_from_row`, `experiment_from_row`, `measure_type_from_row` and
-/// `record_from_row` (audit).
+/// `user_from_row`, `account_from_row`, `experiment_from_row`, `measure_type_from_row`,
+/// `personal_token_from_row` and `record_from_row` (audit).
 macro_rules! row_mappers {
     ($row:ty) => {
         #[allow(unused_imports)]
@@ -59,6 +59,21 @@ macro_rules! row_mappers {
                 user: user_from_row(row)?,
                 password_hash: row.try_get("password_hash")?,
                 token_generation: row.try_get("token_generation")?,
+            })
+        }
+
+        /// A personal access token from its row.
+        fn personal_token_from_row(
+            row: &$row,
+        ) -> crate::Result<mymonit_model::personal_token::PersonalToken> {
+            Ok(mymonit_model::personal_token::PersonalToken {
+                token_id: row.try_get("token_id")?,
+                user_id: row.try_get("user_id")?,
+                name: row.try_get("name")?,
+                scope: row.try_get("scope")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
             })
         }
 

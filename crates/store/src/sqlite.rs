@@ -660,19 +660,6 @@ impl MetaStore for SqliteStore {
     }
 }
 
-/// A personal access token from its row.
-fn personal_token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PersonalToken> {
-    Ok(PersonalToken {
-        token_id: row.try_get("token_id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        scope: row.try_get("scope")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
-}
-
 impl SqliteStore {
     async fn ingest_token(&self, token_id: &str) -> Result<Option<IngestToken>> {
         let Some(row) = sqlx::query(

@@ -13,7 +13,7 @@ use axum::{
 use mymonit_formats::line_protocol::{FIELD_TAG, VALUE_FIELD};
 use mymonit_influxql::{
     Parsed, QueryError, SeriesResult, StatementResult,
-    ast::{KeyMatch, NameMatch, Source, Statement},
+    ast::{KeyMatch, NameMatch, Page, Source, Statement},
     condition::{TagFilter, compile_regex},
 };
 use mymonit_model::{Action, Experiment, permissions::Scope};
@@ -262,25 +262,13 @@ async fn run(
                     (_, Some(regex)) => regex.is_match(name),
                     _ => true,
                 })
-                .skip(page.offset)
-                .take(if page.limit == 0 {
-                    usize::MAX
-                } else {
-                    page.limit
-                })
                 .collect();
-            if names.is_empty() {
-                return Ok(Vec::new());
-            }
-            Ok(vec![SeriesResult {
-                name: "measurements".into(),
-                columns: vec!["name".into()],
-                values: names
-                    .into_iter()
-                    .map(|name| vec![Value::from(name)])
-                    .collect(),
-                ..Default::default()
-            }])
+            let values = paged(names, page)
+                .map(|name| vec![Value::from(name)])
+                .collect();
+            Ok(listing("measurements".into(), &["name"], values)
+                .into_iter()
+                .collect())
         }
         Statement::ShowFieldKeys { on, from, page } => {
             let experiment = database(state, user, on.as_deref(), default_db).await?;
@@ -289,24 +277,10 @@ async fn run(
             for measurement in catalogue.selected(&from)? {
                 let fields: BTreeSet<&str> =
                     catalogue.series_of(&measurement).map(field_of).collect();
-                let values: Vec<Vec<Value>> = fields
-                    .into_iter()
-                    .skip(page.offset)
-                    .take(if page.limit == 0 {
-                        usize::MAX
-                    } else {
-                        page.limit
-                    })
+                let values = paged(fields, page)
                     .map(|field| vec![Value::from(field), Value::from("float")])
                     .collect();
-                if !values.is_empty() {
-                    out.push(SeriesResult {
-                        name: measurement,
-                        columns: vec!["fieldKey".into(), "fieldType".into()],
-                        values,
-                        ..Default::default()
-                    });
-                }
+                out.extend(listing(measurement, &["fieldKey", "fieldType"], values));
             }
             Ok(out)
         }
@@ -327,24 +301,10 @@ async fn run(
                     .flat_map(|tags| tags.keys().map(String::as_str))
                     .filter(|key| *key != FIELD_TAG)
                     .collect();
-                let values: Vec<Vec<Value>> = keys
-                    .into_iter()
-                    .skip(page.offset)
-                    .take(if page.limit == 0 {
-                        usize::MAX
-                    } else {
-                        page.limit
-                    })
+                let values = paged(keys, page)
                     .map(|key| vec![Value::from(key)])
                     .collect();
-                if !values.is_empty() {
-                    out.push(SeriesResult {
-                        name: measurement,
-                        columns: vec!["tagKey".into()],
-                        values,
-                        ..Default::default()
-                    });
-                }
+                out.extend(listing(measurement, &["tagKey"], values));
             }
             Ok(out)
         }
@@ -382,24 +342,10 @@ async fn run(
                     .filter(|(k, _)| k.as_str() != FIELD_TAG && key_matches(k))
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                let values: Vec<Vec<Value>> = pairs
-                    .into_iter()
-                    .skip(page.offset)
-                    .take(if page.limit == 0 {
-                        usize::MAX
-                    } else {
-                        page.limit
-                    })
+                let values = paged(pairs, page)
                     .map(|(k, v)| vec![Value::from(k), Value::from(v)])
                     .collect();
-                if !values.is_empty() {
-                    out.push(SeriesResult {
-                        name: measurement,
-                        columns: vec!["key".into(), "value".into()],
-                        values,
-                        ..Default::default()
-                    });
-                }
+                out.extend(listing(measurement, &["key", "value"], values));
             }
             Ok(out)
         }
@@ -444,6 +390,27 @@ async fn create_database(
     } else {
         Err(refusal())
     }
+}
+
+/// The rows `LIMIT` and `OFFSET` keep (`LIMIT 0`: all).
+fn paged<T>(rows: impl IntoIterator<Item = T>, page: Page) -> impl Iterator<Item = T> {
+    let limit = if page.limit == 0 {
+        usize::MAX
+    } else {
+        page.limit
+    };
+    rows.into_iter().skip(page.offset).take(limit)
+}
+
+/// One measurement's rows of a `SHOW`, or nothing when it has none (InfluxDB lists no empty
+/// series).
+fn listing(name: String, columns: &[&str], values: Vec<Vec<Value>>) -> Option<SeriesResult> {
+    (!values.is_empty()).then(|| SeriesResult {
+        name,
+        columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+        values,
+        ..Default::default()
+    })
 }
 
 /// A field's key as its series carries it.
