@@ -18,6 +18,7 @@ pub mod logship;
 pub mod metrics;
 pub mod metrics_http;
 pub mod openapi;
+pub mod query;
 pub mod router;
 pub mod settings;
 pub mod state;

@@ -18,17 +18,18 @@ use axum::{
 };
 use futures::{StreamExt, stream};
 use mymonit_model::{Action, measure::NewMeasure, time};
-use mymonit_store::{Point, Series, Summary};
+use mymonit_store::{Point, Series};
 use mymonit_tsdb::{
     downsample::M4,
-    stats::{Aggregation, Figure, Run, Statistic},
+    stats::{Figure, Statistic},
     timeslice::{self, Timeslice},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment, measures::parse_bound};
+use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment};
+use crate::query::{Buckets, aggregate, off_thread, range, read_series};
 use crate::{
     auth::AuthUser,
     error::{ApiError, ApiResult},
@@ -136,131 +137,6 @@ async fn measure_series(
         .series(experiment_id, Some(measure_type.measure_type_id))
         .await?;
     Ok((name.to_owned(), series))
-}
-
-/// `[from, to)` from the parameters; `from` defaults to the first point and `to` to now.
-/// `None` when there is no point and no `from`.
-async fn range(
-    state: &AppState,
-    series: &[Series],
-    from: Option<&str>,
-    to: Option<&str>,
-) -> ApiResult<Option<(i64, i64)>> {
-    let to = parse_bound("to", to)?.unwrap_or_else(|| time::now_ns().saturating_add(1));
-    let from = match parse_bound("from", from)? {
-        Some(from) => from,
-        None => {
-            let mut earliest = None;
-            for one in series {
-                if let Some(ts) = state.measures.earliest(one.series_id).await? {
-                    earliest = Some(earliest.map_or(ts, |e: i64| e.min(ts)));
-                }
-            }
-            match earliest {
-                Some(ts) => ts.min(to.saturating_sub(1)),
-                None => return Ok(None),
-            }
-        }
-    };
-    if from >= to {
-        return Err(bad("from must be before to"));
-    }
-    Ok(Some((from, to)))
-}
-
-/// Buckets of one group: starts and figures.
-type Buckets = Vec<(i64, Option<Vec<Figure>>)>;
-
-/// What one series contributes: its chunks (summary and bytes) and its recent points.
-struct SeriesData {
-    chunks: Vec<(Summary, Vec<u8>)>,
-    recent: Vec<Point>,
-}
-
-/// Reads a series' chunks and recent points in `[from, to)`.
-async fn read_series(
-    state: &AppState,
-    series_id: i64,
-    from: i64,
-    to: i64,
-) -> ApiResult<SeriesData> {
-    let mut chunks = Vec::new();
-    let recent = state
-        .measures
-        .read_series(series_id, from, to, &mut |summary, bytes| {
-            chunks.push((*summary, bytes.to_vec()));
-            Ok(())
-        })
-        .await?;
-    Ok(SeriesData { chunks, recent })
-}
-
-/// Runs CPU-bound work (decoding, selecting percentiles) off the request threads, so that a
-/// heavy query does not hold up the others.
-async fn off_thread<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, mymonit_tsdb::bits::DecodeError> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| ApiError::Internal(anyhow::anyhow!("statistics task failed: {err}")))?
-        .map_err(|err| ApiError::Internal(anyhow::anyhow!("stored data is corrupt: {err}")))
-}
-
-/// Runs an aggregation over series, one per group (`group_by` tag value).
-async fn aggregate(
-    state: &AppState,
-    series: &[Series],
-    statistics: &[Statistic],
-    boundaries: &[i64],
-    (from, to): (i64, i64),
-    group_by: Option<&str>,
-) -> ApiResult<BTreeMap<Option<String>, Buckets>> {
-    let distinct_key = statistics.iter().find_map(|s| match s {
-        Statistic::CountDistinct(key) => Some(key.clone()),
-        _ => None,
-    });
-    let mut inputs = Vec::with_capacity(series.len());
-    for one in series {
-        let group = group_by.and_then(|key| one.tags.get(key).cloned());
-        let tag_value = distinct_key
-            .as_ref()
-            .and_then(|key| one.tags.get(key))
-            .cloned();
-        inputs.push((
-            group,
-            tag_value,
-            read_series(state, one.series_id, from, to).await?,
-        ));
-    }
-    let (statistics, boundaries) = (statistics.to_vec(), boundaries.to_vec());
-    off_thread(move || {
-        let mut groups: BTreeMap<Option<String>, Aggregation> = BTreeMap::new();
-        for (group, tag_value, data) in inputs {
-            let aggregation = groups.entry(group).or_insert_with(|| {
-                Aggregation::new(statistics.clone(), boundaries.clone(), from, to)
-            });
-            let tag_value = tag_value.as_deref();
-            for (summary, bytes) in &data.chunks {
-                aggregation.add_chunk(summary, bytes, tag_value)?;
-            }
-            let ts: Vec<i64> = data.recent.iter().map(|p| p.ts).collect();
-            let seq: Vec<i64> = data.recent.iter().map(|p| p.seq).collect();
-            let values: Vec<f64> = data.recent.iter().map(|p| p.value).collect();
-            aggregation.add_run(
-                Run {
-                    ts: &ts,
-                    seq: &seq,
-                    values: &values,
-                },
-                tag_value,
-            );
-        }
-        Ok(groups
-            .into_iter()
-            .map(|(group, aggregation)| (group, aggregation.finish()))
-            .collect())
-    })
-    .await
 }
 
 fn figure_json(figure: Figure) -> Value {
