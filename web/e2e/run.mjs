@@ -458,9 +458,30 @@ async function adminManages() {
     await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
     await tokenRow.getByText("revoked").waitFor();
 
+    // Settings: a personal access token's secret is shown once with a Copy button; revoking
+    // asks first.
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByLabel("Name", { exact: true }).fill(`e2e ${id}`);
+    await page.getByLabel("Expires in days").fill("30");
+    await page.getByRole("button", { name: "Create token" }).click();
+    const personal = page.getByRole("dialog");
+    const personalSecret = (await personal.getByLabel("Personal access token secret").textContent()).trim();
+    check(/^mmp_/.test(personalSecret), `the personal token's secret shown is "${personalSecret}"`);
+    await personal.getByRole("button", { name: "Copy" }).click();
+    await personal.getByText(/Copied|Selected/).waitFor();
+    await shot(page, "settings-token-created", false);
+    await personal.getByRole("button", { name: "Done" }).click();
+    await personal.waitFor({ state: "detached" });
+    const personalRow = page.locator("#personal-tokens-table tr", { hasText: `e2e ${id}` });
+    await personalRow.getByText("live", { exact: true }).waitFor();
+    check(!(await page.content()).includes(personalSecret), "the personal token's secret is still on the page after Done");
+    await personalRow.getByRole("button", { name: /Revoke/ }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
+    await personalRow.getByText("revoked").waitFor();
+    await shot(page, "settings-tokens");
+
     // Settings: a weak new password is refused by the server, whose reason is shown.
     b.allow("POST", "/api/v1/auth/password", 422);
-    await page.getByRole("link", { name: "Settings" }).click();
     await page.getByLabel("Current password").fill(password("aalcorn"));
     await page.getByLabel("New password", { exact: true }).fill("aaaaaaaaaaaa");
     await page.getByLabel("Confirm new password").fill("aaaaaaaaaaaa");
@@ -468,7 +489,7 @@ async function adminManages() {
     const refusal = await page.getByRole("alert").textContent();
     check(/guess|weak|password/i.test(refusal), `the refusal says "${refusal}"`);
     await shot(page, "settings-refused");
-    return `user ${id} created, edited, erased; token created and revoked; weak password refused ("${refusal.trim()}")`;
+    return `user ${id} created, edited, erased; ingest and personal tokens created and revoked; weak password refused ("${refusal.trim()}")`;
   } catch (err) {
     failureB = err;
   } finally {
@@ -517,7 +538,7 @@ const scenarios = [
   ["2 admin creates and associates", adminCreatesAndAssociates],
   ["3 auditor filters the trail", auditorFilters],
   ["4 wrong password and sign out", wrongPasswordAndSignOut],
-  ["5 admin manages users and ingest tokens", adminManages],
+  ["5 admin manages users, ingest tokens and a personal token", adminManages],
   ["6 the API documentation under its policy", apiDocumentation],
 ];
 

@@ -46,6 +46,26 @@ export interface CreatedIngestToken extends IngestToken {
   token: string;
 }
 
+/** How an experiment takes writes through the InfluxDB-compatible API. */
+export interface IngestSettings {
+  create_measure_types: boolean;
+}
+
+/** A personal access token, as its owner sees it (times in epoch seconds). */
+export interface PersonalToken {
+  token_id: string;
+  user_id: string;
+  name: string;
+  scope: string;
+  created_at: number;
+  expires_at: number;
+  revoked: boolean;
+}
+
+export interface CreatedPersonalToken extends PersonalToken {
+  secret: string;
+}
+
 export type Tags = Record<string, string>;
 
 export interface LatestPoint {

@@ -1,4 +1,5 @@
-// Admin pages: users, experiments, associations, measure types and ingest tokens.
+// Admin pages: users, experiments (and how they take writes), associations, measure types and
+// ingest tokens.
 
 import { useState } from "preact/hooks";
 import { Alert, Card, ConfirmDialog, CopyBlock, Dialog, Field, Link, ListOf, Notice } from "../components/ui";
@@ -6,7 +7,7 @@ import { useAction, useApi, useSession, useTitle } from "../hooks";
 import { api } from "../lib/api";
 import { formatTime } from "../lib/format";
 import { ADMIN_TABS, type AdminTab } from "../lib/router";
-import type { Association, CreatedIngestToken, Experiment, IngestToken, MeasureType, Role, User } from "../lib/types";
+import type { Association, CreatedIngestToken, Experiment, IngestSettings, IngestToken, MeasureType, Role, User } from "../lib/types";
 
 const ROLES: Role[] = ["SCIENTIST", "ADMIN", "AUDITOR"];
 
@@ -245,8 +246,10 @@ function ExperimentsTab() {
   const experiments = useApi<Experiment[]>("/experiments");
   const [name, setName] = useState("");
   const [renaming, setRenaming] = useState<Experiment | null>(null);
+  const [configuring, setConfiguring] = useState<{ experiment: Experiment; settings: IngestSettings } | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const create = useAction();
+  const settings = useAction();
   return (
     <>
       <Card title="Create an experiment">
@@ -274,6 +277,7 @@ function ExperimentsTab() {
         {done && <Notice kind="success">{done}</Notice>}
       </Card>
       <Card title="Experiments">
+        <Alert message={settings.error} />
         <ListOf fetched={experiments} empty="No experiments yet.">
           {(rows) => (
             <table class="data" id="experiments-table">
@@ -295,6 +299,18 @@ function ExperimentsTab() {
                       <button type="button" class="btn btn-small" onClick={() => setRenaming(x)}>
                         Rename<span class="sr-only"> {x.name}</span>
                       </button>
+                      <button
+                        type="button"
+                        class="btn btn-small"
+                        disabled={settings.pending}
+                        onClick={async () => {
+                          setDone(null);
+                          const current = await settings.run(() => api.get<IngestSettings>(`/experiments/${x.experiment_id}/ingest-settings`));
+                          if (current) setConfiguring({ experiment: x, settings: current });
+                        }}
+                      >
+                        Ingest settings<span class="sr-only"> of {x.name}</span>
+                      </button>
                     </td>
                   </tr>
                 ))}
@@ -311,6 +327,22 @@ function ExperimentsTab() {
             setRenaming(null);
             setDone(`Experiment #${x.experiment_id} renamed to "${x.name}".`);
             experiments.reload();
+          }}
+        />
+      )}
+      {configuring && (
+        <ExperimentIngestSettings
+          experiment={configuring.experiment}
+          settings={configuring.settings}
+          onClose={() => setConfiguring(null)}
+          onSaved={(s) => {
+            const name = configuring.experiment.name;
+            setConfiguring(null);
+            setDone(
+              s.create_measure_types
+                ? `Writes through the InfluxDB API may now create measure types in "${name}".`
+                : `Writes through the InfluxDB API no longer create measure types in "${name}".`,
+            );
           }}
         />
       )}
@@ -340,6 +372,59 @@ function RenameExperiment(props: { experiment: Experiment; onClose: () => void; 
           </button>
           <button type="submit" class="btn btn-primary" disabled={action.pending}>
             Rename
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+function ExperimentIngestSettings(props: {
+  experiment: Experiment;
+  settings: IngestSettings;
+  onClose: () => void;
+  onSaved: (s: IngestSettings) => void;
+}) {
+  const [createTypes, setCreateTypes] = useState(props.settings.create_measure_types);
+  const action = useAction();
+  return (
+    <Dialog title={`Ingest settings of ${props.experiment.name}`} onClose={props.onClose}>
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          if (createTypes === props.settings.create_measure_types) {
+            props.onClose();
+            return;
+          }
+          const saved = await action.run(() =>
+            api.put<IngestSettings>(`/experiments/${props.experiment.experiment_id}/ingest-settings`, { create_measure_types: createTypes }),
+          );
+          if (saved) props.onSaved(saved);
+        }}
+      >
+        <div class="field">
+          <label class="check">
+            <input
+              id="ingest-create-types"
+              type="checkbox"
+              checked={createTypes}
+              onChange={(e) => setCreateTypes(e.currentTarget.checked)}
+              aria-describedby="ingest-create-types-hint"
+            />
+            Writes through the InfluxDB API may create measure types
+          </label>
+          <div class="hint" id="ingest-create-types-hint">
+            Writes through the InfluxDB-compatible API (<code>/write</code>, <code>/api/v2/write</code>, for example from Telegraf) may create
+            the measure types they name. Off by default: their lines are refused with the reason.
+          </div>
+        </div>
+        <Alert message={action.error} />
+        <div class="dialog-buttons">
+          <button type="button" class="btn" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={action.pending}>
+            Save
           </button>
         </div>
       </form>
