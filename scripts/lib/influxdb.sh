@@ -1,5 +1,6 @@
-# InfluxDB 1.6 (Debian's `influxdb`) for the ingest benchmark's side-by-side comparison: a
-# private instance on 127.0.0.1:$INFLUX_PORT with its data in a scratch directory.
+# InfluxDB 1.6 (Debian's `influxdb`): the benchmarks' peer and the reference of the InfluxQL
+# comparison test (which starts its own instances). influxdb_start runs a private instance on
+# 127.0.0.1:$INFLUX_PORT with its data in a scratch directory.
 # Source it, then: influxdb_start (exports BENCH_INFLUXDB_URL) and influxdb_stop.
 
 INFLUX_PORT=${INFLUX_PORT:-18086}

@@ -256,7 +256,7 @@ impl InFlight {
 }
 
 /// Waits for one of the actor's statistics slots.
-async fn computing(state: &AppState, actor: &AuthUser) -> ApiResult<InFlightGuard> {
+pub(crate) async fn computing(state: &AppState, actor: &AuthUser) -> ApiResult<InFlightGuard> {
     state
         .stats_in_flight
         .enter(

@@ -5,8 +5,10 @@
 //! The mapping is InfluxDB 2's: the database (bucket) is the experiment, the measurement is
 //! the measure type, a field key is the tag `_field` (none for the field `value`).
 
+mod catalogue;
 mod credentials;
 mod query;
+mod select;
 mod write;
 
 use axum::{

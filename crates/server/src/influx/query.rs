@@ -2,7 +2,7 @@
 //! a user who may read measures, and see only the experiments that user may read; Telegraf's
 //! `CREATE DATABASE` at start-up comes with its ingest token.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use axum::{
     Json,
@@ -10,16 +10,21 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use mymonit_formats::line_protocol::{FIELD_TAG, VALUE_FIELD};
+use mymonit_formats::line_protocol::FIELD_TAG;
 use mymonit_influxql::{
     Parsed, QueryError, SeriesResult, StatementResult,
-    ast::{KeyMatch, NameMatch, Page, Source, Statement},
+    ast::{KeyMatch, NameMatch, Page, Statement},
     condition::{TagFilter, compile_regex},
 };
 use mymonit_model::{Action, Experiment, permissions::Scope};
 use serde_json::Value;
 
-use super::{InfluxError, credentials::Credentials, write::ingest_token};
+use super::{
+    InfluxError,
+    catalogue::{Catalogue, field_of},
+    credentials::Credentials,
+    write::ingest_token,
+};
 use crate::{
     api::experiments::list_experiments,
     auth::{AuthUser, authenticate, authenticate_personal, note_actor},
@@ -74,13 +79,16 @@ pub async fn query(
         Err(err) => return err.into_response(),
     };
     let database = params.get("db").cloned().unwrap_or_default();
+    // InfluxDB reads an epoch it does not know as nanoseconds.
+    let epoch = mymonit_influxql::Epoch::parse(params.get("epoch").map(String::as_str))
+        .unwrap_or(mymonit_influxql::Epoch::Unit(1));
     let mut results = Vec::with_capacity(statements.len());
     for (statement_id, statement) in statements.into_iter().enumerate() {
         let mut result = StatementResult {
             statement_id,
             ..Default::default()
         };
-        match run(&state, &caller, &database, statement).await {
+        match run(&state, &caller, &database, epoch, statement).await {
             Ok(series) => result.series = series,
             Err(err) => result.error = Some(err.0),
         }
@@ -137,7 +145,7 @@ async fn caller(
     }
 }
 
-fn store_error(err: impl Into<ApiError>) -> QueryError {
+pub(super) fn store_error(err: impl Into<ApiError>) -> QueryError {
     let err: ApiError = err.into();
     if let ApiError::Internal(inner) = &err {
         tracing::error!(error = %inner, "InfluxQL statement failed");
@@ -181,6 +189,7 @@ async fn run(
     state: &AppState,
     caller: &Caller,
     default_db: &str,
+    epoch: mymonit_influxql::Epoch,
     statement: Parsed,
 ) -> Result<Vec<SeriesResult>, QueryError> {
     let statement = match statement {
@@ -349,10 +358,20 @@ async fn run(
             }
             Ok(out)
         }
-        Statement::Select(_) => Err(QueryError::new(
-            "SELECT through the InfluxQL API is not answered by this MyMonit version yet: \
-             use /api/v1/experiments/{id}/stats",
-        )),
+        Statement::Select(select) => {
+            let experiment = database(state, user, None, default_db).await?;
+            let catalogue = Catalogue::read(state, experiment.experiment_id).await?;
+            let _computing = crate::api::stats::computing(state, user)
+                .await
+                .map_err(store_error)?;
+            let context = super::select::Context {
+                state,
+                catalogue: &catalogue,
+                epoch,
+                now: mymonit_model::time::now_ns(),
+            };
+            super::select::select(&context, &select).await
+        }
         Statement::CreateDatabase { .. } => Ok(Vec::new()),
     }
 }
@@ -413,85 +432,7 @@ fn listing(name: String, columns: &[&str], values: Vec<Vec<Value>>) -> Option<Se
     })
 }
 
-/// A field's key as its series carries it.
-fn field_of(tags: &BTreeMap<String, String>) -> &str {
-    tags.get(FIELD_TAG).map_or(VALUE_FIELD, String::as_str)
-}
-
-/// The series of an experiment by measurement (measure type name).
-struct Catalogue {
-    series: BTreeMap<String, Vec<BTreeMap<String, String>>>,
-}
-
-impl Catalogue {
-    async fn read(state: &AppState, experiment_id: i64) -> Result<Self, QueryError> {
-        let mut series: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
-        for one in state
-            .measures
-            .series(experiment_id, None)
-            .await
-            .map_err(store_error)?
-        {
-            series.entry(one.measure_type).or_default().push(one.tags);
-        }
-        Ok(Self { series })
-    }
-
-    fn is_field(&self, name: &str) -> bool {
-        name == VALUE_FIELD
-            || self
-                .series
-                .values()
-                .flatten()
-                .any(|tags| tags.get(FIELD_TAG).is_some_and(|field| field == name))
-    }
-
-    fn series_of(&self, measurement: &str) -> impl Iterator<Item = &BTreeMap<String, String>> {
-        self.series.get(measurement).into_iter().flatten()
-    }
-
-    /// Measurements with a series passing `filter`.
-    fn measurements(&self, filter: Option<&TagFilter>) -> Vec<String> {
-        self.series
-            .iter()
-            .filter(|(_, series)| {
-                series
-                    .iter()
-                    .any(|tags| filter.is_none_or(|filter| filter.matches(tags)))
-            })
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// The measurements `FROM` names (all without one).
-    fn selected(&self, from: &[Source]) -> Result<Vec<String>, QueryError> {
-        if from.is_empty() {
-            return Ok(self.series.keys().cloned().collect());
-        }
-        let mut out = BTreeSet::new();
-        for source in from {
-            match source {
-                Source::Measurement { name, .. } => {
-                    if self.series.contains_key(name) {
-                        out.insert(name.clone());
-                    }
-                }
-                Source::Regex(pattern) => {
-                    let regex = compile_regex(pattern)?;
-                    out.extend(
-                        self.series
-                            .keys()
-                            .filter(|name| regex.is_match(name))
-                            .cloned(),
-                    );
-                }
-            }
-        }
-        Ok(out.into_iter().collect())
-    }
-}
-
-fn tag_filter(
+pub(super) fn tag_filter(
     condition: Option<&mymonit_influxql::ast::Expr>,
     catalogue: &Catalogue,
 ) -> Result<Option<TagFilter>, QueryError> {

@@ -371,3 +371,15 @@ pub fn program_available(name: &str, found: bool) -> bool {
     }
     found
 }
+
+/// Percent-encodes a query parameter's value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

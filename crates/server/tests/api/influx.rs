@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Reply, World, world},
+    helpers::{Reply, World, urlencode, world},
     ingest::create_token,
 };
 
@@ -490,15 +490,4 @@ async fn personal_access_tokens_read_what_their_owner_may_read() {
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     let reply = query("SHOW DATABASES", basic).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

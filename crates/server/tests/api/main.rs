@@ -11,6 +11,7 @@ mod compat;
 mod deploy;
 mod helpers;
 mod influx;
+mod influxql;
 mod ingest;
 mod malformed;
 mod matrix;
