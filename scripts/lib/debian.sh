@@ -1,6 +1,7 @@
 # Installs a Debian package when a command it provides is missing (as root); the services the
 # tests and benchmarks use come this way.
-# Source it, then: debian_install PACKAGE COMMAND…
+# Source it, then: debian_install PACKAGE COMMAND… (or debian_install_package PACKAGE, for a
+# package that provides no command of its own).
 
 debian_install() {
   local package=$1 command missing=0
@@ -9,6 +10,12 @@ debian_install() {
     command -v "$command" >/dev/null 2>&1 || missing=1
   done
   [ "$missing" = 0 ] && return 0
+  debian_install_package "$package"
+}
+
+debian_install_package() {
+  local package=$1
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" && return 0
   if [ "$(id -u)" != 0 ]; then
     echo "$package is not installed and installing it needs root" >&2
     return 1

@@ -491,3 +491,91 @@ async fn personal_access_tokens_read_what_their_owner_may_read() {
     let reply = query("SHOW DATABASES", basic).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
+
+/// InfluxDB's own Python libraries, from PyPI, write (1.x and 2.x) and read (1.x) through
+/// MyMonit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdbs_python_clients_write_and_read() {
+    let python = std::env::var("MYMONIT_TEST_PYTHON").ok();
+    if !crate::helpers::program_available(
+        "Python with the InfluxDB client libraries (MYMONIT_TEST_PYTHON)",
+        python.is_some(),
+    ) {
+        return;
+    }
+    let world = world().await;
+    let (_, ingest) = create_token(&world, &["device-vibrations"]).await;
+    world
+        .app
+        .state
+        .meta
+        .set_creates_measure_types(world.vibrations, true)
+        .await
+        .unwrap();
+    let reply = world
+        .app
+        .call(
+            Method::POST,
+            "/api/v1/auth/tokens",
+            Some(&world.scientist),
+            Some(&json!({"name": "python"})),
+        )
+        .await;
+    let personal = reply.json()["secret"].as_str().unwrap().to_owned();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/api/clients/influx_clients.py");
+    let base = world.app.url("");
+    let output = tokio::process::Command::new(python.unwrap_or_default())
+        .arg(&script)
+        .args([
+            base.trim_end_matches('/'),
+            "device-vibrations",
+            &ingest,
+            "phigg",
+            &personal,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the client script failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["version"], "1.8.10", "{seen}");
+    assert_eq!(seen["databases"], json!(["device-vibrations"]), "{seen}");
+    // Means of 1.5..=5.5 and 6.5..=10.5, five points each.
+    assert_eq!(
+        seen["mean"],
+        json!([
+            {"time": 1_700_000_000, "mean": 3.5, "count": 5},
+            {"time": 1_700_000_005, "mean": 8.5, "count": 5}
+        ]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["pump"],
+        json!([{"time": 1_700_000_000, "running": 1, "rpm": 1200}]),
+        "{seen}"
+    );
+    assert!(
+        seen["string_field"]
+            .as_str()
+            .unwrap()
+            .contains("string fields"),
+        "{seen}"
+    );
+    assert!(
+        seen["wrong_token"].as_str().unwrap().contains("401"),
+        "{seen}"
+    );
+    assert_eq!(seen["ping2"], true, "{seen}");
+    let py2: Vec<f64> = points(&world, "hertz")
+        .await
+        .into_iter()
+        .filter(|(_, tags)| tags.get("host") == Some(&json!("py2")))
+        .map(|(value, _)| value)
+        .collect();
+    assert_eq!(py2, [2.5, 3.5, 4.5, 5.5, 6.5, 9.75]);
+}
