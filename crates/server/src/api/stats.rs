@@ -25,7 +25,7 @@ use mymonit_tsdb::{
     timeslice::{self, Timeslice},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment};
@@ -113,6 +113,115 @@ pub struct Retention {
     pub days: Option<u32>,
 }
 
+/// The answer of `GET …/stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsAnswer {
+    /// The measure type.
+    pub measure: String,
+    /// Start of the range (RFC 3339); null when there is no point and no `from`.
+    pub from: Option<String>,
+    /// End of the range, exclusive.
+    pub to: Option<String>,
+    /// The timeslice asked for, if any.
+    pub timeslice: Option<String>,
+    /// The time zone of calendar slices.
+    pub tz: String,
+    /// The buckets in time order (groups in name order within a start). Written last: the
+    /// answer streams them.
+    pub buckets: Vec<StatsBucket>,
+}
+
+/// One bucket of `GET …/stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsBucket {
+    /// Its start (RFC 3339).
+    pub start: String,
+    /// With `group_by`: the tag's value (null for series without the tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Option<String>>,
+    /// One figure per statistic asked for, by its name (`count`, `mean`, `p99`…): counts are
+    /// integers, figures not defined for the bucket null.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub figures: BTreeMap<String, Value>,
+}
+
+/// The answer of `GET …/boxplot`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoxplotAnswer {
+    /// Start of the range; null when the experiment has no point.
+    pub from: Option<String>,
+    /// End of the range, exclusive.
+    pub to: Option<String>,
+    /// One box per measure type with points in the range.
+    pub boxes: Vec<Box>,
+}
+
+/// Min, quartiles and max of one measure type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Box {
+    /// The measure type.
+    pub measure: String,
+    /// Points.
+    pub count: u64,
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// First quartile.
+    pub p25: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// Third quartile.
+    pub p75: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+}
+
+/// The answer of `GET …/series`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesAnswer {
+    /// The measure type.
+    pub measure: String,
+    /// Start of the range; null when there is no point and no `from`.
+    pub from: Option<String>,
+    /// End of the range, exclusive.
+    pub to: Option<String>,
+    /// One line per series with points in the range.
+    pub series: Vec<ChartSeries>,
+}
+
+/// One series, downsampled for a chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChartSeries {
+    /// The series' tags.
+    pub tags: BTreeMap<String, String>,
+    /// Times, milliseconds since the epoch.
+    pub timestamps_ms: Vec<i64>,
+    /// Values, one per time.
+    pub values: Vec<f64>,
+}
+
+/// The answer of `GET …/latest`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatestAnswer {
+    /// The experiment.
+    pub experiment_id: i64,
+    /// The latest point of every series that has one.
+    pub latest: Vec<LatestPoint>,
+}
+
+/// The latest point of one series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatestPoint {
+    /// The measure type.
+    pub measure_type: String,
+    /// The series' tags.
+    pub tags: BTreeMap<String, String>,
+    /// Its time (RFC 3339).
+    pub timestamp: String,
+    /// Its value.
+    pub value: f64,
+}
+
 fn bad(text: impl Into<String>) -> ApiError {
     ApiError::BadRequest(text.into())
 }
@@ -152,9 +261,8 @@ fn bucket_json(
     figures: Option<Vec<Figure>>,
     statistics: &[Statistic],
     fill: Option<Fill>,
-) -> Option<Map<String, Value>> {
-    let mut object = Map::new();
-    object.insert("start".into(), json!(time::format_rfc3339(start)));
+) -> Option<StatsBucket> {
+    let mut object = BTreeMap::new();
     match figures {
         Some(figures) => {
             for (statistic, figure) in statistics.iter().zip(figures) {
@@ -174,7 +282,11 @@ fn bucket_json(
             }
         }
     }
-    Some(object)
+    Some(StatsBucket {
+        start: time::format_rfc3339(start),
+        group: None,
+        figures: object,
+    })
 }
 
 /// The statistics named, each once, in the order first named; at most `max` of them.
@@ -292,7 +404,7 @@ fn check_cells(
 #[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/stats", tag = "measures",
     security(("bearer" = [])), params(("experiment_id" = i64, Path), StatsParams),
     responses(
-        (status = 200, description = "`{measure, from, to, timeslice, tz, buckets: [{start, <statistic>: value…}]}`"),
+        (status = 200, body = StatsAnswer),
         (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem)))]
 pub async fn stats(
@@ -335,15 +447,16 @@ pub async fn stats(
         params.to.as_deref(),
     )
     .await?;
-    let mut answer = Map::new();
-    answer.insert("measure".into(), json!(measure));
-    answer.insert("timeslice".into(), json!(params.timeslice));
-    answer.insert("tz".into(), json!(zone_name));
+    let mut answer = StatsAnswer {
+        measure,
+        from: None,
+        to: None,
+        timeslice: params.timeslice.clone(),
+        tz: zone_name.to_owned(),
+        buckets: Vec::new(),
+    };
     let Some((from, to)) = range else {
-        answer.insert("from".into(), Value::Null);
-        answer.insert("to".into(), Value::Null);
-        answer.insert("buckets".into(), json!([]));
-        return Ok(Json(Value::Object(answer)).into_response());
+        return Ok(Json(answer).into_response());
     };
     let max_buckets = state.settings.api.max_buckets;
     let boundaries = match timeslice {
@@ -380,14 +493,17 @@ pub async fn stats(
         let empty = boundaries.iter().take(boundaries.len() - 1);
         groups.insert(None, empty.map(|&start| (start, None)).collect());
     }
-    answer.insert("from".into(), json!(time::format_rfc3339(from)));
-    answer.insert("to".into(), json!(time::format_rfc3339(to)));
+    answer.from = Some(time::format_rfc3339(from));
+    answer.to = Some(time::format_rfc3339(to));
     // The buckets are written as they are serialised, a slice at a time, so a large answer
     // never exists whole as JSON values in memory; the user's computation slot is held until
-    // the last byte is out.
-    let head = serde_json::to_string(&Value::Object(answer))
+    // the last byte is out. They are the answer's last field: its text ends in `[]}`.
+    let head = serde_json::to_string(&answer)
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("cannot write the answer: {err}")))?;
-    let head = format!("{},\"buckets\":[", head.trim_end_matches('}'));
+    let head = head
+        .strip_suffix("]}")
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unexpected answer head {head}")))?
+        .to_owned();
     let (names, groups): (Vec<Option<String>>, Vec<Buckets>) = groups.into_iter().unzip();
     let rows = BucketRows {
         groups,
@@ -449,7 +565,7 @@ impl BucketRows {
                     continue;
                 };
                 if self.grouped {
-                    object.insert("group".into(), json!(name));
+                    object.group = Some(name.clone());
                 }
                 if !self.first {
                     out.push(b',');
@@ -468,7 +584,7 @@ impl BucketRows {
 #[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/boxplot", tag = "measures",
     security(("bearer" = [])), params(("experiment_id" = i64, Path), RangeParams),
     responses(
-        (status = 200, description = "`{from, to, boxes: [{measure, count, min, p25, p50, p75, max}]}`"),
+        (status = 200, body = BoxplotAnswer),
         (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem)))]
 pub async fn boxplot(
@@ -476,14 +592,18 @@ pub async fn boxplot(
     actor: AuthUser,
     ApiPath(experiment_id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<RangeParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BoxplotAnswer>> {
     visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
     let _computing = computing(&state, &actor).await?;
     let all = state.measures.series(experiment_id, None).await?;
     let Some((from, to)) =
         range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
     else {
-        return Ok(Json(json!({"from": null, "to": null, "boxes": []})));
+        return Ok(Json(BoxplotAnswer {
+            from: None,
+            to: None,
+            boxes: Vec::new(),
+        }));
     };
     let statistics = parse_statistics("count,min,p25,p50,p75,max", 6)?;
     let mut by_type: BTreeMap<String, Vec<Series>> = BTreeMap::new();
@@ -499,20 +619,31 @@ pub async fn boxplot(
         for (_, buckets) in groups {
             for (_, figures) in buckets {
                 let Some(figures) = figures else { continue };
-                let mut object = Map::new();
-                object.insert("measure".into(), json!(measure));
-                for (statistic, figure) in statistics.iter().zip(figures) {
-                    object.insert(statistic.to_string(), figure_json(figure));
-                }
-                boxes.push(Value::Object(object));
+                let number = |index: usize| match figures.get(index) {
+                    Some(Figure::Number(x)) => Some(*x),
+                    _ => None,
+                };
+                let count = match figures.first() {
+                    Some(Figure::Integer(n)) => *n,
+                    _ => 0,
+                };
+                boxes.push(Box {
+                    measure: measure.clone(),
+                    count,
+                    min: number(1),
+                    p25: number(2),
+                    p50: number(3),
+                    p75: number(4),
+                    max: number(5),
+                });
             }
         }
     }
-    Ok(Json(json!({
-        "from": time::format_rfc3339(from),
-        "to": time::format_rfc3339(to),
-        "boxes": boxes,
-    })))
+    Ok(Json(BoxplotAnswer {
+        from: Some(time::format_rfc3339(from)),
+        to: Some(time::format_rfc3339(to)),
+        boxes,
+    }))
 }
 
 /// A measure type's series downsampled for a chart: at most about `points` points per series
@@ -520,7 +651,7 @@ pub async fn boxplot(
 #[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/series", tag = "measures",
     security(("bearer" = [])), params(("experiment_id" = i64, Path), SeriesParams),
     responses(
-        (status = 200, description = "`{measure, from, to, series: [{tags, timestamps_ms: [..], values: [..]}]}`"),
+        (status = 200, body = SeriesAnswer),
         (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem)))]
 pub async fn series(
@@ -528,7 +659,7 @@ pub async fn series(
     actor: AuthUser,
     ApiPath(experiment_id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<SeriesParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesAnswer>> {
     let (measure, all) =
         measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
     let _computing = computing(&state, &actor).await?;
@@ -540,9 +671,12 @@ pub async fn series(
     let Some((from, to)) =
         range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
     else {
-        return Ok(Json(
-            json!({"measure": measure, "from": null, "to": null, "series": []}),
-        ));
+        return Ok(Json(SeriesAnswer {
+            measure,
+            from: None,
+            to: None,
+            series: Vec::new(),
+        }));
     };
     let mut inputs = Vec::with_capacity(all.len());
     for one in &all {
@@ -571,49 +705,48 @@ pub async fn series(
         if kept.is_empty() {
             continue;
         }
-        out.push(json!({
-            "tags": tags,
-            "timestamps_ms": kept.iter().map(|p| p.ts.div_euclid(1_000_000)).collect::<Vec<_>>(),
-            "values": kept.iter().map(|p| p.value).collect::<Vec<_>>(),
-        }));
+        out.push(ChartSeries {
+            tags,
+            timestamps_ms: kept.iter().map(|p| p.ts.div_euclid(1_000_000)).collect(),
+            values: kept.iter().map(|p| p.value).collect(),
+        });
     }
-    Ok(Json(json!({
-        "measure": measure,
-        "from": time::format_rfc3339(from),
-        "to": time::format_rfc3339(to),
-        "series": out,
-    })))
+    Ok(Json(SeriesAnswer {
+        measure,
+        from: Some(time::format_rfc3339(from)),
+        to: Some(time::format_rfc3339(to)),
+        series: out,
+    }))
 }
 
 /// The latest point of every series of an experiment.
 #[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/latest", tag = "measures",
     security(("bearer" = [])), params(("experiment_id" = i64, Path)),
     responses(
-        (status = 200, description = "`{experiment_id, latest: [{measure_type, tags, timestamp, value}]}`"),
+        (status = 200, body = LatestAnswer),
         (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn latest(
     State(state): State<AppState>,
     actor: AuthUser,
     ApiPath(experiment_id): ApiPath<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LatestAnswer>> {
     visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
-    let latest: Vec<Value> = state
+    let latest: Vec<LatestPoint> = state
         .measures
         .latest_of_experiment(experiment_id)
         .await?
         .into_iter()
-        .map(|(one, Point { ts, value, .. })| {
-            json!({
-                "measure_type": one.measure_type,
-                "tags": one.tags,
-                "timestamp": time::format_rfc3339(ts),
-                "value": value,
-            })
+        .map(|(one, Point { ts, value, .. })| LatestPoint {
+            measure_type: one.measure_type,
+            tags: one.tags,
+            timestamp: time::format_rfc3339(ts),
+            value,
         })
         .collect();
-    Ok(Json(
-        json!({"experiment_id": experiment_id, "latest": latest}),
-    ))
+    Ok(Json(LatestAnswer {
+        experiment_id,
+        latest,
+    }))
 }
 
 /// How often an open live stream checks that its reader may still read (signed out, token

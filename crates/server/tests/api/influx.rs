@@ -579,3 +579,54 @@ async fn influxdbs_python_clients_write_and_read() {
         .collect();
     assert_eq!(py2, [2.5, 3.5, 4.5, 5.5, 6.5, 9.75]);
 }
+
+/// MyMonit's own ingest route reads gzip bodies too, bounded once decompressed.
+#[tokio::test]
+async fn the_ingest_route_reads_gzip_bodies() {
+    let world = world().await;
+    let (_, secret) = create_token(&world, &["device-vibrations"]).await;
+    let body = gzip(
+        br#"{"experiment": "device-vibrations", "measure": "hertz", "value": 12.5, "timestamp": 1700000000, "tags": {"via": "gzip"}}"#,
+    );
+    let bearer = format!("Bearer {secret}");
+    let headers = [
+        ("content-encoding", "gzip"),
+        ("content-type", "application/json"),
+    ];
+    let reply = send(
+        &world,
+        Method::POST,
+        "/api/v1/ingest",
+        Some(&bearer),
+        &headers,
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["accepted"], 1);
+    let stored: Vec<f64> = points(&world, "hertz")
+        .await
+        .into_iter()
+        .filter(|(_, tags)| tags.get("via") == Some(&json!("gzip")))
+        .map(|(value, _)| value)
+        .collect();
+    assert_eq!(stored, [12.5]);
+    let reply = send(
+        &world,
+        Method::POST,
+        "/api/v1/ingest",
+        Some(&bearer),
+        &[
+            ("content-encoding", "br"),
+            ("content-type", "application/json"),
+        ],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.problem(400).contains("Content-Encoding \"br\""),
+        "{}",
+        reply.text
+    );
+}
