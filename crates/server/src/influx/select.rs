@@ -252,23 +252,70 @@ fn unique_columns(columns: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// Evaluates a field expression; `lookup` gives calls' and references' values.
+/// A field expression of aggregates with its calls resolved to their columns, so that each
+/// row is computed without looking calls up again.
+enum Compiled {
+    /// The value of the call in this column.
+    Call(usize),
+    /// A constant.
+    Number(f64),
+    /// An operation.
+    Binary(BinaryOp, Box<Compiled>, Box<Compiled>),
+    /// Anything else (no value).
+    Nothing,
+}
+
+impl Compiled {
+    fn new(expr: &Expr, calls: &[Call]) -> Self {
+        match expr {
+            Expr::Integer(n) => Self::Number(*n as f64),
+            Expr::Number(x) => Self::Number(*x),
+            Expr::Call { name, args } => Call::parse(name, args)
+                .ok()
+                .and_then(|call| calls.iter().position(|c| *c == call))
+                .map_or(Self::Nothing, Self::Call),
+            Expr::Binary { op, left, right } => Self::Binary(
+                *op,
+                Box::new(Self::new(left, calls)),
+                Box::new(Self::new(right, calls)),
+            ),
+            _ => Self::Nothing,
+        }
+    }
+
+    /// Its value, `column` giving each call's.
+    fn value(&self, column: &dyn Fn(usize) -> Option<f64>) -> Option<f64> {
+        match self {
+            Self::Call(index) => column(*index),
+            Self::Number(x) => Some(*x),
+            Self::Binary(op, left, right) => {
+                arithmetic(*op, left.value(column)?, right.value(column)?)
+            }
+            Self::Nothing => None,
+        }
+    }
+}
+
+/// InfluxQL's arithmetic (division by zero is zero).
+fn arithmetic(op: BinaryOp, a: f64, b: f64) -> Option<f64> {
+    Some(match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div if b == 0.0 => 0.0,
+        BinaryOp::Div => a / b,
+        _ => return None,
+    })
+}
+
+/// Evaluates an expression of fields (a raw `SELECT`); `lookup` gives the fields' values.
 fn evaluate(expr: &Expr, lookup: &dyn Fn(&Expr) -> Option<f64>) -> Option<f64> {
     match expr {
         Expr::Integer(n) => Some(*n as f64),
         Expr::Number(x) => Some(*x),
-        Expr::Call { .. } | Expr::VarRef(_) => lookup(expr),
+        Expr::VarRef(_) => lookup(expr),
         Expr::Binary { op, left, right } => {
-            let (a, b) = (evaluate(left, lookup)?, evaluate(right, lookup)?);
-            Some(match op {
-                BinaryOp::Add => a + b,
-                BinaryOp::Sub => a - b,
-                BinaryOp::Mul => a * b,
-                // InfluxQL divides by zero into zero.
-                BinaryOp::Div if b == 0.0 => 0.0,
-                BinaryOp::Div => a / b,
-                _ => return None,
-            })
+            arithmetic(*op, evaluate(left, lookup)?, evaluate(right, lookup)?)
         }
         _ => None,
     }
@@ -601,6 +648,11 @@ async fn aggregate_rows(
                 (fill, _) => fill_column(times, column, fill),
             }
         }
+        let compiled: Vec<Compiled> = select
+            .fields
+            .iter()
+            .map(|field| Compiled::new(&field.expr, calls))
+            .collect();
         let mut rows = Vec::with_capacity(times.len());
         for (offset, &start) in times.iter().enumerate() {
             let index = first_window + offset;
@@ -611,17 +663,11 @@ async fn aggregate_rows(
                 Some(_) => start,
                 None => range.from.unwrap_or(0),
             };
-            let mut row = vec![context.epoch.format(time, zone)];
-            for field in &select.fields {
-                let lookup = |expr: &Expr| match expr {
-                    Expr::Call { name, args } => {
-                        let call = Call::parse(name, args).ok()?;
-                        let position = calls.iter().position(|c| *c == call)?;
-                        call_columns[position][index]
-                    }
-                    _ => None,
-                };
-                row.push(evaluate(&field.expr, &lookup).map_or(Value::Null, number));
+            let mut row = Vec::with_capacity(compiled.len() + 1);
+            row.push(context.epoch.format(time, zone));
+            for expr in &compiled {
+                let value = expr.value(&|column| call_columns[column][index]);
+                row.push(value.map_or(Value::Null, number));
             }
             rows.push(row);
         }
@@ -691,8 +737,8 @@ async fn selected_points(
         };
         let mut row = vec![context.epoch.format(time, zone)];
         for field in &select.fields {
-            let lookup = |expr: &Expr| matches!(expr, Expr::Call { .. }).then_some(value);
-            row.push(evaluate(&field.expr, &lookup).map_or(Value::Null, number));
+            let compiled = Compiled::new(&field.expr, std::slice::from_ref(call));
+            row.push(compiled.value(&|_| Some(value)).map_or(Value::Null, number));
         }
         out.push(SeriesResult {
             name: measurement.to_owned(),
