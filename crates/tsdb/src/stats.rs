@@ -181,6 +181,26 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The summary of points in `(ts, seq)` order: the first and last are at the ends.
+    fn summary_of_sorted(&self) -> Option<Summary> {
+        let n = self.values.len();
+        if n == 0 {
+            return None;
+        }
+        let (sum, min, max, m2) = chunk::moments(self.values.iter().copied());
+        Some(Summary {
+            count: n as u64,
+            start: (self.ts[0], self.seq[0]),
+            end: (self.ts[n - 1], self.seq[n - 1]),
+            sum,
+            min,
+            max,
+            m2,
+            first: self.values[0],
+            last: self.values[n - 1],
+        })
+    }
+
     fn summary(&self) -> Option<Summary> {
         let n = self.values.len();
         if n == 0 {
@@ -286,21 +306,35 @@ impl Aggregation {
             return Ok(());
         }
         let columns = chunk::decode(bytes)?;
-        self.add_run(
+        self.add_points(
             Run {
                 ts: &columns.ts,
                 seq: &columns.seq,
                 values: &columns.values,
             },
             tag_value,
+            true,
         );
         Ok(())
     }
 
     /// Adds points in any order.
     pub fn add_run(&mut self, run: Run<'_>, tag_value: Option<&str>) {
-        let mut start = 0;
+        self.add_points(run, tag_value, false);
+    }
+
+    /// Adds points; `sorted` (a chunk's, in `(ts, seq)` order) finds each bucket's piece by
+    /// bisection and its ends without a scan.
+    fn add_points(&mut self, run: Run<'_>, tag_value: Option<&str>, sorted: bool) {
+        let mut start = if sorted {
+            run.ts.partition_point(|&ts| ts < self.from)
+        } else {
+            0
+        };
         while start < run.ts.len() {
+            if sorted && run.ts[start] >= self.to {
+                break;
+            }
             let Some(bucket) = self.bucket_of(run.ts[start]) else {
                 start += 1;
                 continue;
@@ -310,16 +344,26 @@ impl Aggregation {
                 self.boundaries[bucket].max(self.from),
                 self.boundaries[bucket + 1].min(self.to),
             );
-            let mut end = start + 1;
-            while end < run.ts.len() && (low..high).contains(&run.ts[end]) {
-                end += 1;
-            }
+            let end = if sorted {
+                start + run.ts[start..].partition_point(|&ts| ts < high)
+            } else {
+                let mut end = start + 1;
+                while end < run.ts.len() && (low..high).contains(&run.ts[end]) {
+                    end += 1;
+                }
+                end
+            };
             let piece = Run {
                 ts: &run.ts[start..end],
                 seq: &run.seq[start..end],
                 values: &run.values[start..end],
             };
-            if let Some(summary) = piece.summary() {
+            let summary = if sorted {
+                piece.summary_of_sorted()
+            } else {
+                piece.summary()
+            };
+            if let Some(summary) = summary {
                 self.buckets[bucket].merge(&summary);
             }
             if self.needs.values {
@@ -538,22 +582,27 @@ mod tests {
             values in proptest::collection::vec(-1000.0f64..1000.0, 1..300),
             chunk_size in 1usize..50,
             width in 1i64..200,
+            cut_front in 0i64..300,
+            cut_back in 0i64..300,
         ) {
             let points = points_of(&values);
-            let to = points.len() as i64 * 10;
+            let end = points.len() as i64 * 10;
+            // A range that may start after the first point and end before the last.
+            let from = cut_front.min(end);
+            let to = (end - cut_back).max(from + 1);
             let boundaries: Vec<i64> = (0..=to / width + 1).map(|i| i * width).collect();
             let mut statistics: Vec<Statistic> = ["count", "sum", "mean", "min", "max", "stddev", "first", "last", "p50", "p90"]
                 .iter().map(|s| s.parse().unwrap()).collect();
             statistics.extend([Statistic::NearestRank(95.0), Statistic::NearestRank(10.0)]);
             let aggregates_only: Vec<Statistic> = statistics[..8].to_vec();
             for stats in [statistics, aggregates_only] {
-                let mut aggregation = Aggregation::new(stats.clone(), boundaries.clone(), 0, to);
+                let mut aggregation = Aggregation::new(stats.clone(), boundaries.clone(), from, to);
                 for piece in points.chunks(chunk_size) {
                     let summary = chunk::Summary::of(piece).unwrap();
                     aggregation.add_chunk(&summary, &chunk::encode(piece), None).unwrap();
                 }
                 for (start, figures) in aggregation.finish() {
-                    let inside: Vec<f64> = points.iter().filter(|p| p.ts >= start && p.ts < start + width).map(|p| p.value).collect();
+                    let inside: Vec<f64> = points.iter().filter(|p| p.ts >= start && p.ts < start + width && p.ts >= from && p.ts < to).map(|p| p.value).collect();
                     let Some(figures) = figures else {
                         prop_assert!(inside.is_empty());
                         continue;
