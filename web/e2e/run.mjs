@@ -280,6 +280,14 @@ async function adminCreatesAndAssociates() {
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "detached" });
 
+    // Writes through the InfluxDB API may create measure types once the admin allows it.
+    await page.getByRole("button", { name: `Ingest settings of ${name}` }).click();
+    const allow = page.getByRole("dialog").getByLabel("Writes through the InfluxDB API may create measure types");
+    check(!(await allow.isChecked()), "a new experiment already lets writes create measure types");
+    await allow.check();
+    await page.getByRole("dialog").getByRole("button", { name: "Save" }).click();
+    await page.locator(".notice-success", { hasText: "may now create measure types" }).waitFor();
+
     await page.getByRole("link", { name: "Associations" }).click();
     await page.getByLabel("Experiment").selectOption({ label: name });
     await page.getByLabel("Scientist").selectOption("S002");
@@ -383,9 +391,10 @@ async function wrongPasswordAndSignOut() {
     await page.waitForLoadState("networkidle");
     // A session that ends (the cookie is gone) sends the user back to sign in.
     b.allow("GET", "/api/v1/experiments", 401);
+    b.allow("GET", "/api/v1/auth/tokens", 401);
     await b.context.clearCookies();
+    // The next page that asks the server (Settings lists the personal access tokens) finds it.
     await page.getByRole("link", { name: "Settings" }).click();
-    await page.getByRole("link", { name: "Overview" }).click();
     await page.getByText("Your session ended: sign in again").waitFor();
     await page.getByLabel("Username").waitFor();
     await shot(page, "session-ended");
