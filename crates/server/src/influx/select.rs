@@ -686,12 +686,29 @@ async fn points_of(
     context: &Context<'_>,
     series: &[&Series],
     (from, to): (i64, i64),
+    max_points: Option<usize>,
 ) -> Result<Vec<(usize, Vec<Point>)>, QueryError> {
     let mut read = Vec::with_capacity(series.len());
+    // Points certainly in the range (chunks wholly inside it), counted before decoding any.
+    let mut certain = 0usize;
     for (index, one) in series.iter().enumerate() {
         let data = read_series(context.state, one.series_id, from, to.saturating_add(1))
             .await
             .map_err(store_error)?;
+        certain += data
+            .chunks
+            .iter()
+            .filter(|(summary, _)| summary.start.0 >= from && summary.end.0 <= to)
+            .map(|(summary, _)| summary.count as usize)
+            .sum::<usize>();
+        if let Some(max) = max_points
+            && certain > max
+        {
+            return Err(QueryError::new(format!(
+                "the range holds more than {max} points (api.max_stats_cells): narrow the \
+                 time range, add LIMIT, or aggregate with GROUP BY time"
+            )));
+        }
         read.push((index, data));
     }
     off_thread(move || {
@@ -726,7 +743,7 @@ async fn selected_points(
             .copied()
             .filter(|one| field_of(&one.tags) == call.field)
             .collect();
-        let mut points: Vec<Point> = points_of(context, &series, bounds)
+        let mut points: Vec<Point> = points_of(context, &series, bounds, None)
             .await?
             .into_iter()
             .flat_map(|(_, points)| points)
@@ -834,7 +851,11 @@ async fn raw_rows(
         if series.is_empty() {
             continue;
         }
-        let read = points_of(context, &series, bounds).await?;
+        // With LIMIT, each InfluxDB series gives at most OFFSET + LIMIT rows (its first, or its
+        // last with ORDER BY time DESC); without, the answer's size bounds what is read.
+        let keep = (select.page.limit > 0).then(|| select.page.offset + select.page.limit);
+        let max_points = keep.is_none().then_some(max_cells);
+        let read = points_of(context, &series, bounds, max_points).await?;
         // InfluxDB's series: the tags without `_field`; their fields' points at one time make
         // one row (the k-th points of each field at a time share the k-th row).
         let mut by_series: BTreeMap<BTreeMap<&str, &str>, RowsAtTimes> = BTreeMap::new();
@@ -863,7 +884,12 @@ async fn raw_rows(
         }
         let mut rows: Vec<(i64, usize, Vec<Value>)> = Vec::new();
         for (order, (identity, times)) in by_series.iter().enumerate() {
-            for ((ts, _), fields) in times {
+            let times: Box<dyn Iterator<Item = _>> = if select.descending {
+                Box::new(times.iter().rev())
+            } else {
+                Box::new(times.iter())
+            };
+            for ((ts, _), fields) in times.take(keep.unwrap_or(usize::MAX)) {
                 let mut row = vec![context.epoch.format(*ts, zone)];
                 for column in &raw_columns {
                     row.push(match column {

@@ -630,3 +630,55 @@ async fn the_ingest_route_reads_gzip_bodies() {
         reply.text
     );
 }
+
+/// A raw SELECT over more points than an answer may hold is refused before it is decoded,
+/// naming the setting; with LIMIT it reads only what the page needs.
+#[tokio::test]
+async fn raw_selects_are_bounded_and_limit_reads_what_the_page_needs() {
+    let world = crate::helpers::world_with(|settings| settings.api.max_stats_cells = 3_000).await;
+    world
+        .app
+        .add_measures(world.vibrations, "volt", 1_700_000_000, 5_000)
+        .await;
+    // Compacted into chunks, as a long-lived series is.
+    while world
+        .app
+        .state
+        .measures
+        .compact(100_000)
+        .await
+        .unwrap()
+        .points
+        > 0
+    {}
+    let reply = world
+        .app
+        .call(
+            Method::POST,
+            "/api/v1/auth/tokens",
+            Some(&world.scientist),
+            Some(&json!({"name": "bounded"})),
+        )
+        .await;
+    let secret = reply.json()["secret"].as_str().unwrap().to_owned();
+    let basic = format!("Basic {}", STANDARD.encode(format!("phigg:{secret}")));
+    let query = |q: &str| {
+        let path = format!("/query?db=device-vibrations&epoch=s&q={}", urlencode(q));
+        let (world, basic) = (&world, basic.clone());
+        async move { send(world, Method::GET, &path, Some(&basic), &[], Vec::new()).await }
+    };
+    let reply = query("SELECT \"value\" FROM \"volt\"").await;
+    let error = reply.json()["results"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("api.max_stats_cells"), "{}", reply.text);
+    let reply = query("SELECT \"value\" FROM \"volt\" LIMIT 3 OFFSET 1").await;
+    let values = reply.json()["results"][0]["series"][0]["values"].clone();
+    assert_eq!(values.as_array().map(Vec::len), Some(3), "{}", reply.text);
+    assert_eq!(values[0][0], 1_700_000_001);
+    let reply = query("SELECT \"value\" FROM \"volt\" ORDER BY time DESC LIMIT 2").await;
+    let values = reply.json()["results"][0]["series"][0]["values"].clone();
+    assert_eq!(values[0][0], 1_700_004_999, "{}", reply.text);
+    assert_eq!(values[1][0], 1_700_004_998, "{}", reply.text);
+}
