@@ -37,19 +37,30 @@ impl FromRequestParts<AppState> for IngestSource {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("missing Authorization: Bearer <ingest token>".into())
             })?;
-        let token = state
-            .meta
-            .ingest_token_by_hash(&token_hash(secret))
+        let token = live_ingest_token(state, parts, secret)
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked ingest token".into()))?;
-        if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
-            slot.set(crate::audit::Actor {
-                id: format!("ingest-token:{}", token.token_id),
-                role: "INGEST".into(),
-            });
-        }
         Ok(IngestSource(token))
     }
+}
+
+/// The live ingest token with this secret, named as the request's actor for the audit trail;
+/// `None` when there is none.
+pub async fn live_ingest_token(
+    state: &AppState,
+    parts: &Parts,
+    secret: &str,
+) -> Result<Option<IngestToken>, ApiError> {
+    let Some(token) = state.meta.ingest_token_by_hash(&token_hash(secret)).await? else {
+        return Ok(None);
+    };
+    if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
+        slot.set(crate::audit::Actor {
+            id: format!("ingest-token:{}", token.token_id),
+            role: "INGEST".into(),
+        });
+    }
+    Ok(Some(token))
 }
 
 /// How to read the body, beyond its Content-Type.

@@ -16,35 +16,9 @@ pub struct Credentials {
 
 /// Reads `name` from a query string.
 fn query_value(query: &str, name: &str) -> Option<String> {
-    form_urlencoded_pairs(query)
+    form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
-        .map(|(_, value)| value)
-}
-
-fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        Some((decode(key)?, decode(value)?))
-    })
-}
-
-fn decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = text.get(index + 1..index + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                index += 2;
-            }
-            byte => out.push(byte),
-        }
-        index += 1;
-    }
-    String::from_utf8(out).ok()
+        .map(|(_, value)| value.into_owned())
 }
 
 impl Credentials {

@@ -53,8 +53,10 @@ pub async fn query(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     if is_form && let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await {
-        for (key, value) in url_pairs(&bytes) {
-            params.entry(key).or_insert(value);
+        for (key, value) in form_urlencoded::parse(&bytes) {
+            params
+                .entry(key.into_owned())
+                .or_insert_with(|| value.into_owned());
         }
     }
     let Some(text) = params.get("q").filter(|q| !q.trim().is_empty()) else {
@@ -95,21 +97,6 @@ pub async fn query(
         results.push(result);
     }
     Json(mymonit_influxql::Response { results }).into_response()
-}
-
-fn url_pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(bytes);
-    let uri = format!("/?{text}");
-    let parts = axum::http::Request::builder()
-        .uri(uri.as_str())
-        .body(())
-        .map(|request| request.into_parts().0);
-    match parts {
-        Ok(parts) => Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map(|query| query.0.into_iter().collect())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// The caller: a user (personal access token, access token) or a source (ingest token).

@@ -13,7 +13,7 @@ use mymonit_formats::{Decoded, line_protocol};
 use mymonit_model::{ingest::IngestToken, time::now_ns, validate};
 
 use super::{InfluxError, credentials::Credentials};
-use crate::{auth::tokens::token_hash, ingest, state::AppState};
+use crate::{api::ingest::live_ingest_token, ingest, state::AppState};
 
 /// Most refusals spelled out in one answer (the count is always complete).
 const LISTED_REFUSALS: usize = 100;
@@ -57,19 +57,10 @@ pub async fn ingest_token(
              the token as password, or the u and p parameters)",
         )
     })?;
-    let token = state
-        .meta
-        .ingest_token_by_hash(&token_hash(&secret))
+    live_ingest_token(state, parts, &secret)
         .await
-        .map_err(|err| InfluxError::from_api(v2, err.into()))?
-        .ok_or_else(|| unauthorized("authorization failed: unknown or revoked ingest token"))?;
-    if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
-        slot.set(crate::audit::Actor {
-            id: format!("ingest-token:{}", token.token_id),
-            role: "INGEST".into(),
-        });
-    }
-    Ok(token)
+        .map_err(|err| InfluxError::from_api(v2, err))?
+        .ok_or_else(|| unauthorized("authorization failed: unknown or revoked ingest token"))
 }
 
 /// Nanoseconds per unit of a `precision`; InfluxDB 2 has no minutes or hours.
