@@ -4,7 +4,7 @@
 
 use std::io::BufRead;
 
-use crate::{Decoded, TimeUnit, csv, json, line_protocol, txt, xml};
+use crate::{Decoded, TimeUnit, csv, json, line_protocol, prometheus, txt, xml};
 
 /// A wire format sources may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +21,20 @@ pub enum Format {
     LineProtocol,
     /// One number per line (or `TIMESTAMP VALUE`).
     Txt,
+    /// Prometheus' text exposition format 0.0.4 (`text/plain; version=0.0.4`).
+    Prometheus,
+    /// OpenMetrics text (`application/openmetrics-text`).
+    OpenMetrics,
 }
 
 impl Format {
     /// The format a Content-Type names.
     pub fn from_content_type(content_type: &str) -> Option<Self> {
+        match prometheus::Flavor::from_content_type(content_type) {
+            Some(prometheus::Flavor::Text) => return Some(Format::Prometheus),
+            Some(prometheus::Flavor::OpenMetrics) => return Some(Format::OpenMetrics),
+            None => {}
+        }
         let essence = content_type
             .split(';')
             .next()
@@ -45,7 +54,8 @@ impl Format {
         }
     }
 
-    /// The format a name names (`json`, `ndjson`, `csv`, `xml`, `lp`, `txt`).
+    /// The format a name names (`json`, `ndjson`, `csv`, `xml`, `lp`, `txt`, `prometheus`,
+    /// `openmetrics`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "json" => Some(Format::Json),
@@ -54,6 +64,8 @@ impl Format {
             "xml" => Some(Format::Xml),
             "lp" | "line-protocol" | "influx" => Some(Format::LineProtocol),
             "txt" | "text" => Some(Format::Txt),
+            "prometheus" | "prom" => Some(Format::Prometheus),
+            "openmetrics" => Some(Format::OpenMetrics),
             _ => None,
         }
     }
@@ -90,6 +102,9 @@ pub enum OptionsError {
     /// given.
     #[error("txt input needs an experiment and a measure type")]
     TxtNeedsNames,
+    /// A Prometheus or OpenMetrics page names metrics, not the experiment they belong to.
+    #[error("a Prometheus or OpenMetrics page needs an experiment")]
+    ExpositionNeedsExperiment,
 }
 
 /// The decoder for `options.format` over `reader`; `now` timestamps records that carry no
@@ -130,6 +145,25 @@ pub fn decoder<'a, R: BufRead + Send + 'a>(
                 now,
             ))
         }
+        Format::Prometheus | Format::OpenMetrics => {
+            let experiment = options
+                .experiment
+                .clone()
+                .ok_or(OptionsError::ExpositionNeedsExperiment)?;
+            let flavor = if options.format == Format::Prometheus {
+                prometheus::Flavor::Text
+            } else {
+                prometheus::Flavor::OpenMetrics
+            };
+            Box::new(prometheus::decode(
+                reader,
+                prometheus::ExpositionOptions {
+                    experiment,
+                    flavor,
+                    default_timestamp_ns: now(),
+                },
+            ))
+        }
     })
 }
 
@@ -154,6 +188,14 @@ mod tests {
             Some(Format::LineProtocol)
         );
         assert_eq!(Format::from_content_type("image/png"), None);
+        assert_eq!(
+            Format::from_content_type("text/plain; version=0.0.4"),
+            Some(Format::Prometheus)
+        );
+        assert_eq!(
+            Format::from_content_type("application/openmetrics-text; version=1.0.0"),
+            Some(Format::OpenMetrics)
+        );
         assert_eq!(Format::from_name("lp"), Some(Format::LineProtocol));
         assert_eq!(Format::from_name("txt"), Some(Format::Txt));
         assert_eq!(Format::LineProtocol.default_unit(), TimeUnit::Nanos);

@@ -13,6 +13,7 @@
 //! | CSV | [`csv`] | a row under a header naming `experiment,measure,timestamp,value`; other columns are tags |
 //! | XML | [`xml`] | a `<measure>` element, fields as attributes or child elements |
 //! | InfluxDB line protocol | [`line_protocol`] | a line; each field is one record (measurement = experiment, field key = measure) |
+//! | Prometheus text 0.0.4, OpenMetrics | [`prometheus`] | a sample (metric name = measure, labels = tags; the experiment is given) |
 
 use std::{collections::BTreeMap, fmt, io::BufRead};
 
@@ -20,6 +21,7 @@ pub mod csv;
 pub mod format;
 pub mod json;
 pub mod line_protocol;
+pub mod prometheus;
 pub mod timestamp;
 pub mod txt;
 pub mod xml;

@@ -68,12 +68,14 @@ pub async fn live_ingest_token(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct IngestParams {
-    /// Overrides the Content-Type: `json`, `ndjson`, `csv`, `xml`, `lp` or `txt`.
+    /// Overrides the Content-Type: `json`, `ndjson`, `csv`, `xml`, `lp`, `txt`, `prometheus`
+    /// or `openmetrics`.
     pub format: Option<String>,
     /// Unit of numeric timestamps: `s`, `ms`, `us` or `ns` (default: `ns` for line protocol,
     /// `s` otherwise).
     pub precision: Option<String>,
-    /// Experiment of every record (txt; CSV without an `experiment` column).
+    /// Experiment of every record (txt, Prometheus and OpenMetrics pages; CSV without an
+    /// `experiment` column).
     pub experiment: Option<String>,
     /// Measure type of every record (txt; CSV without a `measure` column).
     pub measure: Option<String>,
@@ -85,7 +87,7 @@ fn options(headers: &HeaderMap, params: IngestParams) -> Result<DecodeOptions, A
     let format = match &params.format {
         Some(name) => Format::from_name(name).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "format: unknown format {name:?}: use json, ndjson, csv, xml, lp or txt"
+                "format: unknown format {name:?}: use json, ndjson, csv, xml, lp, txt, prometheus or openmetrics"
             ))
         })?,
         None => {
@@ -96,7 +98,8 @@ fn options(headers: &HeaderMap, params: IngestParams) -> Result<DecodeOptions, A
             Format::from_content_type(content_type).ok_or_else(|| {
                 ApiError::UnsupportedMediaType(format!(
                     "Content-Type {content_type:?} is not an ingest format: use application/json, \
-                     application/x-ndjson, text/csv, application/xml or text/plain (line protocol), \
+                     application/x-ndjson, text/csv, application/xml, text/plain (line protocol), \
+                     text/plain; version=0.0.4 (Prometheus) or application/openmetrics-text, \
                      or name the format with ?format="
                 ))
             })?
@@ -130,7 +133,7 @@ fn options(headers: &HeaderMap, params: IngestParams) -> Result<DecodeOptions, A
 /// Pushes measures (ingest token).
 #[utoipa::path(post, path = "/api/v1/ingest", tag = "ingest", security(("bearer" = [])),
     params(IngestParams),
-    request_body(content = String, description = "Measures as JSON, NDJSON, CSV, XML, line protocol or txt",
+    request_body(content = String, description = "Measures as JSON, NDJSON, CSV, XML, line protocol, txt, or a Prometheus/OpenMetrics page (with `experiment`)",
         content_type = "application/json"),
     responses(
         (status = 200, body = IngestOutcome, description = "Accepted records are durable; rejected ones are listed with reasons"),
@@ -144,6 +147,8 @@ pub async fn push(
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<IngestOutcome>> {
     let options = options(&headers, params)?;
+    let exposition = matches!(options.format, Format::Prometheus | Format::OpenMetrics);
+    let experiment = options.experiment.clone();
     // Checked before decoding, so that a bad header costs nothing.
     let idempotency_key = match headers.get("idempotency-key") {
         Some(value) => Some(
@@ -170,6 +175,15 @@ pub async fn push(
     let decoded = tokio::task::spawn_blocking(move || ingest::decode_body(&body, &options))
         .await
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("decoder task failed: {err}")))??;
+    // Exporters' metric names are not registered beforehand: like InfluxDB writes, a page
+    // creates its types when the experiment allows it.
+    if exposition
+        && let Some(name) = experiment
+        && let Some(found) = state.meta.experiment_by_name(&name).await?
+        && token.experiment_ids.contains(&found.experiment_id)
+    {
+        ingest::create_measure_types(&state, found.experiment_id, &decoded).await?;
+    }
     let outcome = ingest::store(&state, &token, decoded, idempotency_key.as_deref()).await?;
     tracing::info!(
         token_id = %token.token_id,

@@ -2,7 +2,7 @@
 //! with an ingest token. Good lines are stored even when others are refused; the answer then
 //! lists the refused ones, as InfluxDB's partial writes do.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use axum::{
     extract::{Query, Request, State},
@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use mymonit_formats::{Decoded, line_protocol};
-use mymonit_model::{ingest::IngestToken, time::now_ns, validate};
+use mymonit_model::{ingest::IngestToken, time::now_ns};
 
 use super::{InfluxError, credentials::Credentials};
 use crate::{api::ingest::live_ingest_token, ingest, state::AppState};
@@ -162,7 +162,7 @@ async fn write(
     .map_err(|err| {
         InfluxError::from_api(v2, anyhow::anyhow!("decoder task failed: {err}").into())
     })?;
-    create_measure_types(state, experiment.experiment_id, &decoded)
+    ingest::create_measure_types(state, experiment.experiment_id, &decoded)
         .await
         .map_err(|err| InfluxError::from_api(v2, err))?;
     let outcome = ingest::store(state, &token, decoded, None)
@@ -209,42 +209,6 @@ async fn write(
             outcome.rejected_count
         ),
     ))
-}
-
-/// Creates the measure types the points name that do not exist yet, when the experiment
-/// allows it; otherwise their points are refused later, with the reason.
-async fn create_measure_types(
-    state: &AppState,
-    experiment_id: i64,
-    decoded: &[Decoded],
-) -> Result<(), crate::error::ApiError> {
-    let names: BTreeSet<&str> = decoded
-        .iter()
-        .filter_map(|record| record.as_ref().ok())
-        .map(|record| record.measure.as_str())
-        .collect();
-    let mut allowed = None;
-    for name in names {
-        if state.meta.measure_type_by_name(name).await?.is_some() {
-            continue;
-        }
-        let allowed = match allowed {
-            Some(allowed) => allowed,
-            None => *allowed.insert(state.meta.creates_measure_types(experiment_id).await?),
-        };
-        if !allowed || validate::measure_type_field("name", name).is_err() {
-            continue;
-        }
-        match state.meta.create_measure_type(name, "", "").await {
-            Ok(created) => {
-                tracing::info!(measure_type = %created.name, experiment_id, "measure type created by a write");
-            }
-            // Another writer created it meanwhile.
-            Err(mymonit_store::StoreError::Conflict(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -23,8 +23,13 @@ pub use mymonit_formats::{DecodeOptions, Format};
 
 /// Decodes a whole body (CPU work: call it off the async runtime for large bodies).
 pub fn decode_body(body: &[u8], options: &DecodeOptions) -> Result<Vec<Decoded>, ApiError> {
-    let decoder = mymonit_formats::decoder(body, options, now_ns).map_err(|_| {
-        ApiError::BadRequest("txt bodies need the experiment and measure query parameters".into())
+    let decoder = mymonit_formats::decoder(body, options, now_ns).map_err(|err| match err {
+        mymonit_formats::OptionsError::TxtNeedsNames => ApiError::BadRequest(
+            "txt bodies need the experiment and measure query parameters".into(),
+        ),
+        mymonit_formats::OptionsError::ExpositionNeedsExperiment => ApiError::BadRequest(
+            "Prometheus and OpenMetrics pages need the experiment query parameter".into(),
+        ),
     })?;
     Ok(decoder.collect())
 }
@@ -210,6 +215,42 @@ pub async fn store(
             .committed(Source::Http, outcome.accepted, started.elapsed());
     }
     Ok(outcome)
+}
+
+/// Creates the measure types the points name that do not exist yet, when the experiment
+/// allows it; otherwise their points are refused later, with the reason.
+pub async fn create_measure_types(
+    state: &AppState,
+    experiment_id: i64,
+    decoded: &[Decoded],
+) -> Result<(), ApiError> {
+    let names: std::collections::BTreeSet<&str> = decoded
+        .iter()
+        .filter_map(|record| record.as_ref().ok())
+        .map(|record| record.measure.as_str())
+        .collect();
+    let mut allowed = None;
+    for name in names {
+        if state.meta.measure_type_by_name(name).await?.is_some() {
+            continue;
+        }
+        let allowed = match allowed {
+            Some(allowed) => allowed,
+            None => *allowed.insert(state.meta.creates_measure_types(experiment_id).await?),
+        };
+        if !allowed || mymonit_model::validate::measure_type_field("name", name).is_err() {
+            continue;
+        }
+        match state.meta.create_measure_type(name, "", "").await {
+            Ok(created) => {
+                tracing::info!(measure_type = %created.name, experiment_id, "measure type created by a write");
+            }
+            // Another writer created it meanwhile.
+            Err(mymonit_store::StoreError::Conflict(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
