@@ -9,6 +9,7 @@ pub mod password;
 pub mod permissions;
 pub mod personal_token;
 pub mod redact;
+pub mod source;
 pub mod time;
 pub mod units;
 pub mod user;

@@ -48,6 +48,8 @@ impl Role {
                 Some(Scope::All)
             }
             (Role::Admin, ListAssociations | ManageAssociations) => Some(Scope::All),
+            (Role::Admin, ManageSources | ListSources) => Some(Scope::All),
+            (Role::Scientist, ListSources) => Some(Scope::Own),
             (Role::Scientist, ReadMeasures) => Some(Scope::Own),
             (_, ListMeasureTypes) => Some(Scope::All),
             (Role::Auditor, ReadAudit) => Some(Scope::All),
@@ -113,6 +115,10 @@ pub enum Action {
     ReadMeasures,
     /// Read and verify the audit trail.
     ReadAudit,
+    /// Create, change and delete pull sources.
+    ManageSources,
+    /// List pull sources and their state (scientists: of their experiments).
+    ListSources,
 }
 
 /// How far a permission reaches.
@@ -130,7 +136,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 15] = [
+    const ACTIONS: [Action; 17] = [
         ListUsers,
         ReadUser,
         CreateUser,
@@ -146,6 +152,8 @@ mod tests {
         ManageAssociations,
         ReadMeasures,
         ReadAudit,
+        ManageSources,
+        ListSources,
     ];
 
     /// The DESIGN.md table, written out cell by cell: (action, admin, scientist, auditor).
@@ -153,7 +161,7 @@ mod tests {
     fn matrix_matches_the_design() {
         use Scope::*;
         type Cell = Option<Scope>;
-        let expected: [(Action, Cell, Cell, Cell); 15] = [
+        let expected: [(Action, Cell, Cell, Cell); 17] = [
             (ListUsers, Some(All), Some(Own), None),
             (ReadUser, Some(All), Some(Own), None),
             (CreateUser, Some(All), None, None),
@@ -169,6 +177,8 @@ mod tests {
             (ManageAssociations, Some(All), None, None),
             (ReadMeasures, None, Some(Own), None),
             (ReadAudit, None, None, Some(All)),
+            (ManageSources, Some(All), None, None),
+            (ListSources, Some(All), Some(Own), None),
         ];
         assert_eq!(expected.map(|e| e.0), ACTIONS);
         for (action, admin, scientist, auditor) in expected {

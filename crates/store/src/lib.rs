@@ -26,6 +26,7 @@ pub use mymonit_tsdb::{Point, chunk::Summary};
 mod layout;
 pub mod postgres;
 mod rows;
+pub mod sources;
 pub mod sqlite;
 mod url;
 
@@ -477,7 +478,7 @@ pub trait AttemptStore: Send + Sync {
 
 /// Everything a MyMonit server keeps, on one backend.
 #[async_trait]
-pub trait Store: MetaStore + MeasureStore + AuditStore {
+pub trait Store: MetaStore + MeasureStore + AuditStore + sources::SourceStore {
     /// Sign-in attempts in the database, where instances share it (`None`: the embedded
     /// backend, one instance, which counts in memory).
     fn attempts(&self) -> Option<&dyn AttemptStore> {

@@ -833,3 +833,4 @@ mod live;
 mod measures;
 mod partitions;
 mod retention;
+mod sources;

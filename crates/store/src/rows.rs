@@ -11,6 +11,12 @@ pub(crate) fn now() -> i64 {
 pub(crate) const USER_COLUMNS: &str =
     "user_id, name, username, email, role, password_hash, token_generation";
 
+/// The columns [`row_mappers!`]'s `source_from_row` reads.
+pub(crate) const SOURCE_COLUMNS: &str = "source_id, experiment_id, kind, url, \
+     sealed_secret is not null as has_secret, include, interval_secs, enabled, created_at_ms, \
+     cursor, history_from, backlog_secs, last_success_ms, last_error, last_error_ms, failures, \
+     points_fetched, next_fetch_ms";
+
 /// A JSON value as the audit trail stores it.
 pub(crate) fn json_text(value: &serde_json::Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
@@ -18,7 +24,7 @@ pub(crate) fn json_text(value: &serde_json::Value) -> String {
 
 /// Defines, in the invoking module, the mappers from a backend's row type to the model:
 /// `user_from_row`, `account_from_row`, `experiment_from_row`, `measure_type_from_row`,
-/// `personal_token_from_row` and `record_from_row` (audit).
+/// `personal_token_from_row`, `source_from_row` and `record_from_row` (audit).
 macro_rules! row_mappers {
     ($row:ty) => {
         #[allow(unused_imports)]
@@ -74,6 +80,35 @@ macro_rules! row_mappers {
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
                 revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            })
+        }
+
+        /// A pull source from its row ([`crate::rows::SOURCE_COLUMNS`]).
+        fn source_from_row(row: &$row) -> crate::Result<mymonit_model::source::Source> {
+            let kind: String = row.try_get("kind")?;
+            let invalid =
+                |what: &str| crate::StoreError::Invalid(format!("source: corrupt {what}"));
+            Ok(mymonit_model::source::Source {
+                source_id: row.try_get("source_id")?,
+                experiment_id: row.try_get("experiment_id")?,
+                kind: kind.parse().map_err(|_| invalid("kind"))?,
+                url: row.try_get("url")?,
+                has_secret: row.try_get("has_secret")?,
+                include: row.try_get("include")?,
+                interval_secs: u32::try_from(row.try_get::<i64, _>("interval_secs")?)
+                    .map_err(|_| invalid("interval"))?,
+                enabled: row.try_get("enabled")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+                cursor: row.try_get("cursor")?,
+                history_from: row.try_get("history_from")?,
+                backlog_secs: row.try_get("backlog_secs")?,
+                last_success_ms: row.try_get("last_success_ms")?,
+                last_error: row.try_get("last_error")?,
+                last_error_ms: row.try_get("last_error_ms")?,
+                failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
+                points_fetched: u64::try_from(row.try_get::<i64, _>("points_fetched")?)
+                    .unwrap_or_default(),
+                next_fetch_ms: row.try_get("next_fetch_ms")?,
             })
         }
 

@@ -695,6 +695,7 @@ mod deliveries;
 mod legacy;
 mod measures;
 mod retention;
+mod sources;
 
 #[cfg(test)]
 mod tests;

@@ -180,7 +180,208 @@ on_both_backends!(
     an_experiment_gets_no_more_series_than_its_limit,
     live_views_hear_of_what_every_instance_stores,
     personal_tokens_and_measure_type_creation,
+    sources_are_claimed_by_one_instance_and_commits_store_each_point_once,
 );
+
+/// Two instances claim due sources without sharing one; a commit stores points and moves the
+/// cursor only for the lease holder and from the cursor it started at; keyed points are
+/// stored once however often they are fetched, equal ones under distinct keys each.
+async fn sources_are_claimed_by_one_instance_and_commits_store_each_point_once(f: &Fixture) {
+    use crate::sources::{NewSource, PullOutcome, Pulled, SourcePatch};
+    use mymonit_model::source::SourceKind;
+    let store = &*f.store;
+    let other = f.open_another(&OpenOptions::default()).await;
+    let experiment = store.create_experiment("lab").await.unwrap();
+    let t0 = 1_800_000_000_000i64;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let source = store
+            .create_source(&NewSource {
+                experiment_id: experiment.experiment_id,
+                kind: SourceKind::Fmd,
+                url: format!("http://127.0.0.1:{}/dashboard", 5000 + n),
+                sealed_secret: Some(format!("sealed-{n}")),
+                include: None,
+                interval_secs: 60,
+                enabled: n != 2,
+                now_ms: t0,
+            })
+            .await
+            .unwrap();
+        assert!(source.has_secret);
+        assert_eq!(source.next_fetch_ms, t0);
+        ids.push(source.source_id);
+    }
+    // Two claimers race: the two enabled sources are claimed once in all.
+    let (a, b) = tokio::join!(
+        store.claim_due_sources("a", t0, 30_000, 10),
+        other.claim_due_sources("b", t0, 30_000, 10)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut claimed: Vec<i64> = a.iter().chain(&b).map(|c| c.source.source_id).collect();
+    claimed.sort();
+    assert_eq!(claimed, ids[..2]);
+    let first = a
+        .iter()
+        .chain(&b)
+        .find(|c| c.source.source_id == ids[0])
+        .unwrap();
+    assert_eq!(first.sealed_secret.as_deref(), Some("sealed-0"));
+    let holder = if a.iter().any(|c| c.source.source_id == ids[0]) {
+        "a"
+    } else {
+        "b"
+    };
+    // Held: nobody else gets it before the lease ends; afterwards anyone may.
+    assert!(
+        store
+            .claim_due_sources("c", t0 + 1, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let point = |ts: i64, value: f64| NewMeasure {
+        experiment_id: experiment.experiment_id,
+        measure_type_id: 1,
+        timestamp_ns: ts,
+        value,
+        tags: BTreeMap::new(),
+    };
+    let pulled =
+        |owner: &str, from: Option<i64>, to: i64, keyed: Vec<(String, Vec<NewMeasure>)>| Pulled {
+            source_id: ids[0],
+            owner: owner.into(),
+            from_cursor: from,
+            cursor: Some(to),
+            history_from: Some(100),
+            backlog_secs: 50,
+            keyed,
+            points: vec![point(to, 1.0)],
+            next_fetch_ms: t0 + 60_000,
+            now_ms: t0 + 2,
+        };
+    let keyed = |n: usize| -> Vec<(String, Vec<NewMeasure>)> {
+        (0..n)
+            .map(|i| (format!("fmd:1:x:{i}"), vec![point(5, 2.0)]))
+            .collect()
+    };
+    let intruder = if holder == "a" { "b" } else { "a" };
+    assert_eq!(
+        store
+            .commit_pull(&pulled(intruder, None, 10, keyed(1)))
+            .await
+            .unwrap(),
+        PullOutcome::Superseded
+    );
+    assert_eq!(
+        store
+            .commit_pull(&pulled(holder, Some(3), 10, keyed(1)))
+            .await
+            .unwrap(),
+        PullOutcome::Superseded
+    );
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .commit_pull(&pulled(holder, None, 10, keyed(1)))
+            .await
+            .unwrap(),
+        PullOutcome::Stored(2)
+    );
+    let after = store.get_source(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (after.cursor, after.history_from, after.backlog_secs),
+        (Some(10), Some(100), 50)
+    );
+    assert_eq!(
+        (after.points_fetched, after.last_success_ms),
+        (2, Some(t0 + 2))
+    );
+    assert_eq!(after.next_fetch_ms, t0 + 60_000);
+    // Released: a commit from the same lease again is refused.
+    assert_eq!(
+        store
+            .commit_pull(&pulled(holder, Some(10), 20, keyed(1)))
+            .await
+            .unwrap(),
+        PullOutcome::Superseded
+    );
+    // The next fetch overlaps: the keyed point it reads again is not stored twice, and an
+    // equal point that arrived since (a second key) is.
+    let round2 = store
+        .claim_due_sources("c", t0 + 60_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert!(round2.iter().any(|c| c.source.source_id == ids[0]));
+    assert_eq!(
+        store
+            .commit_pull(&pulled("c", Some(10), 20, keyed(2)))
+            .await
+            .unwrap(),
+        PullOutcome::Stored(2)
+    );
+    assert_eq!(store.count(experiment.experiment_id).await.unwrap(), 4);
+    // A failure counts, keeps the text and schedules the retry.
+    let second = round2
+        .iter()
+        .find(|c| c.source.source_id == ids[1])
+        .unwrap();
+    assert_eq!(second.source.failures, 0);
+    store
+        .record_pull_failure(ids[1], "c", "connection refused", t0 + 60_000, t0 + 61_001)
+        .await
+        .unwrap();
+    let failed = store.get_source(ids[1]).await.unwrap().unwrap();
+    assert_eq!(failed.failures, 1);
+    assert_eq!(failed.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(failed.next_fetch_ms, t0 + 61_001);
+    // Patching: a new secret makes it due at once; enabling the third brings it in.
+    let patched = store
+        .update_source(
+            ids[2],
+            &SourcePatch {
+                enabled: Some(true),
+                interval_secs: Some(5),
+                ..SourcePatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(patched.enabled);
+    assert_eq!(patched.interval_secs, 5);
+    let removed = store
+        .update_source(
+            ids[2],
+            &SourcePatch {
+                sealed_secret: Some(None),
+                ..SourcePatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!removed.has_secret);
+    assert_eq!(
+        store
+            .list_sources(Some(experiment.experiment_id))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(store.delete_source(ids[2]).await.unwrap());
+    assert!(!store.delete_source(ids[2]).await.unwrap());
+    assert!(
+        store
+            .update_source(ids[2], &SourcePatch::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.list_sources(None).await.unwrap().len(), 2);
+    other.close().await;
+}
 
 /// Personal access tokens are found by hash while live and only then; each user sees and
 /// revokes only their own; whether an experiment lets writes create types is kept.
