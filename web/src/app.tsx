@@ -6,7 +6,7 @@ import { SessionContext, useSession, type SessionContextValue } from "./hooks";
 import { api, errorMessage } from "./lib/api";
 import { homeOf, matchRoute, mayOpen, navFor, navigate, onNavigate } from "./lib/router";
 import type { User } from "./lib/types";
-import { AdminPage } from "./pages/admin";
+import { AdminPage } from "./pages/admin/index";
 import { AuditPage } from "./pages/audit";
 import { DashboardPage } from "./pages/dashboard";
 import { OverviewPage } from "./pages/overview";

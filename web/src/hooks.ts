@@ -2,7 +2,7 @@
 
 import { createContext, type RefObject } from "preact";
 import { useCallback, useContext, useEffect, useRef, useState } from "preact/hooks";
-import { api, errorMessage, isAbort } from "./lib/api";
+import { ApiError, api, errorMessage, isAbort } from "./lib/api";
 import type { User } from "./lib/types";
 
 export interface SessionContextValue {
@@ -23,6 +23,8 @@ export function useSession(): SessionContextValue {
 export interface Fetched<T> {
   data: T | undefined;
   error: string | null;
+  /** The HTTP status of the failure (0: the server was not reached), null without one. */
+  errorStatus: number | null;
   loading: boolean;
   reload: () => void;
 }
@@ -31,6 +33,7 @@ export interface Fetched<T> {
 export function useApi<T>(path: string | null): Fetched<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
+  const [errorStatus, setErrorStatus] = useState<number | null>(null);
   const [loading, setLoading] = useState(path !== null);
   const [tick, setTick] = useState(0);
   useEffect(() => {
@@ -41,6 +44,7 @@ export function useApi<T>(path: string | null): Fetched<T> {
     const controller = new AbortController();
     setLoading(true);
     setError(null);
+    setErrorStatus(null);
     api.get<T>(path, undefined, controller.signal).then(
       (value) => {
         if (controller.signal.aborted) return;
@@ -50,13 +54,28 @@ export function useApi<T>(path: string | null): Fetched<T> {
       (err: unknown) => {
         if (isAbort(err) || controller.signal.aborted) return;
         setError(errorMessage(err));
+        setErrorStatus(err instanceof ApiError ? err.status : null);
         setLoading(false);
       },
     );
     return () => controller.abort();
   }, [path, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload };
+  return { data, error, errorStatus, loading, reload };
+}
+
+/** Calls `callback` every `ms` milliseconds while the page is visible (null: never); stops on
+ * unmount. For light polling of lists that change on the server's side. */
+export function useInterval(callback: () => void, ms: number | null): void {
+  const latest = useRef(callback);
+  latest.current = callback;
+  useEffect(() => {
+    if (ms === null) return;
+    const timer = window.setInterval(() => {
+      if (document.visibilityState !== "hidden") latest.current();
+    }, ms);
+    return () => window.clearInterval(timer);
+  }, [ms]);
 }
 
 /** The content width of an element, rounded to `step` pixels, kept up to date. */

@@ -267,6 +267,18 @@ const CHANGE_FIELDS: &[(Routes, Fields)] = &[
         &["/api/v1/ingest-tokens"],
         &[("experiments", true), ("description", true)],
     ),
+    (
+        &["/api/v1/sources", "/api/v1/sources/{source_id}"],
+        &[
+            ("experiment_id", true),
+            ("kind", true),
+            ("url", true),
+            ("interval_secs", true),
+            ("enabled", true),
+            ("include", true),
+            ("secret", false),
+        ],
+    ),
 ];
 
 /// Longest string kept in a record; longer ones are cut and marked with `…`.

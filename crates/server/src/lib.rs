@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod query;
 pub mod router;
 pub mod settings;
+pub mod sources;
 pub mod state;
 pub mod tls;
 pub mod ui;
@@ -88,6 +89,10 @@ impl Server {
             audit_trail: store.clone(),
             meta: store.clone(),
             measures: store.clone(),
+            sources: store.clone(),
+            fetcher: sources::Fetcher::new(&settings.sources)
+                .context("cannot set up the HTTP client of pull sources")?,
+            sources_changed: Arc::default(),
             tokens: Arc::new(tokens),
             throttle: Arc::new(throttle),
             settings: Arc::new(settings),
@@ -156,6 +161,11 @@ impl Server {
         tracing::info!(%addr, scheme, "MyMonit listening");
         let purge = tokio::spawn(purge_old_state(state.clone()));
         let compactor = tokio::spawn(compact_continuously(state.clone()));
+        let fetcher = state
+            .settings
+            .sources
+            .fetch
+            .then(|| tokio::spawn(sources::scheduler::run(state.clone())));
         // One signal stops the HTTP server, live streams and the AMQP consumer.
         let stop = state.stopping.clone();
         let stopped = stop.subscribe();
@@ -223,6 +233,11 @@ impl Server {
         // Dropping a compaction mid-transaction rolls it back: nothing is lost or doubled.
         compactor.abort();
         let _ = compactor.await;
+        // A fetch dropped before its commit stores nothing; its lease lapses for another.
+        if let Some(fetcher) = fetcher {
+            fetcher.abort();
+            let _ = fetcher.await;
+        }
         state
             .audit
             .record(audit::event("server.stop", None, Outcome::Success))

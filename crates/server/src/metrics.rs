@@ -93,6 +93,19 @@ struct KindLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceFetchLabels {
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceStateLabels {
+    source_id: String,
+    kind: String,
+    experiment: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabels {
     role: String,
 }
@@ -120,6 +133,10 @@ pub struct Metrics {
     request_seconds: Family<RouteLabels, Histogram>,
     logins: Family<OutcomeLabels, Counter>,
     duty_events: Family<KindLabels, Counter>,
+    source_fetches: Family<SourceFetchLabels, Counter>,
+    source_points: Family<KindLabels, Counter>,
+    source_refused: Family<KindLabels, Counter>,
+    source_fetch_seconds: Family<KindLabels, Histogram>,
     compactions: Counter,
     compacted_points: Counter,
     compaction_seconds: Histogram,
@@ -146,9 +163,45 @@ pub(crate) struct StoreGauges {
     pub experiments: Gauge,
     pub associations: Gauge,
     experiment_measures: Family<ExperimentLabels, Gauge>,
+    source_failures: Family<SourceStateLabels, Gauge>,
+    source_last_success: Family<SourceStateLabels, Gauge>,
+    source_backlog: Family<SourceStateLabels, Gauge>,
+}
+
+/// One source's state, for the gauges.
+pub(crate) struct SourceGauge {
+    pub source_id: i64,
+    pub kind: &'static str,
+    pub experiment: String,
+    pub failures: u32,
+    pub last_success_seconds: Option<i64>,
+    pub backlog_secs: i64,
 }
 
 impl StoreGauges {
+    /// Sets the per-source gauges from scratch (enabled sources only).
+    pub fn set_sources(&self, sources: &[SourceGauge]) {
+        self.source_failures.clear();
+        self.source_last_success.clear();
+        self.source_backlog.clear();
+        for one in sources {
+            let labels = SourceStateLabels {
+                source_id: one.source_id.to_string(),
+                kind: one.kind.to_owned(),
+                experiment: one.experiment.clone(),
+            };
+            self.source_failures
+                .get_or_create(&labels)
+                .set(i64::from(one.failures));
+            if let Some(seconds) = one.last_success_seconds {
+                self.source_last_success.get_or_create(&labels).set(seconds);
+            }
+            self.source_backlog
+                .get_or_create(&labels)
+                .set(one.backlog_secs);
+        }
+    }
+
     /// Sets the users-by-role gauge from scratch.
     pub fn set_users(&self, counts: &[(String, i64)]) {
         self.users.clear();
@@ -222,6 +275,12 @@ impl Default for Metrics {
             request_seconds: Family::new_with_constructor(|| Histogram::new(latency_buckets())),
             logins: Family::default(),
             duty_events: Family::default(),
+            source_fetches: Family::default(),
+            source_points: Family::default(),
+            source_refused: Family::default(),
+            source_fetch_seconds: Family::new_with_constructor(
+                || Histogram::new(latency_buckets()),
+            ),
             compactions: Counter::default(),
             compacted_points: Counter::default(),
             compaction_seconds: Histogram::new(latency_buckets()),
@@ -298,6 +357,27 @@ impl Default for Metrics {
         );
         registry.register("logins", "Sign-ins by outcome", m.logins.clone());
         registry.register(
+            "source_fetches",
+            "Fetches from pull sources by kind and outcome (success, failure, superseded: \
+             another instance took the source over)",
+            m.source_fetches.clone(),
+        );
+        registry.register(
+            "source_points",
+            "New points stored from pull sources, by kind",
+            m.source_points.clone(),
+        );
+        registry.register(
+            "source_records_refused",
+            "Records read from pull sources and refused (unknown measure type, limits), by kind",
+            m.source_refused.clone(),
+        );
+        registry.register(
+            "source_fetch_duration_seconds",
+            "Time of a fetch from a pull source, storing included",
+            m.source_fetch_seconds.clone(),
+        );
+        registry.register(
             "compactions",
             "Compaction passes that moved points",
             m.compactions.clone(),
@@ -343,6 +423,21 @@ impl Default for Metrics {
             "Measures stored per experiment",
             store.experiment_measures.clone(),
         );
+        registry.register(
+            "source_consecutive_failures",
+            "Failed fetches of an enabled pull source since its last success (0: healthy)",
+            store.source_failures.clone(),
+        );
+        registry.register(
+            "source_last_success_timestamp_seconds",
+            "When an enabled pull source was last fetched successfully (unix seconds)",
+            store.source_last_success.clone(),
+        );
+        registry.register(
+            "source_backlog_seconds",
+            "Seconds of a pull source's history still to load",
+            store.source_backlog.clone(),
+        );
         Self {
             registry: root,
             ..metrics_without_registry
@@ -351,6 +446,32 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a fetch from a pull source.
+    pub fn source_fetched(&self, kind: &str, outcome: &str, points: u64, took: Duration) {
+        self.source_fetches
+            .get_or_create(&SourceFetchLabels {
+                kind: kind.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        let labels = KindLabels {
+            kind: kind.to_owned(),
+        };
+        self.source_points.get_or_create(&labels).inc_by(points);
+        self.source_fetch_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts records of a pull source that were refused.
+    pub fn source_refused(&self, kind: &str, count: u64) {
+        self.source_refused
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc_by(count);
+    }
+
     /// Counts a committed batch.
     pub fn committed(&self, source: Source, measures: u64, took: Duration) {
         let labels = SourceLabels { source };

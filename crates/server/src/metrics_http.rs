@@ -56,6 +56,10 @@ async fn refresh(state: &AppState) -> Result<(), mymonit_store::StoreError> {
     let experiments = state.meta.list_experiments().await?;
     gauges.experiments.set(experiments.len() as i64);
     let mut measures = Vec::with_capacity(experiments.len());
+    let experiments_by_id: BTreeMap<i64, String> = experiments
+        .iter()
+        .map(|e| (e.experiment_id, e.name.clone()))
+        .collect();
     for experiment in experiments {
         let count = state.measures.count(experiment.experiment_id).await?;
         measures.push((experiment.name, as_i64(count)));
@@ -64,6 +68,26 @@ async fn refresh(state: &AppState) -> Result<(), mymonit_store::StoreError> {
     gauges
         .associations
         .set(state.meta.list_associations().await?.len() as i64);
+    let names: BTreeMap<i64, String> = experiments_by_id;
+    let sources: Vec<crate::metrics::SourceGauge> = state
+        .sources
+        .list_sources(None)
+        .await?
+        .into_iter()
+        .filter(|source| source.enabled)
+        .map(|source| crate::metrics::SourceGauge {
+            source_id: source.source_id,
+            kind: source.kind.as_str(),
+            experiment: names
+                .get(&source.experiment_id)
+                .cloned()
+                .unwrap_or_default(),
+            failures: source.failures,
+            last_success_seconds: source.last_success_ms.map(|ms| ms / 1_000),
+            backlog_secs: source.backlog_secs,
+        })
+        .collect();
+    gauges.set_sources(&sources);
     let consuming = matches!(
         *state.consumer.read().unwrap_or_else(|e| e.into_inner()),
         ConsumerState::Consuming

@@ -124,6 +124,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ingest-tokens/{token_id}",
             axum::routing::delete(api::ingest_tokens::revoke),
+        )
+        .route(
+            "/sources",
+            get(api::sources::list).post(api::sources::create),
+        )
+        .route(
+            "/sources/{source_id}",
+            get(api::sources::get)
+                .patch(api::sources::update)
+                .delete(api::sources::delete),
         );
 
     let original = Router::new()

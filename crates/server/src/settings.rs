@@ -46,6 +46,8 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     /// Compaction of recent points into chunks.
     pub storage: StorageSettings,
+    /// Fetching from pull sources (Flask-MonitoringDashboards, Prometheus pages).
+    pub sources: SourcesSettings,
     /// Where to serve Prometheus metrics (`/metrics`), on a listener of its own; `off` (or
     /// empty) for none. Keep it on loopback or a private network.
     pub metrics_listen: Option<String>,
@@ -347,6 +349,34 @@ impl Default for StorageSettings {
     }
 }
 
+/// Fetching from pull sources.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesSettings {
+    /// Whether this instance fetches (every instance may: each source is fetched by one).
+    pub fetch: bool,
+    /// Most fetches this instance runs at once.
+    pub max_concurrent_fetches: usize,
+    /// Time allowed for one fetch (connecting, reading the answer), in seconds.
+    pub fetch_timeout_secs: u64,
+    /// Largest answer read from a source, in bytes.
+    pub max_response_bytes: usize,
+    /// How much of a dashboard's history one fetch loads while catching up, in seconds.
+    pub history_window_secs: i64,
+}
+
+impl Default for SourcesSettings {
+    fn default() -> Self {
+        Self {
+            fetch: true,
+            max_concurrent_fetches: 4,
+            fetch_timeout_secs: 10,
+            max_response_bytes: 64 * 1024 * 1024,
+            history_window_secs: 6 * 3600,
+        }
+    }
+}
+
 fn default_username_claim() -> String {
     "sub".into()
 }
@@ -385,6 +415,7 @@ impl Default for Settings {
             amqp: AmqpSettings::default(),
             ingest: IngestSettings::default(),
             storage: StorageSettings::default(),
+            sources: SourcesSettings::default(),
             metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,
             trusted_proxies: Vec::new(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mymonit_store::{AuditStore, MeasureStore, MetaStore};
+use mymonit_store::{AuditStore, MeasureStore, MetaStore, sources::SourceStore};
 
 use crate::{
     auth::{throttle::Throttle, tokens::TokenService},
@@ -16,6 +16,12 @@ pub struct AppState {
     pub meta: Arc<dyn MetaStore>,
     /// The time series.
     pub measures: Arc<dyn MeasureStore>,
+    /// Pull sources and their fetching state.
+    pub sources: Arc<dyn SourceStore>,
+    /// Fetches from sources (and checks new ones).
+    pub fetcher: crate::sources::Fetcher,
+    /// Wakes the source scheduler when a source is created or changed.
+    pub sources_changed: Arc<tokio::sync::Notify>,
     /// Signs and checks tokens.
     pub tokens: Arc<TokenService>,
     /// Brakes password guessing.

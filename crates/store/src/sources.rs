@@ -101,6 +101,8 @@ pub trait SourceStore: Send + Sync + 'static {
     /// Changes a source's settings; a change of URL or secret makes it due at once and keeps
     /// its cursor. `Ok(None)` when there is no such source.
     async fn update_source(&self, source_id: i64, patch: &SourcePatch) -> Result<Option<Source>>;
+    /// A source's sealed secret, if it has one (to check the source again when it changes).
+    async fn sealed_secret(&self, source_id: i64) -> Result<Option<String>>;
     /// Deletes a source (its points stay); `Ok(false)` when there is no such source.
     async fn delete_source(&self, source_id: i64) -> Result<bool>;
     /// Claims at most `limit` enabled sources that are due at `now_ms` and whose lease is free

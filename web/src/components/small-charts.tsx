@@ -1,7 +1,7 @@
-// SVG charts: sparklines for the overview, boxplots for the dashboard.
+// SVG charts: sparklines for the overview and the counts per time slice, boxplots for the dashboard.
 
 import { formatNumber } from "../lib/format";
-import { boxDomain, boxGeometry, sparklinePoints } from "../lib/shape";
+import { boxDomain, boxGeometry, sharedDomain, sparklinePoints } from "../lib/shape";
 import type { BoxplotBox, SeriesData } from "../lib/types";
 import { COLORS } from "./chart";
 
@@ -27,19 +27,32 @@ export function Sparkline({ series, label }: { series: SeriesData[]; label: stri
   );
 }
 
-/** One horizontal box per measure type, each on its own axis (units differ). */
-export function Boxplot({ boxes, units }: { boxes: BoxplotBox[]; units: Record<string, string> }) {
+/** One horizontal box per measure type, each on its own axis (units differ); or, `shared`,
+ * one per group of a measure type on a common axis. */
+export function Boxplot({
+  boxes,
+  units,
+  labelOf = (box) => box.measure,
+  shared = false,
+}: {
+  boxes: BoxplotBox[];
+  units: Record<string, string>;
+  labelOf?: (box: BoxplotBox) => string;
+  shared?: boolean;
+}) {
+  const common = shared ? sharedDomain(boxes) : null;
   return (
     <div class="boxplots">
       {boxes.map((box, i) => {
-        const domain = boxDomain(box);
+        const domain = common ?? boxDomain(box);
         const g = boxGeometry(box, domain);
         const unit = units[box.measure] ? ` ${units[box.measure]}` : "";
         const color = COLORS[i % COLORS.length];
+        const label = labelOf(box);
         return (
-          <figure class="boxplot" key={box.measure}>
+          <figure class="boxplot" key={`${box.measure}\u0000${box.group ?? ""}`}>
             <figcaption>
-              <strong>{box.measure}</strong>
+              <strong>{label}</strong>
               <span class="muted num"> n = {formatNumber(box.count)}</span>
             </figcaption>
             {g && domain ? (
@@ -48,7 +61,7 @@ export function Boxplot({ boxes, units }: { boxes: BoxplotBox[]; units: Record<s
                 width="100%"
                 height="36"
                 role="img"
-                aria-label={`${box.measure}: min ${formatNumber(box.min)}, first quartile ${formatNumber(box.p25)}, median ${formatNumber(box.p50)}, third quartile ${formatNumber(box.p75)}, max ${formatNumber(box.max)}${unit}`}
+                aria-label={`${label}: min ${formatNumber(box.min)}, first quartile ${formatNumber(box.p25)}, median ${formatNumber(box.p50)}, third quartile ${formatNumber(box.p75)}, max ${formatNumber(box.max)}${unit}`}
               >
                 <line x1={`${g.min}%`} x2={`${g.max}%`} y1="18" y2="18" stroke="#9aa4b2" stroke-width="1.5" />
                 <line x1={`${g.min}%`} x2={`${g.min}%`} y1="10" y2="26" stroke="#9aa4b2" stroke-width="1.5" />

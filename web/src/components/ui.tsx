@@ -1,4 +1,4 @@
-// Shared bits: links, alerts, loading and empty states, dialogs, copy buttons.
+// Shared bits: links, alerts, loading and empty states, tables, dialogs, copy buttons.
 
 import type { AnchorHTMLAttributes, ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -70,6 +70,67 @@ export function ListOf<T>({
       {rows && rows.length === 0 && <Empty>{empty}</Empty>}
       {rows && rows.length > 0 && <div class="table-wrap">{children(rows)}</div>}
     </>
+  );
+}
+
+export interface Column<T> {
+  /** The header's text. */
+  header: ComponentChildren;
+  cell: (row: T) => ComponentChildren;
+  /** Classes of the body cells ("num", "mono", "nowrap"…); "num" also aligns the header. */
+  class?: string;
+  /** A tooltip of the body cell (the whole of a shortened text). */
+  title?: (row: T) => string | undefined;
+}
+
+export interface DataTableProps<T> {
+  fetched: { data: T[] | undefined; error: string | null; loading: boolean };
+  /** What an empty list says. */
+  empty: string;
+  columns: Column<T>[];
+  rowKey: (row: T) => string | number;
+  /** The buttons of a row, in a last column headed "Actions" for screen readers. */
+  actions?: (row: T) => ComponentChildren;
+  rowClass?: (row: T) => string | undefined;
+  id?: string;
+  class?: string;
+}
+
+/** A fetched list as a table (in ListOf's loading, error and empty states). */
+export function DataTable<T>(props: DataTableProps<T>) {
+  return (
+    <ListOf fetched={props.fetched} empty={props.empty}>
+      {(rows) => (
+        <table class={props.class ? `data ${props.class}` : "data"} id={props.id}>
+          <thead>
+            <tr>
+              {props.columns.map((c, i) => (
+                <th scope="col" key={i} class={c.class?.split(" ").includes("num") ? "num" : undefined}>
+                  {c.header}
+                </th>
+              ))}
+              {props.actions && (
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
+              )}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((row) => (
+              <tr key={props.rowKey(row)} class={props.rowClass?.(row)}>
+                {props.columns.map((c, i) => (
+                  <td key={i} class={c.class} title={c.title?.(row)}>
+                    {c.cell(row)}
+                  </td>
+                ))}
+                {props.actions && <td class="actions">{props.actions(row)}</td>}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </ListOf>
   );
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { homeOf, matchRoute, mayOpen, navFor } from "./router";
+import { ADMIN_TABS, homeOf, matchRoute, mayOpen, navFor } from "./router";
 
 describe("routes", () => {
   it("match paths", () => {
@@ -8,10 +8,18 @@ describe("routes", () => {
     expect(matchRoute("/experiments/12/?x=1")).toEqual({ page: "dashboard", experimentId: 12 });
     expect(matchRoute("/admin")).toEqual({ page: "admin", tab: "users" });
     expect(matchRoute("/admin/ingest-tokens")).toEqual({ page: "admin", tab: "ingest-tokens" });
+    expect(matchRoute("/admin/sources")).toEqual({ page: "admin", tab: "sources" });
     expect(matchRoute("/admin/nope")).toEqual({ page: "not-found", path: "/admin/nope" });
     expect(matchRoute("/audit")).toEqual({ page: "audit" });
     expect(matchRoute("/settings#x")).toEqual({ page: "settings" });
     expect(matchRoute("/experiments/abc")).toEqual({ page: "not-found", path: "/experiments/abc" });
+  });
+});
+
+describe("admin tabs", () => {
+  it("each have a path of their own", () => {
+    expect(ADMIN_TABS.map((t) => t.id)).toEqual(["users", "experiments", "associations", "measure-types", "ingest-tokens", "sources"]);
+    for (const t of ADMIN_TABS) expect(matchRoute(`/admin/${t.id}`)).toEqual({ page: "admin", tab: t.id });
   });
 });
 

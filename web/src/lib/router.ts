@@ -2,13 +2,14 @@
 
 import type { Role } from "./types";
 
-export type AdminTab = "users" | "experiments" | "associations" | "measure-types" | "ingest-tokens";
+export type AdminTab = "users" | "experiments" | "associations" | "measure-types" | "ingest-tokens" | "sources";
 export const ADMIN_TABS: { id: AdminTab; label: string }[] = [
   { id: "users", label: "Users" },
   { id: "experiments", label: "Experiments" },
   { id: "associations", label: "Associations" },
   { id: "measure-types", label: "Measure types" },
   { id: "ingest-tokens", label: "Ingest tokens" },
+  { id: "sources", label: "Sources" },
 ];
 
 export type Route =

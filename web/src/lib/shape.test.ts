@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  alignSeries, appendPoint, boxDomain, boxGeometry, latestByType, newestTimestamp, seriesLabel, sparklinePoints, tagsKey, toNdjson,
+  alignSeries, appendPoint, boxDomain, boxGeometry, sharedDomain, latestByType, newestTimestamp, seriesLabel, sparklinePoints, tagsKey, toNdjson,
 } from "./shape";
 import type { LatestPoint } from "./types";
 
@@ -91,6 +91,12 @@ describe("boxplot", () => {
   });
   it("pads a box of one value", () => {
     expect(boxDomain({ ...box, min: 20, max: 20 })).toEqual([19, 21]);
+  });
+  it("puts the boxes of one measure type on a common axis", () => {
+    const other = { ...box, group: "world", min: 50, max: 300 };
+    expect(sharedDomain([{ ...box, group: "hello" }, other])).toEqual([-15, 315]);
+    expect(sharedDomain([{ ...box, min: null, max: null }])).toBeNull();
+    expect(sharedDomain([])).toBeNull();
   });
 });
 

@@ -128,6 +128,18 @@ export function boxDomain(box: BoxplotBox): [number, number] | null {
   return [box.min - pad, box.max + pad];
 }
 
+/** Padded axis bounds around the whiskers of every box, so that boxes of one unit compare. */
+export function sharedDomain(boxes: BoxplotBox[]): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const box of boxes) {
+    if (box.min !== null) lo = Math.min(lo, box.min);
+    if (box.max !== null) hi = Math.max(hi, box.max);
+  }
+  if (lo > hi) return null;
+  return boxDomain({ measure: "", count: 0, min: lo, p25: null, p50: null, p75: null, max: hi });
+}
+
 /** Where a box's five numbers sit on its axis, in percent; null without figures. */
 export function boxGeometry(box: BoxplotBox, domain: [number, number] | null = boxDomain(box)): BoxGeometry | null {
   if (!domain || box.min === null || box.p25 === null || box.p50 === null || box.p75 === null || box.max === null) {

@@ -106,6 +106,8 @@ export interface StatsAnswer {
 
 export interface BoxplotBox {
   measure: string;
+  /** With `group_by`: the tag's value (null for series without the tag). */
+  group?: string | null;
   count: number;
   min: number | null;
   p25: number | null;
@@ -118,6 +120,41 @@ export interface BoxplotAnswer {
   from: string | null;
   to: string | null;
   boxes: BoxplotBox[];
+}
+
+export type SourceKind = "fmd" | "prometheus";
+
+/** How a source fares: history still loading, fetching fine, failing, turned off, or waiting
+ * for its first fetch. */
+export type SourceState = "loading" | "ok" | "failing" | "disabled" | "waiting";
+
+/** A source MyMonit fetches measures from (its secret is write-only: never sent back). */
+export interface Source {
+  source_id: number;
+  experiment_id: number;
+  experiment: string;
+  kind: SourceKind;
+  url: string;
+  interval_secs: number;
+  enabled: boolean;
+  /** Prometheus only: the metric names kept (a regular expression). */
+  include: string | null;
+  has_secret: boolean;
+  created_at: string;
+  state: SourceState;
+  last_success_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  /** Consecutive failures. */
+  failures: number;
+  points_fetched: number;
+  /** Seconds of the source's history still to load; 0 when caught up. */
+  backlog: number;
+  /** History loaded up to. */
+  loaded_until: string | null;
+  /** The source's first record. */
+  history_from: string | null;
+  next_fetch_at: string | null;
 }
 
 export type Outcome = "success" | "failure" | "denied";

@@ -1,9 +1,11 @@
 // An experiment's dashboard: a chart per measure type, range statistics, time slices, a
-// boxplot, live updates and exports.
+// boxplot, the points per tag value, the sources it is fetched from, live updates and exports.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { ByTagCard } from "../components/by-tag";
 import { Chart, LiveBus } from "../components/chart";
 import { Boxplot } from "../components/small-charts";
+import { SourcesCard } from "../components/sources";
 import { Alert, Card, Empty, Link, Loading, Notice } from "../components/ui";
 import { useApi, useTitle } from "../hooks";
 import { api, errorMessage, isAbort } from "../lib/api";
@@ -386,6 +388,18 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
           {boxplot.data && boxplot.data.boxes.length > 0 && <Boxplot boxes={boxplot.data.boxes} units={units} />}
         </Card>
       )}
+
+      <ByTagCard
+        experimentId={experimentId}
+        latest={latest.data.latest}
+        range={range}
+        timeslice={timeslice}
+        isStatic={isStatic}
+        tz={tz}
+        units={units}
+      />
+
+      <SourcesCard experimentId={experimentId} />
     </div>
   );
 }

@@ -11,6 +11,7 @@ pub mod ingest_tokens;
 pub mod measure_types;
 pub mod measures;
 pub mod personal_tokens;
+pub mod sources;
 pub mod stats;
 pub mod users;
 

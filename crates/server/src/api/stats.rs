@@ -72,6 +72,9 @@ pub struct StatsParams {
     pub timeslice_is_static: Option<bool>,
     /// `tag:KEY`: one set of buckets per value of the tag.
     pub group_by: Option<String>,
+    /// Only series whose tags have one of the listed values, as a JSON object:
+    /// `{"endpoint":["hello","world"]}` (keys are ANDed; a series without the tag is left out).
+    pub tags: Option<String>,
     /// IANA time zone for calendar slices; default UTC.
     pub tz: Option<String>,
     /// `null` or `zero` to list empty buckets too.
@@ -83,11 +86,18 @@ pub struct StatsParams {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RangeParams {
+pub struct BoxplotParams {
     /// Start, inclusive (RFC 3339 or epoch seconds); default: the first point.
     pub from: Option<String>,
     /// End, exclusive; default: now.
     pub to: Option<String>,
+    /// Only this measure type (default: one box per type).
+    pub measure: Option<String>,
+    /// `tag:KEY`: one box per value of the tag (and type).
+    pub group_by: Option<String>,
+    /// Only series whose tags have one of the listed values, as a JSON object:
+    /// `{"endpoint":["hello","world"]}` (keys are ANDed; a series without the tag is left out).
+    pub tags: Option<String>,
 }
 
 /// Query parameters of the chart series endpoint.
@@ -103,6 +113,9 @@ pub struct SeriesParams {
     pub to: Option<String>,
     /// About how many points to return per series (default 1000).
     pub points: Option<usize>,
+    /// Only series whose tags have one of the listed values, as a JSON object:
+    /// `{"endpoint":["hello","world"]}` (keys are ANDed; a series without the tag is left out).
+    pub tags: Option<String>,
 }
 
 /// The body of a retention change.
@@ -157,11 +170,14 @@ pub struct BoxplotAnswer {
     pub boxes: Vec<Box>,
 }
 
-/// Min, quartiles and max of one measure type.
+/// Min, quartiles and max of one measure type (of one tag value, with `group_by`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Box {
     /// The measure type.
     pub measure: String,
+    /// With `group_by`: the tag's value (null for series without the tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Option<String>>,
     /// Points.
     pub count: u64,
     /// Smallest value.
@@ -232,7 +248,9 @@ async fn measure_series(
     actor: &AuthUser,
     experiment_id: i64,
     measure: Option<&str>,
+    tags: Option<&str>,
 ) -> ApiResult<(String, Vec<Series>)> {
+    let filter = tag_filter(tags)?;
     visible_experiment(state, actor, Action::ReadMeasures, experiment_id).await?;
     let name =
         measure.ok_or_else(|| bad("measure: required (a measure type name such as volt)"))?;
@@ -241,11 +259,49 @@ async fn measure_series(
         .measure_type_by_name(name)
         .await?
         .ok_or_else(|| bad(format!("measure: unknown measure type {name:?}")))?;
-    let series = state
+    let mut series = state
         .measures
         .series(experiment_id, Some(measure_type.measure_type_id))
         .await?;
+    series.retain(|one| keeps(filter.as_ref(), one));
     Ok((name.to_owned(), series))
+}
+
+/// Tag values to keep, by key.
+type TagFilter = BTreeMap<String, Vec<String>>;
+
+/// Reads the `tags` parameter.
+fn tag_filter(text: Option<&str>) -> ApiResult<Option<TagFilter>> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    serde_json::from_str::<TagFilter>(text).map(Some).map_err(|_| {
+        bad(format!(
+            "tags: {text:?} is not a JSON object of lists of values, such as {{\"endpoint\":[\"hello\"]}}"
+        ))
+    })
+}
+
+/// Whether a series passes a tag filter.
+fn keeps(filter: Option<&TagFilter>, series: &Series) -> bool {
+    filter.is_none_or(|filter| {
+        filter.iter().all(|(key, values)| {
+            series
+                .tags
+                .get(key)
+                .is_some_and(|value| values.iter().any(|v| v == value))
+        })
+    })
+}
+
+/// Reads a `group_by` parameter (`tag:KEY`).
+fn group_key(text: Option<&str>) -> ApiResult<Option<&str>> {
+    text.map(|text| {
+        text.strip_prefix("tag:")
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| bad(format!("group_by: {text:?} is not tag:KEY")))
+    })
+    .transpose()
 }
 
 fn figure_json(figure: Figure) -> Value {
@@ -413,8 +469,14 @@ pub async fn stats(
     ApiPath(experiment_id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<StatsParams>,
 ) -> ApiResult<Response> {
-    let (measure, series) =
-        measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
+    let (measure, series) = measure_series(
+        &state,
+        &actor,
+        experiment_id,
+        params.measure.as_deref(),
+        params.tags.as_deref(),
+    )
+    .await?;
     let statistics = parse_statistics(
         params.statistics.as_deref().unwrap_or(DEFAULT_STATISTICS),
         state.settings.api.max_statistics,
@@ -431,15 +493,7 @@ pub async fn stats(
     }
     let zone_name = params.tz.as_deref().unwrap_or("UTC");
     let zone = timeslice::parse_zone(zone_name).map_err(|err| bad(format!("tz: {err}")))?;
-    let group_by = params
-        .group_by
-        .as_deref()
-        .map(|text| {
-            text.strip_prefix("tag:")
-                .filter(|key| !key.is_empty())
-                .ok_or_else(|| bad(format!("group_by: {text:?} is not tag:KEY")))
-        })
-        .transpose()?;
+    let group_by = group_key(params.group_by.as_deref())?;
     let range = range(
         &state,
         &series,
@@ -582,7 +636,7 @@ impl BucketRows {
 
 /// Min, quartiles and max of every measure type of an experiment over a range.
 #[utoipa::path(get, path = "/api/v1/experiments/{experiment_id}/boxplot", tag = "measures",
-    security(("bearer" = [])), params(("experiment_id" = i64, Path), RangeParams),
+    security(("bearer" = [])), params(("experiment_id" = i64, Path), BoxplotParams),
     responses(
         (status = 200, body = BoxplotAnswer),
         (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
@@ -591,11 +645,30 @@ pub async fn boxplot(
     State(state): State<AppState>,
     actor: AuthUser,
     ApiPath(experiment_id): ApiPath<i64>,
-    ApiQuery(params): ApiQuery<RangeParams>,
+    ApiQuery(params): ApiQuery<BoxplotParams>,
 ) -> ApiResult<Json<BoxplotAnswer>> {
-    visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+    let group_by = group_key(params.group_by.as_deref())?;
+    let all = match params.measure.as_deref() {
+        Some(measure) => {
+            measure_series(
+                &state,
+                &actor,
+                experiment_id,
+                Some(measure),
+                params.tags.as_deref(),
+            )
+            .await?
+            .1
+        }
+        None => {
+            visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+            let filter = tag_filter(params.tags.as_deref())?;
+            let mut all = state.measures.series(experiment_id, None).await?;
+            all.retain(|one| keeps(filter.as_ref(), one));
+            all
+        }
+    };
     let _computing = computing(&state, &actor).await?;
-    let all = state.measures.series(experiment_id, None).await?;
     let Some((from, to)) =
         range(&state, &all, params.from.as_deref(), params.to.as_deref()).await?
     else {
@@ -615,8 +688,16 @@ pub async fn boxplot(
     }
     let mut boxes = Vec::new();
     for (measure, series) in by_type {
-        let groups = aggregate(&state, &series, &statistics, &[from, to], (from, to), None).await?;
-        for (_, buckets) in groups {
+        let groups = aggregate(
+            &state,
+            &series,
+            &statistics,
+            &[from, to],
+            (from, to),
+            group_by,
+        )
+        .await?;
+        for (group, buckets) in groups {
             for (_, figures) in buckets {
                 let Some(figures) = figures else { continue };
                 let number = |index: usize| match figures.get(index) {
@@ -629,6 +710,7 @@ pub async fn boxplot(
                 };
                 boxes.push(Box {
                     measure: measure.clone(),
+                    group: group_by.map(|_| group.clone()),
                     count,
                     min: number(1),
                     p25: number(2),
@@ -660,8 +742,14 @@ pub async fn series(
     ApiPath(experiment_id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<SeriesAnswer>> {
-    let (measure, all) =
-        measure_series(&state, &actor, experiment_id, params.measure.as_deref()).await?;
+    let (measure, all) = measure_series(
+        &state,
+        &actor,
+        experiment_id,
+        params.measure.as_deref(),
+        params.tags.as_deref(),
+    )
+    .await?;
     let _computing = computing(&state, &actor).await?;
     let points = params.points.unwrap_or(DEFAULT_SERIES_POINTS);
     let max = state.settings.api.max_series_points;

@@ -57,6 +57,8 @@ fn describe(action: Action) -> &'static str {
         Action::ManageAssociations => "associate or dissociate scientists",
         Action::ReadMeasures => "read measures",
         Action::ReadAudit => "read the audit trail",
+        Action::ManageSources => "create, change or delete sources",
+        Action::ListSources => "list sources",
     }
 }
 

@@ -105,6 +105,10 @@ struct SigningKey {
     /// Key id: the first 12 bytes of the SHA-256 of the public key, base64url.
     kid: String,
     public_x: String,
+    /// Seals secrets MyMonit keeps for itself (pull sources' tokens): AES-256-GCM under a key
+    /// derived from this one, so that every instance that can sign can also open them, and
+    /// a copy of the database alone cannot.
+    sealing: aws_lc_rs::aead::LessSafeKey,
 }
 
 impl SigningKey {
@@ -121,11 +125,20 @@ impl SigningKey {
         let public_x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
+        let sealing = {
+            use aws_lc_rs::{aead, hkdf};
+            let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"mymonit").extract(pkcs8);
+            let okm = prk
+                .expand(&[SEALING_INFO], &aead::AES_256_GCM)
+                .map_err(|_| anyhow::anyhow!("cannot derive the sealing key"))?;
+            aead::LessSafeKey::new(aead::UnboundKey::from(okm))
+        };
         Ok(Self {
             encoding: EncodingKey::from_ed_der(pkcs8),
             decoding: DecodingKey::from_ed_components(&public_x)?,
             kid: URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]),
             public_x,
+            sealing,
         })
     }
 
@@ -138,6 +151,27 @@ impl SigningKey {
         })?;
         Self::from_pkcs8(&bytes, &path.display().to_string())
     }
+}
+
+/// What the sealing key is derived for (HKDF's info).
+const SEALING_INFO: &[u8] = b"mymonit sealed secrets v1";
+
+/// A sealed secret that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// Not in the `v1.KID.DATA` form.
+    #[error("the sealed secret is malformed")]
+    Malformed,
+    /// Sealed under a key this instance does not have (rotated out of
+    /// `auth.previous_signing_key_files`, or another deployment's).
+    #[error("the secret was sealed with a signing key this server does not have (kid {0})")]
+    UnknownKey(String),
+    /// Altered, or sealed under another key with the same id.
+    #[error("the sealed secret does not open: it was altered")]
+    Altered,
+    /// The random source failed.
+    #[error("cannot seal: {0}")]
+    Random(String),
 }
 
 /// Signs and checks tokens.
@@ -222,6 +256,56 @@ impl TokenService {
             previous,
             external,
         })
+    }
+
+    /// Seals a secret for the database: `v1.KID.BASE64URL(nonce ‖ ciphertext ‖ tag)`, under
+    /// the current signing key's sealing key.
+    pub fn seal(&self, secret: &str) -> Result<String, SealError> {
+        use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|err| SealError::Random(err.to_string()))?;
+        let mut data = secret.as_bytes().to_vec();
+        self.current
+            .sealing
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.current.kid.as_bytes()),
+                &mut data,
+            )
+            .map_err(|err| SealError::Random(err.to_string()))?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&data);
+        Ok(format!(
+            "v1.{}.{}",
+            self.current.kid,
+            URL_SAFE_NO_PAD.encode(sealed)
+        ))
+    }
+
+    /// Opens what [`TokenService::seal`] sealed, with the current or a previous key.
+    pub fn open(&self, sealed: &str) -> Result<String, SealError> {
+        use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+        let mut parts = sealed.splitn(3, '.');
+        let (Some("v1"), Some(kid), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SealError::Malformed);
+        };
+        let key = self
+            .key_of(Some(kid))
+            .ok_or_else(|| SealError::UnknownKey(kid.to_owned()))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(data)
+            .map_err(|_| SealError::Malformed)?;
+        if bytes.len() < NONCE_LEN {
+            return Err(SealError::Malformed);
+        }
+        let (nonce, rest) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
+        let mut rest = rest.to_vec();
+        let plain = key
+            .sealing
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut rest)
+            .map_err(|_| SealError::Altered)?;
+        String::from_utf8(plain.to_vec()).map_err(|_| SealError::Altered)
     }
 
     /// The key of a token's `kid` (the current key when there is none).
@@ -357,6 +441,32 @@ mod tests {
             }
         );
         assert!(verified.expires_at > verified.issued_at);
+    }
+
+    #[test]
+    fn sealed_secrets_open_with_the_same_key_only_and_detect_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = service(dir.path());
+        let sealed = tokens.seal("test-token").unwrap();
+        assert!(!sealed.contains("test-token"));
+        assert_ne!(
+            sealed,
+            tokens.seal("test-token").unwrap(),
+            "a fresh nonce each time"
+        );
+        // Another instance with the same key opens it (the data directory's key persists).
+        assert_eq!(service(dir.path()).open(&sealed).unwrap(), "test-token");
+        let mut altered = sealed.clone().into_bytes();
+        let last = altered.len() - 2;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        assert!(matches!(tokens.open(&altered), Err(SealError::Altered)));
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            service(elsewhere.path()).open(&sealed),
+            Err(SealError::UnknownKey(_))
+        ));
+        assert!(matches!(tokens.open("plain"), Err(SealError::Malformed)));
     }
 
     #[tokio::test]

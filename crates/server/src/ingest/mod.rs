@@ -229,6 +229,15 @@ pub async fn create_measure_types(
         .filter_map(|record| record.as_ref().ok())
         .map(|record| record.measure.as_str())
         .collect();
+    create_named_measure_types(state, experiment_id, names).await
+}
+
+/// Creates the measure types of `names` that do not exist yet, when the experiment allows it.
+pub async fn create_named_measure_types(
+    state: &AppState,
+    experiment_id: i64,
+    names: std::collections::BTreeSet<&str>,
+) -> Result<(), ApiError> {
     let mut allowed = None;
     for name in names {
         if state.meta.measure_type_by_name(name).await?.is_some() {

@@ -84,6 +84,15 @@ impl SourceStore for SqliteStore {
         row.as_ref().map(source_from_row).transpose()
     }
 
+    async fn sealed_secret(&self, source_id: i64) -> Result<Option<String>> {
+        let secret: Option<Option<String>> =
+            sqlx::query_scalar("select sealed_secret from sources where source_id = ?")
+                .bind(source_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(secret.flatten())
+    }
+
     async fn delete_source(&self, source_id: i64) -> Result<bool> {
         let done = sqlx::query("delete from sources where source_id = ?")
             .bind(source_id)
