@@ -76,7 +76,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// The backend the suite runs on: `MYMONIT_TEST_BACKEND=postgres` gives every app a fresh
 /// database on the test PostgreSQL (`MYMONIT_TEST_DATABASE_URL`); otherwise SQLite.
-fn on_postgres() -> bool {
+pub fn on_postgres() -> bool {
     std::env::var("MYMONIT_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
 }
 
@@ -189,6 +189,17 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops the server as a signal would, and waits until it has: its background tasks end
+    /// where they are (a fetch in flight is dropped before its commit, its lease left held).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

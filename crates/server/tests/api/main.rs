@@ -20,6 +20,7 @@ mod metrics;
 mod oidc;
 mod prometheus;
 mod scale_out;
+mod sources;
 mod stats;
 mod users;
 mod web;
