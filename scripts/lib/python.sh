@@ -1,5 +1,7 @@
-# The Python InfluxDB client libraries from PyPI (`influxdb` 1.x and `influxdb-client` 2.x),
-# which a test drives against MyMonit, in a private virtual environment under target/.
+# Python packages from PyPI that tests drive against MyMonit, in a private virtual environment
+# under target/: the InfluxDB client libraries (`influxdb` 1.x and `influxdb-client` 2.x), and
+# the sources MyMonit pulls from: a Flask-MonitoringDashboard 1.13 app (with the Flask,
+# Werkzeug, SQLAlchemy and WTForms it was made for) and a `prometheus_client` service.
 # Source it, then: python_clients_install (exports MYMONIT_TEST_PYTHON).
 
 PYTHON_VENV=${PYTHON_VENV:-$PWD/target/test-python}
@@ -18,6 +20,8 @@ python_clients_install() {
     fi
   fi
   "$PYTHON_VENV/bin/pip" install -q --disable-pip-version-check \
-    "influxdb==5.3.2" "influxdb-client==1.49.0" >&2 || return 1
+    "influxdb==5.3.2" "influxdb-client==1.49.0" \
+    "Flask-MonitoringDashboard==1.13.0" "Flask==2.2.5" "Werkzeug==2.2.3" "SQLAlchemy==1.3.24" \
+    "WTForms<3" "PyJWT==2.15.1" "prometheus_client==0.26.0" >&2 || return 1
   export MYMONIT_TEST_PYTHON="$PYTHON_VENV/bin/python"
 }

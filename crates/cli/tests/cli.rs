@@ -2394,9 +2394,11 @@ async fn the_web_ui_works_in_a_real_browser() {
     );
     let out = root.join("target/e2e");
     fs::create_dir_all(&out).unwrap();
-    const SHOTS: [&str; 3] = [
+    const SHOTS: [&str; 5] = [
         "scientist-dashboard.png",
+        "scientist-endpoints.png",
         "admin-experiment.png",
+        "admin-sources.png",
         "auditor-trail.png",
     ];
     for shot in SHOTS {

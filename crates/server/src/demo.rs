@@ -1,6 +1,7 @@
 //! `mymonit serve --demo`: the original system's demo (Allan Alcorn the admin, Peter Higg on
 //! device-vibrations, Katie Bouman on black-holes), an auditor, and a week of sample measures
-//! with realistic shapes. Idempotent: a second run adds nothing and keeps the passwords.
+//! with realistic shapes, plus a week of a web application's requests (per endpoint and
+//! client, as a Flask-MonitoringDashboard source brings them) for Peter Higg. Idempotent: a second run adds nothing and keeps the passwords.
 
 use std::{
     collections::BTreeMap,
@@ -293,7 +294,72 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoOutcome> {
         }
         outcome.measures_added += state.measures.append(&batch).await?;
     }
+    outcome.measures_added += seed_web_requests(state, start, now_minute).await?;
     Ok(outcome)
+}
+
+/// The demo web application whose requests a dashboard recorded (as a Flask-MonitoringDashboard
+/// source brings them): one point per request, its execution time in milliseconds, tagged with
+/// the endpoint, the client's address and the app's version. Peter Higg reads it.
+const WEB_EXPERIMENT: &str = "webapp-requests";
+const WEB_ENDPOINTS: [(&str, f64, u32); 4] = [
+    // endpoint, median milliseconds, requests per hour
+    ("index", 4.0, 20),
+    ("search", 35.0, 12),
+    ("login", 90.0, 4),
+    ("report", 420.0, 2),
+];
+
+async fn seed_web_requests(state: &AppState, start: i64, end: i64) -> anyhow::Result<u64> {
+    let meta = state.meta.as_ref();
+    let experiment = match meta.experiment_by_name(WEB_EXPERIMENT).await? {
+        Some(experiment) => experiment,
+        None => meta.create_experiment(WEB_EXPERIMENT).await?,
+    };
+    if meta
+        .get_user("S001")
+        .await?
+        .is_some_and(|u| u.role == Role::Scientist)
+    {
+        meta.associate(experiment.experiment_id, "S001").await?;
+    }
+    if state.measures.count(experiment.experiment_id).await? > 0 {
+        return Ok(0);
+    }
+    let name = crate::sources::fmd::MEASURE_TYPE;
+    let measure_type = match meta.measure_type_by_name(name).await? {
+        Some(found) => found,
+        None => meta.create_measure_type(name, "ms", "duration").await?,
+    };
+    let mut rng = rand::rng();
+    let mut batch = Vec::new();
+    let hour = 60 * MINUTE_NS;
+    let mut at = start;
+    while at < end {
+        for (endpoint, median, per_hour) in WEB_ENDPOINTS {
+            for _ in 0..rng.random_range(0..=per_hour) {
+                let client = rng.random_range(1..=12);
+                // Log-normal around the endpoint's median, as request times are.
+                let value = median * (0.6 * gaussian(&mut rng)).exp();
+                batch.push(NewMeasure {
+                    experiment_id: experiment.experiment_id,
+                    measure_type_id: measure_type.measure_type_id,
+                    timestamp_ns: at + rng.random_range(0..hour),
+                    value: (value * 1000.0).round() / 1000.0,
+                    tags: BTreeMap::from([
+                        ("endpoint".to_string(), endpoint.to_string()),
+                        ("ip".to_string(), format!("10.0.0.{client}")),
+                        (
+                            "version".to_string(),
+                            if at < start + (end - start) / 2 { "1.0" } else { "1.1" }.to_string(),
+                        ),
+                    ]),
+                });
+            }
+        }
+        at += hour;
+    }
+    Ok(state.measures.append(&batch).await?)
 }
 
 #[cfg(test)]

@@ -169,6 +169,27 @@ async fn deployment_files_name_only_exported_metrics() {
         )
         .await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    // ... and a pull source (its own metrics page).
+    let source = world
+        .app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/sources",
+            Some(&world.admin),
+            Some(&serde_json::json!({"experiment_id": world.vibrations, "kind": "prometheus",
+                "url": format!("http://127.0.0.1:{port}/metrics"), "enabled": false})),
+        )
+        .await;
+    assert_eq!(source.status.as_u16(), 201, "{}", source.text);
+    world
+        .app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/sources/{}", source.json()["source_id"]),
+            Some(&world.admin),
+            Some(&serde_json::json!({"enabled": true})),
+        )
+        .await;
     let exported = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
