@@ -528,6 +528,141 @@ async function apiDocumentation() {
   }
 }
 
+async function scientistEndpoints() {
+  const b = await openBrowser("endpoints");
+  let failureB = null;
+  try {
+    const { page } = b;
+    await signIn(page, "phigg");
+    await signedInAs(page, "Peter Higg");
+    const card = page.locator(".experiment-card", { hasText: "webapp-requests" });
+    await card.waitFor();
+    // The dashboard asks for the experiment's sources once it has its latest points; the demo
+    // has none, so the answer is empty and the Sources card stays away.
+    const sourcesResponse = page.waitForResponse(
+      (r) => new URL(r.url()).pathname === "/api/v1/sources" && r.request().method() === "GET",
+    );
+    // Awaited below; a failure before then must not leave it rejecting unhandled.
+    sourcesResponse.catch(() => {});
+    await card.getByRole("link", { name: "webapp-requests" }).click();
+    await page.waitForURL(/\/experiments\/\d+$/);
+    const experimentId = new URL(page.url()).pathname.split("/").pop();
+
+    const byTag = page.locator("section.card", { has: page.getByRole("heading", { name: "By tag", exact: true }) });
+    await byTag.waitFor();
+    // "endpoint" is the default grouping; choosing it again keeps the view.
+    await byTag.getByLabel("Group by").selectOption("endpoint");
+    const table = byTag.getByRole("table", { name: "execution_time by endpoint" });
+    const rows = table.locator("tbody tr");
+    await waitForRows(rows, (texts) => texts.length === 4, "the endpoint table does not show 4 rows");
+    // The requests come with the client's address: the counts are visits and the distinct
+    // addresses unique visitors (the demo's clients are 10.0.0.1 to 10.0.0.12).
+    const headers = (await table.locator("thead th").allTextContents()).map((t) => t.replace(/[▲▼]/g, "").trim());
+    check(headers[0] === "endpoint" && headers[1] === "Visits" && headers[2] === "Unique visitors", `the table's headers are ${JSON.stringify(headers)}`);
+    const number = (text) => (/^\s*\d[\d,]*\s*$/.test(text) ? Number(text.replace(/[^\d]/g, "")) : NaN);
+    const table4 = await rows.evaluateAll((trs) =>
+      trs.map((tr) => ({
+        value: tr.dataset.value,
+        visits: tr.querySelector('td[data-stat="count"]')?.textContent ?? "",
+        unique: tr.querySelector('td[data-stat="unique"]')?.textContent ?? "",
+      })),
+    );
+    const endpoints = table4.map((r) => r.value).sort();
+    check(JSON.stringify(endpoints) === JSON.stringify(["index", "login", "report", "search"]), `the endpoints shown are ${JSON.stringify(endpoints)}`);
+    for (const r of table4) {
+      const visits = number(r.visits);
+      const unique = number(r.unique);
+      check(visits > 0, `${r.value} has visits "${r.visits}"`);
+      check(unique >= 1 && unique <= 12 && unique <= visits, `${r.value} has unique visitors "${r.unique}" (visits ${r.visits})`);
+    }
+
+    // A box per endpoint, drawn on a shared axis.
+    const boxes = byTag.locator("section.bytag-section", {
+      has: page.getByRole("heading", { name: "Distribution per endpoint", exact: true }),
+    });
+    await waitForRows(boxes.locator("figure.boxplot"), (texts) => texts.length === 4, "the boxplot does not show 4 endpoints");
+    const drawn = await boxes.locator("svg.boxplot-svg").count();
+    check(drawn === 4, `${drawn} of 4 endpoint boxes drawn`);
+
+    // The busiest addresses, at most 20 listed.
+    const ips = byTag.getByRole("list", { name: "Visits per IP" });
+    await ips.locator("li").first().waitFor();
+    const labels = await ips.locator(".bar-label").allTextContents();
+    check(labels.length >= 1 && labels.length <= 20, `${labels.length} entries in Visits per IP`);
+    check(labels.every((l) => /^10\.0\.0\.\d+$/.test(l.trim())), `Visits per IP lists ${JSON.stringify(labels.slice(0, 5))}`);
+
+    // No sources in the demo: no Sources card.
+    const sources = await sourcesResponse;
+    check(sources.status() === 200, `GET ${sources.url()} answered ${sources.status()}`);
+    check(new URL(sources.url()).searchParams.get("experiment_id") === experimentId, `the dashboard asked for the sources of ${sources.url()}`);
+    const listed = await sources.json();
+    check(Array.isArray(listed) && listed.length === 0, `the demo's experiment has sources: ${JSON.stringify(listed).slice(0, 200)}`);
+    await page.waitForTimeout(300);
+    check((await page.locator("#sources").count()) === 0, "the Sources card shows for an experiment without sources");
+    check((await page.getByRole("heading", { name: "Sources", exact: true }).count()) === 0, "a Sources heading shows for an experiment without sources");
+    await shot(page, "scientist-endpoints");
+
+    // Leaving an endpoint out drops its row (and narrows the other views to the rest).
+    await byTag.getByRole("group", { name: "Values of endpoint shown" }).getByLabel("report", { exact: true }).uncheck();
+    const left = await waitForRows(rows, (texts) => texts.length === 3, "the table does not show 3 rows once report is left out");
+    check((await table.locator('tbody tr[data-value="report"]').count()) === 0, `report is still in the table: ${JSON.stringify(left)}`);
+    await boxes.locator("figure.boxplot").nth(2).waitFor();
+    check((await boxes.locator("figure.boxplot").count()) === 3, "the boxplot still shows report");
+    await ips.locator("li").first().waitFor();
+    const visits = table4.map((r) => `${r.value} ${number(r.visits)}`).join(", ");
+    return `${visits}; report left out, 3 rows; ${labels.length} IPs; no Sources card`;
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
+async function adminAttachesSource() {
+  const b = await openBrowser("admin-sources");
+  let failureB = null;
+  try {
+    const { page } = b;
+    // Adding a source checks it first; nothing listens on port 9 (discard), so the server
+    // refuses with 422 and says why.
+    b.allow("POST", "/api/v1/sources", 422);
+    await signIn(page, "aalcorn");
+    await signedInAs(page, "Allan Alcorn");
+    await page.getByRole("link", { name: "Admin" }).click();
+    await page.waitForURL(/\/admin\/users$/);
+    await page.getByRole("link", { name: "Sources", exact: true }).click();
+    await page.waitForURL(/\/admin\/sources$/);
+    const form = page.locator("section.card", { has: page.getByRole("heading", { name: "Add a source", exact: true }) });
+    await form.getByLabel("Experiment", { exact: true }).selectOption({ label: "webapp-requests" });
+    await form.getByLabel("Kind", { exact: true }).selectOption("fmd");
+    await form.getByLabel("URL", { exact: true }).fill("http://127.0.0.1:9/dashboard");
+    await form.getByLabel("Secret", { exact: true }).fill("x");
+    const refused = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/v1/sources" && r.request().method() === "POST");
+    refused.catch(() => {});
+    await form.getByRole("button", { name: "Add source" }).click();
+    const answer = await refused;
+    check(answer.status() === 422, `adding an unreachable source answered ${answer.status()}`);
+    const alert = form.getByRole("alert");
+    await alert.waitFor();
+    const text = (await alert.textContent()).trim();
+    check(/cannot reach/i.test(text), `the refusal says "${text}"`);
+    // The form stays filled for another try.
+    check((await form.getByLabel("URL", { exact: true }).inputValue()) === "http://127.0.0.1:9/dashboard", "the form lost the URL after the refusal");
+    await form.getByRole("button", { name: "Add source" }).waitFor();
+
+    // Nothing was attached: the list stays empty.
+    const list = page.locator("section.card", { has: page.getByRole("heading", { name: "Sources", exact: true }) });
+    await list.getByText("No sources yet.").waitFor();
+    check((await page.locator("#sources-table").count()) === 0, "the sources table has rows after a refused source");
+    await shot(page, "admin-sources");
+    return `unreachable source refused ("${text}"), none listed`;
+  } catch (err) {
+    failureB = err;
+  } finally {
+    await finish(b, failureB);
+  }
+}
+
 /** Closes a scenario's browser; throws the scenario's error and the browser's problems. */
 async function finish(b, failure = null) {
   // Let late responses and console messages arrive before judging.
@@ -549,6 +684,8 @@ const scenarios = [
   ["4 wrong password and sign out", wrongPasswordAndSignOut],
   ["5 admin manages users, ingest tokens and a personal token", adminManages],
   ["6 the API documentation under its policy", apiDocumentation],
+  ["7 scientist reads requests per endpoint", scientistEndpoints],
+  ["8 admin attaches a source", adminAttachesSource],
 ];
 
 let failed = 0;

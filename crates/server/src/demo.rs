@@ -351,7 +351,12 @@ async fn seed_web_requests(state: &AppState, start: i64, end: i64) -> anyhow::Re
                         ("ip".to_string(), format!("10.0.0.{client}")),
                         (
                             "version".to_string(),
-                            if at < start + (end - start) / 2 { "1.0" } else { "1.1" }.to_string(),
+                            if at < start + (end - start) / 2 {
+                                "1.0"
+                            } else {
+                                "1.1"
+                            }
+                            .to_string(),
                         ),
                     ]),
                 });

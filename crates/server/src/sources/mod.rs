@@ -156,21 +156,24 @@ impl Fetcher {
     }
 }
 
-/// A reqwest error in words, with its cause (reqwest's own text says only "error sending
-/// request").
+/// A reqwest error in words: what failed and its root cause (reqwest's own text repeats the
+/// URL and says only "error sending request").
 fn describe(err: &reqwest::Error) -> String {
-    use std::error::Error as _;
     if err.is_timeout() {
         return "no answer within the fetch timeout (sources.fetch_timeout_secs)".into();
     }
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    let mut root: &dyn std::error::Error = err;
+    while let Some(cause) = root.source() {
+        root = cause;
     }
-    text
+    let what = if err.is_connect() {
+        "cannot connect"
+    } else if err.is_body() || err.is_decode() {
+        "the answer broke off"
+    } else {
+        "the request failed"
+    };
+    format!("{what} ({root})")
 }
 
 /// What one fetch read, before it is resolved and stored.

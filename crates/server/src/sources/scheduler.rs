@@ -21,7 +21,7 @@ pub async fn run(state: AppState) {
     let owner = format!("mymonit-{}", uuid::Uuid::new_v4());
     let permits = Arc::new(Semaphore::new(settings.max_concurrent_fetches.max(1)));
     // A fetch may take a request for the details and a few for a window that was too large.
-    let lease_ms = (settings.fetch_timeout_secs.max(1) as i64 * 4 + 30) * 1_000;
+    let lease_ms = (settings.fetch_timeout_secs.max(1) as i64 * 4 + 10) * 1_000;
     let mut running = JoinSet::new();
     tracing::info!(%owner, "fetching pull sources");
     loop {

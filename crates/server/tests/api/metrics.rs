@@ -176,8 +176,10 @@ async fn deployment_files_name_only_exported_metrics() {
             reqwest::Method::POST,
             "/api/v1/sources",
             Some(&world.admin),
-            Some(&serde_json::json!({"experiment_id": world.vibrations, "kind": "prometheus",
-                "url": format!("http://127.0.0.1:{port}/metrics"), "enabled": false})),
+            Some(
+                &serde_json::json!({"experiment_id": world.vibrations, "kind": "prometheus",
+                "url": format!("http://127.0.0.1:{port}/metrics"), "enabled": false}),
+            ),
         )
         .await;
     assert_eq!(source.status.as_u16(), 201, "{}", source.text);
