@@ -172,6 +172,30 @@ const PLAIN_TABLES: &[(&str, &[(&str, Kind)])] = &[
         "inbox",
         &[("message_key", Kind::Text), ("processed_at", Kind::Int)],
     ),
+    // Sources keep their cursors (a dashboard's history is not loaded again), not their leases.
+    (
+        "sources",
+        &[
+            ("source_id", Kind::Int),
+            ("experiment_id", Kind::Int),
+            ("kind", Kind::Text),
+            ("url", Kind::Text),
+            ("sealed_secret", Kind::Text),
+            ("include", Kind::Text),
+            ("interval_secs", Kind::Int),
+            ("enabled", Kind::Bool),
+            ("created_at_ms", Kind::Int),
+            ("cursor", Kind::Int),
+            ("history_from", Kind::Int),
+            ("backlog_secs", Kind::Int),
+            ("last_success_ms", Kind::Int),
+            ("last_error", Kind::Text),
+            ("last_error_ms", Kind::Int),
+            ("failures", Kind::Int),
+            ("points_fetched", Kind::Int),
+            ("next_fetch_ms", Kind::Int),
+        ],
+    ),
     (
         "series",
         &[
@@ -227,12 +251,13 @@ const IDENTITIES: &[(&str, &str)] = &[
     ("measure_types", "measure_type_id"),
     ("series", "series_id"),
     ("amqp_sessions", "session_id"),
+    ("sources", "source_id"),
 ];
 
 /// Every table of the PostgreSQL schema that holds data (emptied by `replace`).
 const TARGET_TABLES: &str = "users, experiments, associations, measure_types, revoked_tokens,
     ingest_tokens, ingest_token_experiments, personal_tokens, inbox, series, recent_blocks, chunks, audit_log,
-    amqp_sessions, amqp_unacked, login_attempts";
+    amqp_sessions, amqp_unacked, login_attempts, sources";
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -814,6 +839,35 @@ mod tests {
         from.associate(experiment.experiment_id, "S001")
             .await
             .unwrap();
+        let source_made = from
+            .create_source(&crate::sources::NewSource {
+                experiment_id: experiment.experiment_id,
+                kind: mymonit_model::source::SourceKind::Fmd,
+                url: "http://127.0.0.1:5055/dashboard".into(),
+                sealed_secret: Some("v1.kid.sealed".into()),
+                include: None,
+                interval_secs: 60,
+                enabled: true,
+                now_ms: 1_000,
+            })
+            .await
+            .unwrap();
+        let claimed = from.claim_due_sources("a", 1_000, 60_000, 1).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        from.commit_pull(&crate::sources::Pulled {
+            source_id: source_made.source_id,
+            owner: "a".into(),
+            from_cursor: None,
+            cursor: Some(1_700_000_000),
+            history_from: Some(1_600_000_000),
+            backlog_secs: 0,
+            keyed: Vec::new(),
+            points: Vec::new(),
+            next_fetch_ms: 61_000,
+            now_ms: 1_000,
+        })
+        .await
+        .unwrap();
         from.create_measure_type("flux", "Wb/m2", "magnetic flux density")
             .await
             .unwrap();
@@ -900,6 +954,18 @@ mod tests {
         assert_eq!(
             to_store.personal_token_by_hash("hash-p1").await.unwrap(),
             Some(personal)
+        );
+        // The source comes with its cursor and its sealed secret, and new ids follow its own.
+        let copied = to_store.list_sources(None).await.unwrap();
+        assert_eq!(copied, from.list_sources(None).await.unwrap());
+        assert_eq!(copied[0].cursor, Some(1_700_000_000));
+        assert_eq!(
+            to_store
+                .sealed_secret(source_made.source_id)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("v1.kid.sealed")
         );
         assert_eq!(
             to_store.list_associations().await.unwrap(),
