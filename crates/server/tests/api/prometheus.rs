@@ -153,5 +153,5 @@ async fn a_real_prometheus_scrapes_the_server_and_loads_the_rules() {
     let loaded = rules["data"]["groups"][0]["rules"]
         .as_array()
         .map_or(0, Vec::len);
-    assert_eq!(loaded, 7, "{rules}");
+    assert_eq!(loaded, 8, "{rules}");
 }
