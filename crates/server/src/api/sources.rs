@@ -186,6 +186,19 @@ fn refused(err: SourceError) -> ApiError {
     }
 }
 
+/// A dashboard's URL is its root: the export's paths are appended to it.
+fn check_kind_url(kind: SourceKind, url: &str) -> ApiResult<()> {
+    if kind == SourceKind::Fmd && url.contains(['?', '#']) {
+        return Err(ApiError::Invalid(
+            "a Flask-MonitoringDashboard's URL is its root, such as http://host:5000/dashboard, \
+             without a query"
+                .into(),
+            Some("url"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_interval(interval: u32) -> ApiResult<u32> {
     if INTERVAL_RANGE.contains(&interval) {
         Ok(interval)
@@ -261,6 +274,7 @@ pub async fn create(
             })?;
     let url = request.url.trim().to_owned();
     check_url(&url).map_err(|err| ApiError::Invalid(err.reason, Some("url")))?;
+    check_kind_url(kind, &url)?;
     let interval_secs = check_interval(request.interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS))?;
     let secret = request.secret.filter(|s| !s.is_empty());
     if let Some(secret) = &secret {
@@ -413,6 +427,7 @@ pub async fn update(
     let url = match change.url.as_deref().map(str::trim) {
         Some(url) => {
             check_url(url).map_err(|err| ApiError::Invalid(err.reason, Some("url")))?;
+            check_kind_url(source.kind, url)?;
             Some(url.to_owned())
         }
         None => None,

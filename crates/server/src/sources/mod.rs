@@ -118,14 +118,14 @@ impl Fetcher {
             request = request.header(*name, value);
         }
         let unreachable = |err: reqwest::Error| SourceError::Unreachable {
-            url: url.to_owned(),
+            url: shown(url),
             reason: describe(&err),
         };
         let mut response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(SourceError::Status {
-                url: url.to_owned(),
+                url: shown(url),
                 status,
                 hint: hint(status),
             });
@@ -141,7 +141,7 @@ impl Fetcher {
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
             if body.len() + chunk.len() > limit {
                 return Err(SourceError::TooLarge {
-                    url: url.to_owned(),
+                    url: shown(url),
                     limit,
                 });
             }
@@ -153,6 +153,15 @@ impl Fetcher {
     /// The settings the fetcher was made with.
     pub fn settings(&self) -> &SourcesSettings {
         &self.settings
+    }
+}
+
+/// A URL as errors and logs show it: without its query, which may hold a credential
+/// (`?token=…`).
+pub(crate) fn shown(url: &str) -> String {
+    match url.split_once('?') {
+        Some((before, _)) => format!("{before}?…"),
+        None => url.to_owned(),
     }
 }
 
@@ -347,5 +356,19 @@ async fn prepare_measure_types(
                 .await
                 .map_err(|err| SourceError::Refused(err.to_string()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_urls_hide_their_query() {
+        assert_eq!(
+            shown("http://h:9100/metrics?token=s3cret"),
+            "http://h:9100/metrics?…"
+        );
+        assert_eq!(shown("http://h/dashboard"), "http://h/dashboard");
     }
 }

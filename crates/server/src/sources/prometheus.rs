@@ -12,7 +12,7 @@ use mymonit_formats::{
 };
 use mymonit_model::source::Source;
 
-use super::{Fetched, Fetcher, SourceError};
+use super::{Fetched, Fetcher, SourceError, shown};
 
 /// What Prometheus 2.x asks for: OpenMetrics first, then the text format.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -65,7 +65,8 @@ async fn scrape(
         }
         None => {
             return Err(SourceError::WrongKind(format!(
-                "{url} is not a Prometheus metrics page: its Content-Type is {:?}",
+                "{} is not a Prometheus metrics page: its Content-Type is {:?}",
+                shown(url),
                 answer.content_type
             )));
         }
@@ -107,6 +108,7 @@ pub async fn check(
     if decoded.iter().any(Result::is_ok) {
         return Ok(());
     }
+    let url = shown(url);
     Err(match decoded.iter().find_map(|item| item.as_ref().err()) {
         Some(err) => {
             SourceError::WrongKind(format!("{url} is not a Prometheus metrics page: {err}"))
