@@ -1,11 +1,13 @@
 // One uPlot chart of a measure type: the series downsampled by the server to about one
-// point per pixel, drag to zoom, shift+drag to pan, live points appended.
+// point per pixel, drag to zoom, shift+drag to pan, live points appended. With many series
+// the legend starts folded to a count, and hovering a line reads out that series alone.
 
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import { useWidth } from "../hooks";
 import { api, errorMessage, isAbort } from "../lib/api";
 import { formatCount, formatNumber, formatTime } from "../lib/format";
+import { foldsLegend } from "../lib/legend";
 import { seriesPath } from "../lib/query";
 import { alignSeries, appendPoint, type Aligned } from "../lib/shape";
 import type { LiveMeasure, SeriesAnswer } from "../lib/types";
@@ -42,6 +44,14 @@ interface ChartProps {
 
 type Status = "loading" | "ready" | "empty" | "error";
 
+/** The series under the cursor, as the folded legend reads it out. */
+interface Hovered {
+  label: string;
+  color: string;
+  value: string;
+  time: string;
+}
+
 function toColumns(data: Aligned): uPlot.AlignedData {
   return [data.x, ...data.ys] as uPlot.AlignedData;
 }
@@ -50,11 +60,21 @@ export function Chart(props: ChartProps) {
   const height = props.height ?? 240;
   const [wrapRef, width] = useWidth<HTMLDivElement>(10);
   const plotEl = useRef<HTMLDivElement>(null);
+  const legendEl = useRef<HTMLDivElement>(null);
+  const legendId = useId();
   const plot = useRef<uPlot | null>(null);
+  /** The tag sets the plot was built for: the same ones in the same order only need new data. */
+  const plotKeys = useRef<string[]>([]);
   const data = useRef<Aligned | null>(null);
   const [status, setStatus] = useState<Status>("loading");
   const [error, setError] = useState<string | null>(null);
   const [points, setPoints] = useState(0);
+  const [seriesCount, setSeriesCount] = useState(0);
+  /** Null until the user opens or closes the legend: until then the series count decides. */
+  const [legendChoice, setLegendChoice] = useState<boolean | null>(null);
+  const [hovered, setHovered] = useState<Hovered | null>(null);
+  const folds = foldsLegend(seriesCount);
+  const legendOpen = legendChoice ?? !folds;
   const latest = useRef(props);
   latest.current = props;
 
@@ -67,11 +87,31 @@ export function Chart(props: ChartProps) {
   function destroy() {
     plot.current?.destroy();
     plot.current = null;
+    plotKeys.current = [];
   }
 
   function create(d: Aligned, w: number) {
     destroy();
+    setHovered(null);
     if (!plotEl.current) return;
+    const color = (i: number) => COLORS[(i + (latest.current.colorOffset ?? 0)) % COLORS.length];
+    // uPlot tells which series it focuses through setSeries, before it fires setCursor.
+    let focused: number | null = null;
+    let shown = "";
+    const readOut = (u: uPlot) => {
+      const idx = focused === null ? null : u.cursor.idxs?.[focused];
+      const value = focused === null || idx === null || idx === undefined ? null : u.data[focused][idx];
+      const next: Hovered | null =
+        focused === null || idx === null || idx === undefined || value === null || value === undefined
+          ? null
+          : { label: d.labels[focused - 1], color: color(focused - 1), value: formatNumber(value), time: formatTime(u.data[0][idx] * 1000) };
+      // setCursor fires on every mouse move: render only when the reading changes.
+      const key = next ? `${focused}|${next.value}|${next.time}` : "";
+      if (key !== shown) {
+        shown = key;
+        setHovered(next);
+      }
+    };
     const opts: uPlot.Options = {
       width: w,
       height,
@@ -81,7 +121,7 @@ export function Chart(props: ChartProps) {
         { value: (_u, v) => (v === null || v === undefined ? "—" : formatTime(v * 1000)) },
         ...d.labels.map((label, i) => ({
           label,
-          stroke: COLORS[(i + (latest.current.colorOffset ?? 0)) % COLORS.length],
+          stroke: color(i),
           width: 1.5,
           spanGaps: true,
           points: { show: false },
@@ -101,9 +141,22 @@ export function Chart(props: ChartProps) {
       cursor: {
         drag: { x: true, y: false, setScale: false },
         bind: { dblclick: () => () => null },
+        // A null only means that series had no point at a time another series had one: read
+        // each series at its nearest point instead, or most would read as missing.
+        hover: { skip: [null, undefined] },
+        // Among dozens of lines, the one under the cursor stands out and is the one read out.
+        focus: { prox: 24 },
       },
-      legend: { live: true },
+      // Outside the plot, so that the folded legend's summary sits between the two.
+      legend: { live: true, mount: (_u, el) => legendEl.current?.appendChild(el) },
       hooks: {
+        setSeries: [
+          (_u, i, o) => {
+            // Typed as a Series, but uPlot passes the change it made: {show} or {focus}.
+            if ((o as { focus?: boolean }).focus) focused = i;
+          },
+        ],
+        setCursor: [readOut],
         setSelect: [
           (u) => {
             const { left, width: selected } = u.select;
@@ -120,11 +173,13 @@ export function Chart(props: ChartProps) {
     const u = new uPlot(opts, toColumns(d), plotEl.current);
     u.setScale("x", xBounds(d));
     plot.current = u;
+    plotKeys.current = d.keys;
   }
 
   function draw(d: Aligned, w: number) {
     data.current = d;
     setPoints(d.points);
+    setSeriesCount(d.keys.length);
     if (d.points === 0) {
       destroy();
       setStatus("empty");
@@ -132,7 +187,7 @@ export function Chart(props: ChartProps) {
     }
     setStatus("ready");
     const u = plot.current;
-    const sameSeries = u && u.series.length - 1 === d.labels.length && d.labels.every((l, i) => u.series[i + 1].label === l);
+    const sameSeries = u && plotKeys.current.length === d.keys.length && d.keys.every((k, i) => plotKeys.current[i] === k);
     if (!u || !sameSeries) {
       create(d, w);
     } else {
@@ -228,8 +283,34 @@ export function Chart(props: ChartProps) {
         class="chart-plot"
         ref={plotEl}
         role="img"
-        aria-label={`Chart of ${props.measure}${props.unit ? ` (${props.unit})` : ""}: ${formatCount(points)} points drawn. Drag to zoom, shift+drag to pan.`}
+        aria-label={`Chart of ${props.measure}${props.unit ? ` (${props.unit})` : ""}: ${formatCount(seriesCount)} series, ${formatCount(points)} points drawn. Drag to zoom, shift+drag to pan.`}
       />
+      {folds && status === "ready" && (
+        <div class="chart-summary">
+          <span class="chart-reading">
+            {formatCount(seriesCount)} series
+            {hovered ? (
+              <>
+                {" · "}
+                <span class="chart-swatch" style={{ background: hovered.color }} aria-hidden="true" />
+                {hovered.label}: <strong class="num">{hovered.value}</strong> <span class="muted">at {hovered.time}</span>
+              </>
+            ) : (
+              !legendOpen && <span class="muted"> · point at a line to read its value</span>
+            )}
+          </span>
+          <button
+            type="button"
+            class="btn btn-small"
+            aria-expanded={legendOpen}
+            aria-controls={legendId}
+            onClick={() => setLegendChoice(!legendOpen)}
+          >
+            {legendOpen ? "Hide the legend" : "Show the legend"}
+          </button>
+        </div>
+      )}
+      <div class={`chart-legend${folds ? " chart-legend-long" : ""}`} id={legendId} ref={legendEl} hidden={!legendOpen} />
       {status === "loading" && !plot.current && <div class="chart-overlay">Loading…</div>}
       {status === "empty" && <div class="chart-overlay">No data in this range</div>}
       {status === "error" && <Alert message={error} />}

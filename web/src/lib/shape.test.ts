@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  alignSeries, appendPoint, boxDomain, boxGeometry, sharedDomain, latestByType, newestTimestamp, seriesLabel, sparklinePoints, tagsKey, toNdjson,
+  alignSeries, appendPoint, boxDomain, boxGeometry, sharedDomain, latestByType, newestTimestamp, sparklinePoints, tagsKey, toNdjson,
 } from "./shape";
 import type { LatestPoint } from "./types";
 
@@ -22,7 +22,7 @@ describe("alignSeries", () => {
       [10, null, 30],
       [null, 2, 3],
     ]);
-    expect(a.labels).toEqual(["volt {host=b}", "volt {host=a}"]);
+    expect(a.labels).toEqual(["host=b", "host=a"]);
     expect(a.points).toBe(4);
   });
   it("handles no series", () => {
@@ -48,7 +48,8 @@ describe("appendPoint", () => {
   it("opens a new series for a new tag set", () => {
     const b = appendPoint(base, "hertz", { host: "lab2" }, 3000, 7);
     expect(b.keys).toEqual(["", "host=lab2"]);
-    expect(b.labels[1]).toBe("hertz {host=lab2}");
+    expect(b.tags).toEqual([{}, { host: "lab2" }]);
+    expect(b.labels).toEqual(["hertz", "host=lab2"]);
     expect(b.ys).toEqual([
       [1, 2, null],
       [null, null, 7],
@@ -60,7 +61,6 @@ describe("tags", () => {
   it("have a sorted key", () => {
     expect(tagsKey({ room: "2", host: "lab1" })).toBe("host=lab1,room=2");
     expect(tagsKey(undefined)).toBe("");
-    expect(seriesLabel("hertz", { host: "a" })).toBe("hertz {host=a}");
   });
 });
 

@@ -1,6 +1,7 @@
 // Shaping API answers for charts and tables: aligned columns for uPlot, live points,
 // sparkline paths, boxplot geometry, latest values by measure type.
 
+import { legendLabels } from "./legend";
 import type { BoxplotBox, LatestPoint, SeriesData, Tags } from "./types";
 
 /** A stable key of a tag set: `host=lab1,room=2` (sorted), "" for none. */
@@ -12,17 +13,13 @@ export function tagsKey(tags: Tags | undefined | null): string {
     .join(",");
 }
 
-/** The legend label of a series. */
-export function seriesLabel(measure: string, tags: Tags | undefined | null): string {
-  const key = tagsKey(tags);
-  return key ? `${measure} {${key}}` : measure;
-}
-
 /** Columns for uPlot: x in seconds, one y column per series (null where it has no point). */
 export interface Aligned {
   x: number[];
   ys: (number | null)[][];
   keys: string[];
+  tags: Tags[];
+  /** Legend labels: they depend on every series, so a new series may change them all. */
   labels: string[];
   /** Points received, over every series. */
   points: number;
@@ -31,7 +28,8 @@ export interface Aligned {
 /** Joins the series of a `/series` answer on their timestamps. */
 export function alignSeries(measure: string, series: SeriesData[]): Aligned {
   const keys = series.map((s) => tagsKey(s.tags));
-  const labels = series.map((s) => seriesLabel(measure, s.tags));
+  const tags = series.map((s) => s.tags ?? {});
+  const labels = legendLabels(tags.map((t) => ({ measure, tags: t })));
   const points = series.reduce((n, s) => n + Math.min(s.timestamps_ms.length, s.values.length), 0);
   if (series.length === 1) {
     const only = series[0];
@@ -40,6 +38,7 @@ export function alignSeries(measure: string, series: SeriesData[]): Aligned {
       x: only.timestamps_ms.slice(0, n).map((ms) => ms / 1000),
       ys: [only.values.slice(0, n)],
       keys,
+      tags,
       labels,
       points,
     };
@@ -55,7 +54,7 @@ export function alignSeries(measure: string, series: SeriesData[]): Aligned {
     for (let i = 0; i < n; i++) column[index.get(s.timestamps_ms[i])!] = s.values[i];
     return column;
   });
-  return { x: xs.map((ms) => ms / 1000), ys, keys, labels, points };
+  return { x: xs.map((ms) => ms / 1000), ys, keys, tags, labels, points };
 }
 
 /**
@@ -65,12 +64,14 @@ export function alignSeries(measure: string, series: SeriesData[]): Aligned {
 export function appendPoint(data: Aligned, measure: string, tags: Tags | undefined, ms: number, value: number): Aligned {
   const key = tagsKey(tags);
   let keys = data.keys;
+  let tagSets = data.tags;
   let labels = data.labels;
   let ys = data.ys.map((column) => column.slice());
   let column = keys.indexOf(key);
   if (column < 0) {
     keys = [...keys, key];
-    labels = [...labels, seriesLabel(measure, tags)];
+    tagSets = [...tagSets, tags ?? {}];
+    labels = legendLabels(tagSets.map((t) => ({ measure, tags: t })));
     ys = [...ys, new Array(data.x.length).fill(null)];
     column = keys.length - 1;
   }
@@ -85,7 +86,7 @@ export function appendPoint(data: Aligned, measure: string, tags: Tags | undefin
     x.splice(at, 0, seconds);
     ys.forEach((c, i) => c.splice(at, 0, i === column ? value : null));
   }
-  return { x, ys, keys, labels, points: data.points + 1 };
+  return { x, ys, keys, tags: tagSets, labels, points: data.points + 1 };
 }
 
 /** `x,y` pairs of an SVG polyline drawing values over `width`×`height` (y grows down). */
