@@ -1,7 +1,9 @@
-//! MyMonit's benchmarks (`ingest-bench`, `query-bench`) and what they share: a MyMonit server on a fresh data directory, the data generator
-//! of the shared benchmark kit, medians.
+//! MyMonit's benchmarks (`ingest-bench`, `query-bench`, `dashboard-bench`, `alerts-bench`)
+//! and what they share: a MyMonit server on a fresh data directory, the data generator of the
+//! shared benchmark kit and loading its points, medians.
 
 use std::{
+    io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -304,4 +306,133 @@ pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Lines per ingest request.
+const BATCH_LINES: usize = 10_000;
+
+/// Streams the generator's line protocol (`--seed 42`) into the server, 4 requests in
+/// flight, every timestamp moved by `shift_secs`; returns points per second.
+pub async fn load(
+    generator_path: &Path,
+    points: usize,
+    server: &Server,
+    shift_secs: i64,
+) -> anyhow::Result<f64> {
+    let mut generator = Command::new("python3")
+        .arg(generator_path)
+        .args([
+            "--n",
+            &points.to_string(),
+            "--seed",
+            "42",
+            "--format",
+            "mlp",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", generator_path.display()))?;
+    let stdout = generator.stdout.take().context("generator stdout")?;
+    let (send, receive) = tokio::sync::mpsc::channel::<String>(8);
+    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut body = String::new();
+        let mut lines = 0;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            match line.rsplit_once(' ') {
+                Some((rest, seconds)) if shift_secs != 0 => {
+                    let seconds: i64 = seconds.parse().context("a line without its time")?;
+                    body.push_str(rest);
+                    body.push(' ');
+                    body.push_str(&(seconds + shift_secs).to_string());
+                }
+                _ => body.push_str(&line),
+            }
+            body.push('\n');
+            lines += 1;
+            if lines == BATCH_LINES {
+                send.blocking_send(std::mem::take(&mut body))?;
+                lines = 0;
+            }
+        }
+        if !body.is_empty() {
+            send.blocking_send(body)?;
+        }
+        Ok(())
+    });
+    let receive = std::sync::Arc::new(tokio::sync::Mutex::new(receive));
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/ingest?precision=s", server.base);
+    let started = Instant::now();
+    let progress = indicatif::ProgressBar::new(points as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "loading {bar:40} {pos}/{len} points ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (receive, client, url, token, progress) = (
+            receive.clone(),
+            client.clone(),
+            url.clone(),
+            server.token.clone(),
+            progress.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = receive.lock().await.recv().await else {
+                    return anyhow::Ok(());
+                };
+                let lines = body.lines().count() as u64;
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "text/plain")
+                    .body(body)
+                    .send()
+                    .await?;
+                if !reply.status().is_success() {
+                    bail!("ingest failed: {} {}", reply.status(), reply.text().await?);
+                }
+                progress.inc(lines);
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    if !generator.wait()?.success() {
+        bail!("the generator failed");
+    }
+    progress.finish_and_clear();
+    Ok(points as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Makes the scientist S900, associated with `bench`, and signs them in.
+pub async fn scientist_token(base: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::new();
+    let admin = login(base, "bench").await?;
+    client
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"user_id": "S900", "name": "Bench Scientist", "username": "scientist",
+            "email": "scientist@home.cern", "role": "SCIENTIST", "password": PASSWORD}),
+        )
+        .send()
+        .await?
+        .error_for_status()?;
+    client
+        .post(format!("{base}/api/v1/associations"))
+        .bearer_auth(&admin)
+        .json(&json!({"experiment_id": 1, "user_id": "S900"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    login(base, "scientist").await
 }

@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
-use mymonit_bench::{PASSWORD, Server, login, median};
+use mymonit_bench::{Server, load, median, scientist_token};
 
 #[derive(Parser)]
 struct Args {
@@ -58,98 +58,9 @@ struct Run {
     peak_query_mib: f64,
 }
 
-/// Lines per ingest request.
-const BATCH_LINES: usize = 10_000;
 /// The generator's first second (2024-01-01T00:00:00Z) and its number of types.
 const START: i64 = 1_704_067_200;
 const TYPES: i64 = 4;
-
-/// Streams the generator's line protocol into the server, `writers` requests in flight.
-async fn load(args: &Args, server: &Server) -> anyhow::Result<f64> {
-    let mut generator = Command::new("python3")
-        .arg(&args.generator)
-        .args([
-            "--n",
-            &args.points.to_string(),
-            "--seed",
-            "42",
-            "--format",
-            "mlp",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {}", args.generator.display()))?;
-    let stdout = generator.stdout.take().context("generator stdout")?;
-    let (send, receive) = tokio::sync::mpsc::channel::<String>(8);
-    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
-        let mut body = String::new();
-        let mut lines = 0;
-        for line in BufReader::new(stdout).lines() {
-            body.push_str(&line?);
-            body.push('\n');
-            lines += 1;
-            if lines == BATCH_LINES {
-                send.blocking_send(std::mem::take(&mut body))?;
-                lines = 0;
-            }
-        }
-        if !body.is_empty() {
-            send.blocking_send(body)?;
-        }
-        Ok(())
-    });
-    let receive = std::sync::Arc::new(tokio::sync::Mutex::new(receive));
-    let client = reqwest::Client::new();
-    let url = format!("{}/api/v1/ingest?precision=s", server.base);
-    let started = Instant::now();
-    let progress = indicatif::ProgressBar::new(args.points as u64);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template(
-            "loading {bar:40} {pos}/{len} points ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut writers = Vec::new();
-    for _ in 0..4 {
-        let (receive, client, url, token, progress) = (
-            receive.clone(),
-            client.clone(),
-            url.clone(),
-            server.token.clone(),
-            progress.clone(),
-        );
-        writers.push(tokio::spawn(async move {
-            loop {
-                let Some(body) = receive.lock().await.recv().await else {
-                    return anyhow::Ok(());
-                };
-                let lines = body.lines().count() as u64;
-                let reply = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "text/plain")
-                    .body(body)
-                    .send()
-                    .await?;
-                if !reply.status().is_success() {
-                    bail!("ingest failed: {} {}", reply.status(), reply.text().await?);
-                }
-                progress.inc(lines);
-            }
-        }));
-    }
-    for writer in writers {
-        writer.await??;
-    }
-    reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
-    if !generator.wait()?.success() {
-        bail!("the generator failed");
-    }
-    progress.finish_and_clear();
-    Ok(args.points as f64 / started.elapsed().as_secs_f64())
-}
 
 async fn wait_compacted(
     server: &Server,
@@ -192,29 +103,6 @@ fn bytes_on_disk(data: &std::path::Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-async fn scientist_token(base: &str) -> anyhow::Result<String> {
-    let client = reqwest::Client::new();
-    let admin = login(base, "bench").await?;
-    client
-        .post(format!("{base}/api/v1/users"))
-        .bearer_auth(&admin)
-        .json(
-            &json!({"user_id": "S900", "name": "Bench Scientist", "username": "scientist",
-            "email": "scientist@home.cern", "role": "SCIENTIST", "password": PASSWORD}),
-        )
-        .send()
-        .await?
-        .error_for_status()?;
-    client
-        .post(format!("{base}/api/v1/associations"))
-        .bearer_auth(&admin)
-        .json(&json!({"experiment_id": 1, "user_id": "S900"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    login(base, "scientist").await
-}
-
 fn rfc3339(seconds: i64) -> String {
     mymonit_model::time::format_rfc3339(seconds * 1_000_000_000)
 }
@@ -245,7 +133,7 @@ async fn run_on(args: &Args, database: Option<String>) -> anyhow::Result<Run> {
             "SQLite"
         }
     );
-    let load_rate = load(args, &server).await?;
+    let load_rate = load(&args.generator, args.points, &server, 0).await?;
     let (compaction_wait, storage) = wait_compacted(&server, args.points as u64).await?;
     let (peak_load_mib, data) = server.stop();
     let bytes = match database {

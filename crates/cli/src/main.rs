@@ -85,6 +85,11 @@ struct ServeArgs {
     #[arg(long, value_name = "URL")]
     amqp_url: Option<String>,
 
+    /// Send alerts to this Alertmanager (its base URL, such as http://127.0.0.1:9093);
+    /// repeatable, one per member of an Alertmanager cluster. Also alerting.alertmanager_urls.
+    #[arg(long, value_name = "URL")]
+    alertmanager_url: Vec<String>,
+
     /// Serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of its own
     /// [default: 127.0.0.1:9464]; `off` for none. Also metrics_listen in the configuration.
     #[arg(long, value_name = "HOST:PORT")]
@@ -126,6 +131,11 @@ struct AmqpOverride {
 }
 
 #[derive(Serialize, Default)]
+struct AlertingOverride {
+    alertmanager_urls: Vec<String>,
+}
+
+#[derive(Serialize, Default)]
 struct DatabaseOverride {
     url: String,
 }
@@ -144,6 +154,8 @@ struct Overrides {
     database: Option<DatabaseOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amqp: Option<AmqpOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerting: Option<AlertingOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,6 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir: cli.data_dir.clone(),
                     listen: args.listen.clone(),
                     amqp: args.amqp_url.clone().map(|url| AmqpOverride { url }),
+                    alerting: (!args.alertmanager_url.is_empty()).then(|| AlertingOverride {
+                        alertmanager_urls: args.alertmanager_url.clone(),
+                    }),
                     metrics_listen: args.metrics_listen.clone(),
                     log_ship: args.log_ship.clone(),
                     tls: args.tls_cert.clone().zip(args.tls_key.clone()).map(

@@ -2,6 +2,7 @@
 //! measures, the password policy and input validation. Pure logic, no I/O, so it can be
 //! tested (and later fuzzed) on its own.
 
+pub mod alert;
 pub mod audit;
 pub mod ingest;
 pub mod measure;

@@ -268,6 +268,27 @@ const CHANGE_FIELDS: &[(Routes, Fields)] = &[
         &[("experiments", true), ("description", true)],
     ),
     (
+        &[
+            "/api/v1/experiments/{experiment_id}/alert-rules",
+            "/api/v1/experiments/{experiment_id}/alert-rules/{rule_id}",
+        ],
+        &[
+            ("name", true),
+            ("measure", true),
+            ("tags", true),
+            ("statistic", true),
+            ("window", true),
+            ("op", true),
+            ("threshold", true),
+            ("absent_for", true),
+            ("for", true),
+            ("interval", true),
+            ("group_by", true),
+            ("labels", true),
+            ("description", true),
+        ],
+    ),
+    (
         &["/api/v1/sources", "/api/v1/sources/{source_id}"],
         &[
             ("experiment_id", true),

@@ -5,6 +5,7 @@
 //! listener until a shutdown future completes, so tests bind port 0 and stop it at will.
 
 pub mod accounts;
+pub mod alerting;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -93,6 +94,11 @@ impl Server {
             fetcher: sources::Fetcher::new(&settings.sources)
                 .context("cannot set up the HTTP client of pull sources")?,
             sources_changed: Arc::default(),
+            alerts: store.clone(),
+            alert_client: alerting::delivery::client(&settings.alerting)
+                .context("cannot set up the HTTP client of alert receivers")?,
+            alert_rules_changed: Arc::default(),
+            notifications_queued: Arc::default(),
             tokens: Arc::new(tokens),
             throttle: Arc::new(throttle),
             settings: Arc::new(settings),
@@ -166,6 +172,12 @@ impl Server {
             .sources
             .fetch
             .then(|| tokio::spawn(sources::scheduler::run(state.clone())));
+        let alerting = state.settings.alerting.evaluate.then(|| {
+            (
+                tokio::spawn(alerting::evaluator::run(state.clone())),
+                tokio::spawn(alerting::delivery::run(state.clone())),
+            )
+        });
         // One signal stops the HTTP server, live streams and the AMQP consumer.
         let stop = state.stopping.clone();
         let stopped = stop.subscribe();
@@ -237,6 +249,13 @@ impl Server {
         if let Some(fetcher) = fetcher {
             fetcher.abort();
             let _ = fetcher.await;
+        }
+        // An evaluation or a send dropped midway commits nothing: it is done again.
+        if let Some((evaluator, sender)) = alerting {
+            evaluator.abort();
+            sender.abort();
+            let _ = evaluator.await;
+            let _ = sender.await;
         }
         state
             .audit

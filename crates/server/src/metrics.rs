@@ -99,6 +99,12 @@ struct SourceFetchLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    receiver: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceStateLabels {
     source_id: String,
     kind: String,
@@ -137,6 +143,8 @@ pub struct Metrics {
     source_points: Family<KindLabels, Counter>,
     source_refused: Family<KindLabels, Counter>,
     source_fetch_seconds: Family<KindLabels, Histogram>,
+    alert_deliveries: Family<DeliveryLabels, Counter>,
+    alert_evaluation_seconds: Histogram,
     compactions: Counter,
     compacted_points: Counter,
     compaction_seconds: Histogram,
@@ -166,6 +174,8 @@ pub(crate) struct StoreGauges {
     source_failures: Family<SourceStateLabels, Gauge>,
     source_last_success: Family<SourceStateLabels, Gauge>,
     source_backlog: Family<SourceStateLabels, Gauge>,
+    pub alert_rules: Gauge,
+    pub alerts_firing: Gauge,
 }
 
 /// One source's state, for the gauges.
@@ -281,6 +291,8 @@ impl Default for Metrics {
             source_fetch_seconds: Family::new_with_constructor(
                 || Histogram::new(latency_buckets()),
             ),
+            alert_deliveries: Family::default(),
+            alert_evaluation_seconds: Histogram::new(latency_buckets()),
             compactions: Counter::default(),
             compacted_points: Counter::default(),
             compaction_seconds: Histogram::new(latency_buckets()),
@@ -373,6 +385,17 @@ impl Default for Metrics {
             m.source_refused.clone(),
         );
         registry.register(
+            "alert_deliveries",
+            "Attempts to send alert notifications, by receiver (alertmanager, webhook) and \
+             outcome (delivered, retry, failed: given up)",
+            m.alert_deliveries.clone(),
+        );
+        registry.register(
+            "alert_evaluation_duration_seconds",
+            "Time to evaluate one alert rule",
+            m.alert_evaluation_seconds.clone(),
+        );
+        registry.register(
             "source_fetch_duration_seconds",
             "Time of a fetch from a pull source, storing included",
             m.source_fetch_seconds.clone(),
@@ -423,6 +446,12 @@ impl Default for Metrics {
             "Measures stored per experiment",
             store.experiment_measures.clone(),
         );
+        registry.register("alert_rules", "Alert rules", store.alert_rules.clone());
+        registry.register(
+            "alerts_firing",
+            "Alerts firing (a per-tag rule counts one per tag value)",
+            store.alerts_firing.clone(),
+        );
         registry.register(
             "source_consecutive_failures",
             "Failed fetches of an enabled pull source since its last success (0: healthy)",
@@ -461,6 +490,21 @@ impl Metrics {
         self.source_fetch_seconds
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts an attempt to send an alert notification.
+    pub fn alert_delivery(&self, receiver: &str, outcome: &str) {
+        self.alert_deliveries
+            .get_or_create(&DeliveryLabels {
+                receiver: receiver.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Times an alert rule's evaluation.
+    pub fn alert_evaluated(&self, took: Duration) {
+        self.alert_evaluation_seconds.observe(took.as_secs_f64());
     }
 
     /// Counts records of a pull source that were refused.

@@ -88,6 +88,9 @@ async fn refresh(state: &AppState) -> Result<(), mymonit_store::StoreError> {
         })
         .collect();
     gauges.set_sources(&sources);
+    let (rules, firing) = state.alerts.alert_counts().await?;
+    gauges.alert_rules.set(as_i64(rules));
+    gauges.alerts_firing.set(as_i64(firing));
     let consuming = matches!(
         *state.consumer.read().unwrap_or_else(|e| e.into_inner()),
         ConsumerState::Consuming

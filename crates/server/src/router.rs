@@ -126,6 +126,20 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::ingest_tokens::revoke),
         )
         .route(
+            "/experiments/{experiment_id}/alert-rules",
+            get(api::alert_rules::list).post(api::alert_rules::create),
+        )
+        .route(
+            "/experiments/{experiment_id}/alert-rules/{rule_id}",
+            get(api::alert_rules::get)
+                .patch(api::alert_rules::update)
+                .delete(api::alert_rules::delete),
+        )
+        .route(
+            "/experiments/{experiment_id}/alert-rules/{rule_id}/history",
+            get(api::alert_rules::history),
+        )
+        .route(
             "/sources",
             get(api::sources::list).post(api::sources::create),
         )

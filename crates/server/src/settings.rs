@@ -48,6 +48,11 @@ pub struct Settings {
     pub storage: StorageSettings,
     /// Fetching from pull sources (Flask-MonitoringDashboards, Prometheus pages).
     pub sources: SourcesSettings,
+    /// Alert rules' evaluation and where their notifications go.
+    pub alerting: AlertingSettings,
+    /// The address users reach MyMonit at (`https://monit.example.org`), for links in alert
+    /// notifications; unset: `http://` and `listen`.
+    pub external_url: Option<String>,
     /// Where to serve Prometheus metrics (`/metrics`), on a listener of its own; `off` (or
     /// empty) for none. Keep it on loopback or a private network.
     pub metrics_listen: Option<String>,
@@ -377,6 +382,72 @@ impl Default for SourcesSettings {
     }
 }
 
+/// Alert rules' evaluation and where their notifications go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingSettings {
+    /// Whether this instance evaluates rules and sends notifications (every instance may:
+    /// each rule is evaluated by one at a time).
+    pub evaluate: bool,
+    /// Alertmanagers to send alerts to (`http://127.0.0.1:9093`; `--alertmanager-url`,
+    /// repeatable). Each receives every alert, as Prometheus sends to an Alertmanager cluster.
+    pub alertmanager_urls: Vec<String>,
+    /// Webhooks to send alerts to (a JSON body, signed with HMAC-SHA256 when a secret is set).
+    pub webhooks: Vec<WebhookSettings>,
+    /// How late a point may arrive and still count: each evaluation looks at the window
+    /// ending this many seconds ago, so a point on its way does not make an alert flap.
+    pub grace_secs: u64,
+    /// Most rules this instance evaluates at once.
+    pub max_concurrent_evaluations: usize,
+    /// Time allowed for one notification request, in seconds.
+    pub timeout_secs: u64,
+    /// A notification not delivered after this many seconds is given up (and logged).
+    pub give_up_after_secs: u64,
+    /// CA certificates (PEM) that Alertmanagers' and webhooks' HTTPS certificates chain to,
+    /// beside the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) for receivers that ask for one.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl Default for AlertingSettings {
+    fn default() -> Self {
+        Self {
+            evaluate: true,
+            alertmanager_urls: Vec::new(),
+            webhooks: Vec::new(),
+            grace_secs: 5,
+            max_concurrent_evaluations: 4,
+            timeout_secs: 10,
+            give_up_after_secs: 86_400,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+/// A webhook that receives alerts.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where to POST.
+    pub url: String,
+    /// Signs each body: `X-MyMonit-Signature: sha256=HEX(HMAC-SHA256(secret, body))`.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
 fn default_username_claim() -> String {
     "sub".into()
 }
@@ -389,6 +460,22 @@ fn default_oidc_algorithms() -> Vec<String> {
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 impl Settings {
+    /// Where users reach MyMonit, without a trailing slash (`external_url`, or `http://` and
+    /// the listen address).
+    pub fn external_url(&self) -> String {
+        match &self.external_url {
+            Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+            _ => {
+                let scheme = if self.tls.cert_file.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+
     /// The metrics address, if metrics are on.
     pub fn metrics_address(&self) -> Option<&str> {
         self.metrics_listen
@@ -416,6 +503,8 @@ impl Default for Settings {
             ingest: IngestSettings::default(),
             storage: StorageSettings::default(),
             sources: SourcesSettings::default(),
+            alerting: AlertingSettings::default(),
+            external_url: None,
             metrics_listen: Some(DEFAULT_METRICS_LISTEN.into()),
             log_ship: None,
             trusted_proxies: Vec::new(),

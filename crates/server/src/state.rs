@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use mymonit_store::{AuditStore, MeasureStore, MetaStore, sources::SourceStore};
+use mymonit_store::{
+    AuditStore, MeasureStore, MetaStore, alerts::AlertStore, sources::SourceStore,
+};
 
 use crate::{
     auth::{throttle::Throttle, tokens::TokenService},
@@ -22,6 +24,14 @@ pub struct AppState {
     pub fetcher: crate::sources::Fetcher,
     /// Wakes the source scheduler when a source is created or changed.
     pub sources_changed: Arc<tokio::sync::Notify>,
+    /// Alert rules, their alerts and the notifications' outbox.
+    pub alerts: Arc<dyn AlertStore>,
+    /// Sends notifications to Alertmanagers and webhooks.
+    pub alert_client: reqwest::Client,
+    /// Wakes the rule evaluator when a rule is made or changed.
+    pub alert_rules_changed: Arc<tokio::sync::Notify>,
+    /// Wakes the notification sender when an evaluation queued some.
+    pub notifications_queued: Arc<tokio::sync::Notify>,
     /// Signs and checks tokens.
     pub tokens: Arc<TokenService>,
     /// Brakes password guessing.

@@ -23,6 +23,7 @@ use mymonit_model::{
 };
 pub use mymonit_tsdb::{Point, chunk::Summary};
 
+pub mod alerts;
 mod layout;
 pub mod postgres;
 mod rows;
@@ -478,7 +479,9 @@ pub trait AttemptStore: Send + Sync {
 
 /// Everything a MyMonit server keeps, on one backend.
 #[async_trait]
-pub trait Store: MetaStore + MeasureStore + AuditStore + sources::SourceStore {
+pub trait Store:
+    MetaStore + MeasureStore + AuditStore + sources::SourceStore + alerts::AlertStore
+{
     /// Sign-in attempts in the database, where instances share it (`None`: the embedded
     /// backend, one instance, which counts in memory).
     fn attempts(&self) -> Option<&dyn AttemptStore> {

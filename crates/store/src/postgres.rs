@@ -825,6 +825,7 @@ impl PgStore {
     }
 }
 
+mod alerts;
 mod audit;
 mod compaction;
 mod deliveries;

@@ -689,6 +689,7 @@ impl SqliteStore {
     }
 }
 
+mod alerts;
 mod audit;
 mod compaction;
 mod deliveries;

@@ -181,7 +181,153 @@ on_both_backends!(
     live_views_hear_of_what_every_instance_stores,
     personal_tokens_and_measure_type_creation,
     sources_are_claimed_by_one_instance_and_commits_store_each_point_once,
+    alert_rules_are_evaluated_by_one_instance_and_notifications_outlive_them,
 );
+
+/// Rules are claimed by one instance at a time; an evaluation commits states, history and
+/// notifications together, only under its lease; notifications are claimed once, retried,
+/// delivered, and outlive a deleted rule.
+async fn alert_rules_are_evaluated_by_one_instance_and_notifications_outlive_them(f: &Fixture) {
+    use crate::alerts::{Attempt, Evaluated, NewNotification, StoredAlert};
+    let store = &*f.store;
+    let other = f.open_another(&OpenOptions::default()).await;
+    let experiment = store.create_experiment("lab").await.unwrap();
+    let t0 = 1_800_000_000_000i64;
+    let rule = store
+        .create_rule(
+            experiment.experiment_id,
+            r#"{"name":"x"}"#,
+            Some("S001"),
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rule.next_eval_ms, t0);
+    let (a, b) = tokio::join!(
+        store.claim_due_rules("a", t0, 60_000, 10),
+        other.claim_due_rules("b", t0, 60_000, 10)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 1, "claimed once");
+    let holder = if a.is_empty() { "b" } else { "a" };
+    let evaluated = |owner: &str, state: &str, notify: usize| Evaluated {
+        rule_id: rule.rule_id,
+        owner: owner.into(),
+        now_ms: t0 + 5,
+        next_eval_ms: t0 + 1_000,
+        error: None,
+        alerts: vec![StoredAlert {
+            group_key: "a".into(),
+            state: state.into(),
+            active_since_ms: Some(t0),
+            firing_since_ms: (state == "firing").then_some(t0 + 5),
+            last_value: Some(130.5),
+            last_sent_ms: None,
+        }],
+        forget: Vec::new(),
+        events: vec![("a".into(), state.into(), Some(130.5))],
+        notifications: (0..notify)
+            .map(|n| NewNotification {
+                receiver: format!("webhook:http://127.0.0.1:{n}/"),
+                body: format!("{{\"n\":{n}}}"),
+            })
+            .collect(),
+    };
+    let intruder = if holder == "a" { "b" } else { "a" };
+    assert!(
+        !store
+            .commit_evaluation(&evaluated(intruder, "firing", 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .commit_evaluation(&evaluated(holder, "firing", 2))
+            .await
+            .unwrap()
+    );
+    // Released: the same lease commits no more.
+    assert!(
+        !store
+            .commit_evaluation(&evaluated(holder, "firing", 1))
+            .await
+            .unwrap()
+    );
+    let found = store.get_rule(rule.rule_id).await.unwrap().unwrap();
+    assert_eq!(found.rule.last_eval_ms, Some(t0 + 5));
+    assert_eq!(found.rule.next_eval_ms, t0 + 1_000);
+    assert_eq!(found.alerts.len(), 1);
+    assert_eq!(found.alerts[0].state, "firing");
+    assert_eq!(found.alerts[0].last_value, Some(130.5));
+    assert_eq!(store.alert_counts().await.unwrap(), (1, 1));
+    let events = store.rule_events(rule.rule_id, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].transition, "firing");
+    // Notifications: each claimed once, in order; a retry comes back when due.
+    let (a, b) = tokio::join!(
+        store.claim_notifications("a", t0 + 10, 30_000, 10),
+        other.claim_notifications("b", t0 + 10, 30_000, 10)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 2);
+    let (owner, claimed) = if a.is_empty() { ("b", b) } else { ("a", a) };
+    assert!(claimed[0].notification_id < claimed[1].notification_id);
+    store
+        .finish_notification(
+            claimed[0].notification_id,
+            owner,
+            &Attempt::Delivered,
+            t0 + 11,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_notification(
+            claimed[1].notification_id,
+            owner,
+            &Attempt::Retry {
+                error: "refused".into(),
+                next_attempt_ms: t0 + 2_000,
+            },
+            t0 + 11,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_notifications("c", t0 + 1_999, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_notifications("c", t0 + 2_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("refused"));
+    // Deleting the rule keeps its notifications going.
+    assert!(store.delete_rule(rule.rule_id).await.unwrap());
+    assert!(store.get_rule(rule.rule_id).await.unwrap().is_none());
+    store
+        .finish_notification(
+            again[0].notification_id,
+            "c",
+            &Attempt::GiveUp {
+                error: "gone".into(),
+            },
+            t0 + 2_001,
+        )
+        .await
+        .unwrap();
+    let log = store.rule_notifications(rule.rule_id, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].status, "failed");
+    assert_eq!(log[1].status, "delivered");
+    assert_eq!(store.alert_counts().await.unwrap(), (0, 0));
+    other.close().await;
+}
 
 /// Two instances claim due sources without sharing one; a commit stores points and moves the
 /// cursor only for the lease holder and from the cursor it started at; keyed points are

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`, plus the extractors that give malformed input the same
 //! problem-document answers as every other error.
 
+pub mod alert_rules;
 pub mod associations;
 pub mod audit;
 pub mod auth;

@@ -119,7 +119,7 @@ impl Fetcher {
         }
         let unreachable = |err: reqwest::Error| SourceError::Unreachable {
             url: shown(url),
-            reason: describe(&err),
+            reason: describe_error(&err),
         };
         let mut response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
@@ -167,7 +167,7 @@ pub(crate) fn shown(url: &str) -> String {
 
 /// A reqwest error in words: what failed and its root cause (reqwest's own text repeats the
 /// URL and says only "error sending request").
-fn describe(err: &reqwest::Error) -> String {
+pub(crate) fn describe_error(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return "no answer within the fetch timeout (sources.fetch_timeout_secs)".into();
     }

@@ -4,6 +4,7 @@
 // Tests fail loudly on purpose.
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod amqp;
 mod audit;
 mod auth;

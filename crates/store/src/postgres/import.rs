@@ -196,6 +196,59 @@ const PLAIN_TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("next_fetch_ms", Kind::Int),
         ],
     ),
+    // Alert rules with their alerts' states, history and notifications still to send.
+    (
+        "alert_rules",
+        &[
+            ("rule_id", Kind::Int),
+            ("experiment_id", Kind::Int),
+            ("spec", Kind::Text),
+            ("created_by", Kind::Text),
+            ("created_at_ms", Kind::Int),
+            ("updated_at_ms", Kind::Int),
+            ("next_eval_ms", Kind::Int),
+            ("last_eval_ms", Kind::Int),
+            ("last_error", Kind::Text),
+        ],
+    ),
+    (
+        "alert_states",
+        &[
+            ("rule_id", Kind::Int),
+            ("group_key", Kind::Text),
+            ("state", Kind::Text),
+            ("active_since_ms", Kind::Int),
+            ("firing_since_ms", Kind::Int),
+            ("last_value", Kind::Float),
+            ("last_sent_ms", Kind::Int),
+        ],
+    ),
+    (
+        "alert_events",
+        &[
+            ("event_id", Kind::Int),
+            ("rule_id", Kind::Int),
+            ("group_key", Kind::Text),
+            ("transition", Kind::Text),
+            ("at_ms", Kind::Int),
+            ("value", Kind::Float),
+        ],
+    ),
+    (
+        "alert_notifications",
+        &[
+            ("notification_id", Kind::Int),
+            ("rule_id", Kind::Int),
+            ("receiver", Kind::Text),
+            ("body", Kind::Text),
+            ("created_at_ms", Kind::Int),
+            ("attempts", Kind::Int),
+            ("next_attempt_ms", Kind::Int),
+            ("status", Kind::Text),
+            ("last_error", Kind::Text),
+            ("done_at_ms", Kind::Int),
+        ],
+    ),
     (
         "series",
         &[
@@ -252,16 +305,21 @@ const IDENTITIES: &[(&str, &str)] = &[
     ("series", "series_id"),
     ("amqp_sessions", "session_id"),
     ("sources", "source_id"),
+    ("alert_rules", "rule_id"),
+    ("alert_events", "event_id"),
+    ("alert_notifications", "notification_id"),
 ];
 
 /// Every table of the PostgreSQL schema that holds data (emptied by `replace`).
 const TARGET_TABLES: &str = "users, experiments, associations, measure_types, revoked_tokens,
     ingest_tokens, ingest_token_experiments, personal_tokens, inbox, series, recent_blocks, chunks, audit_log,
-    amqp_sessions, amqp_unacked, login_attempts, sources";
+    amqp_sessions, amqp_unacked, login_attempts, sources, alert_rules, alert_states,
+    alert_events, alert_notifications";
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Int,
+    Float,
     Bool,
     Text,
     Bytes,
@@ -270,6 +328,7 @@ enum Kind {
 /// One column's values, as PostgreSQL binds an array.
 enum Column {
     Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
     Text(Vec<Option<String>>),
     Bytes(Vec<Option<Vec<u8>>>),
@@ -279,6 +338,7 @@ impl Column {
     fn new(kind: Kind) -> Self {
         match kind {
             Kind::Int => Self::Int(Vec::new()),
+            Kind::Float => Self::Float(Vec::new()),
             Kind::Bool => Self::Bool(Vec::new()),
             Kind::Text => Self::Text(Vec::new()),
             Kind::Bytes => Self::Bytes(Vec::new()),
@@ -288,6 +348,7 @@ impl Column {
     fn push(&mut self, row: &sqlx::sqlite::SqliteRow, index: usize) -> sqlx::Result<()> {
         match self {
             Self::Int(values) => values.push(row.try_get(index)?),
+            Self::Float(values) => values.push(row.try_get(index)?),
             Self::Bool(values) => values.push(row.try_get(index)?),
             Self::Text(values) => values.push(row.try_get(index)?),
             Self::Bytes(values) => values.push(row.try_get(index)?),
@@ -298,6 +359,7 @@ impl Column {
     fn sql_type(&self) -> &'static str {
         match self {
             Self::Int(_) => "int8[]",
+            Self::Float(_) => "float8[]",
             Self::Bool(_) => "bool[]",
             Self::Text(_) => "text[]",
             Self::Bytes(_) => "bytea[]",
@@ -480,6 +542,7 @@ async fn copy_table(
         for column in values {
             insert = match column {
                 Column::Int(values) => insert.bind(values),
+                Column::Float(values) => insert.bind(values),
                 Column::Bool(values) => insert.bind(values),
                 Column::Text(values) => insert.bind(values),
                 Column::Bytes(values) => insert.bind(values),
@@ -868,6 +931,10 @@ mod tests {
         })
         .await
         .unwrap();
+        let alert_rule = from
+            .create_rule(experiment.experiment_id, r#"{"name":"r"}"#, Some("S001"), 5)
+            .await
+            .unwrap();
         from.create_measure_type("flux", "Wb/m2", "magnetic flux density")
             .await
             .unwrap();
@@ -955,6 +1022,9 @@ mod tests {
             to_store.personal_token_by_hash("hash-p1").await.unwrap(),
             Some(personal)
         );
+        let rules = to_store.list_rules(experiment.experiment_id).await.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].rule, alert_rule);
         // The source comes with its cursor and its sealed secret, and new ids follow its own.
         let copied = to_store.list_sources(None).await.unwrap();
         assert_eq!(copied, from.list_sources(None).await.unwrap());
