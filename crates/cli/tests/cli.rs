@@ -2397,9 +2397,10 @@ async fn the_web_ui_works_in_a_real_browser() {
     );
     let out = root.join("target/e2e");
     fs::create_dir_all(&out).unwrap();
-    const SHOTS: [&str; 5] = [
+    const SHOTS: [&str; 6] = [
         "scientist-dashboard.png",
         "scientist-endpoints.png",
+        "scientist-alerts.png",
         "admin-experiment.png",
         "admin-sources.png",
         "auditor-trail.png",

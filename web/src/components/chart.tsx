@@ -1,10 +1,12 @@
 // One uPlot chart of a measure type: the series downsampled by the server to about one
 // point per pixel, drag to zoom, shift+drag to pan, live points appended. With many series
-// the legend starts folded to a count, and hovering a line reads out that series alone.
+// the legend starts folded to a count, and hovering a line reads out that series alone. The
+// measure type's alert rules show as dashed threshold lines, over red shading where they fired.
 
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import { useWidth } from "../hooks";
+import { thresholdText, type ChartThreshold, type Interval } from "../lib/alerts";
 import { api, errorMessage, isAbort } from "../lib/api";
 import { formatCount, formatNumber, formatTime } from "../lib/format";
 import { foldsLegend } from "../lib/legend";
@@ -14,6 +16,17 @@ import type { LiveMeasure, SeriesAnswer } from "../lib/types";
 import { Alert } from "./ui";
 
 export const COLORS = ["#38bdf8", "#f59e0b", "#a78bfa", "#34d399", "#f472b6", "#fb7185", "#facc15", "#60a5fa"];
+
+/** A threshold's line, by its rule's state: the one about to fire or firing stands out. */
+export const THRESHOLD_COLORS: Record<ChartThreshold["state"], string> = {
+  firing: "#f87171",
+  pending: "#fbbf24",
+  inactive: "#cbd5e1",
+};
+/** Translucent, so that the grid and the series stay readable through it. */
+const FIRING_FILL = "rgba(248, 113, 113, 0.16)";
+const NO_THRESHOLDS: ChartThreshold[] = [];
+const NO_PERIODS: Interval[] = [];
 
 /** Hands live measures to the charts of their measure type. */
 export class LiveBus {
@@ -40,6 +53,10 @@ interface ChartProps {
   height?: number;
   /** First colour of the palette to use (so neighbouring charts differ). */
   colorOffset?: number;
+  /** The thresholds of the measure type's alert rules. */
+  thresholds?: ChartThreshold[];
+  /** When any of those rules fired, epoch ms. */
+  firing?: Interval[];
 }
 
 type Status = "loading" | "ready" | "empty" | "error";
@@ -54,6 +71,76 @@ interface Hovered {
 
 function toColumns(data: Aligned): uPlot.AlignedData {
   return [data.x, ...data.ys] as uPlot.AlignedData;
+}
+
+/** Shades the firing periods across the plot's height: drawn after the grid, before the series. */
+function drawFiring(u: uPlot, periods: Interval[]) {
+  if (periods.length === 0) return;
+  const { left, top, width, height } = u.bbox;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.fillStyle = FIRING_FILL;
+  for (const p of periods) {
+    const a = u.valToPos(p.from / 1000, "x", true);
+    const b = u.valToPos(p.to / 1000, "x", true);
+    if (!Number.isFinite(a) || !Number.isFinite(b)) continue;
+    const x0 = Math.max(left, Math.min(a, b));
+    const x1 = Math.min(left + width, Math.max(a, b));
+    if (x1 < x0) continue;
+    // A firing shorter than a pixel still shows.
+    ctx.fillRect(x0, top, Math.max(x1 - x0, devicePixelRatio || 1), height);
+  }
+  ctx.restore();
+}
+
+/** Each threshold as a dashed line named after its rule; one off the y range as a tag at the
+ * edge it lies beyond, so that it is never silently missing. */
+function drawThresholds(u: uPlot, thresholds: ChartThreshold[]) {
+  const { min, max } = u.scales.y;
+  if (thresholds.length === 0 || min === undefined || max === undefined || min === null || max === null) return;
+  const { left, top, width, height } = u.bbox;
+  const ratio = devicePixelRatio || 1;
+  const ctx = u.ctx;
+  const lineHeight = 15 * ratio;
+  let above = 0;
+  let below = 0;
+  ctx.save();
+  ctx.font = `${11 * ratio}px system-ui, sans-serif`;
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "right";
+  for (const t of thresholds) {
+    const color = THRESHOLD_COLORS[t.state];
+    const text = `${t.name} ${t.op} ${thresholdText(t.threshold)}`;
+    let y: number;
+    let label: string;
+    if (t.threshold > max) {
+      y = top + lineHeight * (above++ + 0.6);
+      label = `▲ ${text}`;
+    } else if (t.threshold < min) {
+      y = top + height - lineHeight * (below++ + 0.6);
+      label = `▼ ${text}`;
+    } else {
+      y = Math.round(u.valToPos(t.threshold, "y", true));
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1.5 * ratio;
+      ctx.setLineDash([6 * ratio, 4 * ratio]);
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(left + width, y);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      // Above the line, unless that leaves the plot.
+      y = y - 9 * ratio < top ? y + 9 * ratio : y - 9 * ratio;
+      label = text;
+    }
+    const textWidth = ctx.measureText(label).width;
+    const x = left + width - 4 * ratio;
+    ctx.fillStyle = "rgba(15, 20, 25, 0.75)";
+    ctx.fillRect(x - textWidth - 3 * ratio, y - 7 * ratio, textWidth + 6 * ratio, 14 * ratio);
+    ctx.fillStyle = color;
+    ctx.fillText(label, x, y);
+  }
+  ctx.restore();
 }
 
 export function Chart(props: ChartProps) {
@@ -150,6 +237,8 @@ export function Chart(props: ChartProps) {
       // Outside the plot, so that the folded legend's summary sits between the two.
       legend: { live: true, mount: (_u, el) => legendEl.current?.appendChild(el) },
       hooks: {
+        drawAxes: [(u) => drawFiring(u, latest.current.firing ?? NO_PERIODS)],
+        draw: [(u) => drawThresholds(u, latest.current.thresholds ?? NO_THRESHOLDS)],
         setSeries: [
           (_u, i, o) => {
             // Typed as a Series, but uPlot passes the change it made: {show} or {focus}.
@@ -218,6 +307,14 @@ export function Chart(props: ChartProps) {
     return () => controller.abort();
   }, [props.experimentId, props.measure, props.from, props.to, width]);
 
+  // The rules' lines and shading change without new data: only the canvas is drawn again.
+  const thresholds = props.thresholds ?? NO_THRESHOLDS;
+  const firing = props.firing ?? NO_PERIODS;
+  const overlayKey = JSON.stringify([thresholds, firing]);
+  useEffect(() => {
+    plot.current?.redraw(false, false);
+  }, [overlayKey]);
+
   // Follows the container's width.
   useEffect(() => {
     if (plot.current && width > 0) plot.current.setSize({ width, height });
@@ -283,7 +380,9 @@ export function Chart(props: ChartProps) {
         class="chart-plot"
         ref={plotEl}
         role="img"
-        aria-label={`Chart of ${props.measure}${props.unit ? ` (${props.unit})` : ""}: ${formatCount(seriesCount)} series, ${formatCount(points)} points drawn. Drag to zoom, shift+drag to pan.`}
+        aria-label={`Chart of ${props.measure}${props.unit ? ` (${props.unit})` : ""}: ${formatCount(seriesCount)} series, ${formatCount(points)} points drawn${
+          thresholds.length ? `, ${thresholds.length} alert threshold${thresholds.length === 1 ? "" : "s"}` : ""
+        }. Drag to zoom, shift+drag to pan.`}
       />
       {folds && status === "ready" && (
         <div class="chart-summary">
@@ -311,6 +410,23 @@ export function Chart(props: ChartProps) {
         </div>
       )}
       <div class={`chart-legend${folds ? " chart-legend-long" : ""}`} id={legendId} ref={legendEl} hidden={!legendOpen} />
+      {thresholds.length > 0 && (
+        <ul class="chart-rules" aria-label={`Alert rules of ${props.measure}`}>
+          {thresholds.map((t) => (
+            <li key={t.ruleId} data-rule-id={t.ruleId} data-state={t.state}>
+              <span class="chart-threshold-swatch" style={{ borderColor: THRESHOLD_COLORS[t.state] }} aria-hidden="true" />
+              {t.name} <span class="num">{`${t.op} ${thresholdText(t.threshold)}`}</span>
+              {t.state !== "inactive" && <span class="muted"> ({t.state})</span>}
+            </li>
+          ))}
+          {firing.length > 0 && (
+            <li class="muted">
+              <span class="chart-firing-swatch" aria-hidden="true" />
+              shaded: firing
+            </li>
+          )}
+        </ul>
+      )}
       {status === "loading" && !plot.current && <div class="chart-overlay">Loading…</div>}
       {status === "empty" && <div class="chart-overlay">No data in this range</div>}
       {status === "error" && <Alert message={error} />}

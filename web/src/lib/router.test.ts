@@ -6,6 +6,7 @@ describe("routes", () => {
     expect(matchRoute("/")).toEqual({ page: "overview" });
     expect(matchRoute("/experiments/12")).toEqual({ page: "dashboard", experimentId: 12 });
     expect(matchRoute("/experiments/12/?x=1")).toEqual({ page: "dashboard", experimentId: 12 });
+    expect(matchRoute("/experiments/12?from=2026-05-20T11%3A00%3A00Z&to=2026-05-20T12%3A00%3A00Z")).toEqual({ page: "dashboard", experimentId: 12 });
     expect(matchRoute("/admin")).toEqual({ page: "admin", tab: "users" });
     expect(matchRoute("/admin/ingest-tokens")).toEqual({ page: "admin", tab: "ingest-tokens" });
     expect(matchRoute("/admin/sources")).toEqual({ page: "admin", tab: "sources" });

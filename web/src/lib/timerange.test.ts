@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  DAY, HOUR, WEEK, customRange, defaultRange, fromDatetimeLocal, latestWeek, pan, presetRange, toDatetimeLocal, toRfc3339, zoom,
+  DAY, HOUR, WEEK, customRange, defaultRange, fromDatetimeLocal, latestWeek, pan, parseRfc3339, presetRange, rangeFromSearch, toDatetimeLocal,
+  toRfc3339, zoom,
 } from "./timerange";
 
 const now = Date.parse("2026-05-20T12:00:00Z");
@@ -58,5 +59,37 @@ describe("datetime-local", () => {
   });
   it("formats RFC 3339 in UTC", () => {
     expect(toRfc3339(now)).toBe("2026-05-20T12:00:00.000Z");
+  });
+});
+
+describe("linked ranges", () => {
+  it("read RFC 3339 instants, in UTC or with an offset", () => {
+    expect(parseRfc3339("2026-05-20T12:00:00Z")).toBe(now);
+    expect(parseRfc3339("2026-05-20t12:00:00z")).toBe(now);
+    expect(parseRfc3339("2026-05-20T14:00:00+02:00")).toBe(now);
+    expect(parseRfc3339("2026-05-20T12:00Z")).toBe(now);
+    expect(parseRfc3339("2026-05-20T12:00:00.5Z")).toBe(now + 500);
+    expect(parseRfc3339("2026-05-20T12:00:00.123456789Z")).toBe(now + 123);
+    // An unencoded + reads back from a query string as a space.
+    expect(parseRfc3339("2026-05-20T14:00:00 02:00")).toBe(now);
+  });
+  it("refuse what is not an instant", () => {
+    for (const text of ["", "2026-05-20", "2026-05-20T12:00:00", "1653040000", "May 20 2026", "2026-13-40T12:00:00Z", "2026-05-20T12:00:00Zjunk"]) {
+      expect(parseRfc3339(text), text).toBeNull();
+    }
+  });
+  it("open the dashboard on the range of a notification's link", () => {
+    const search = "?from=2026-05-20T11%3A00%3A00Z&to=2026-05-20T12%3A00%3A00Z";
+    expect(rangeFromSearch(search)).toEqual({ from: now - HOUR, to: now, preset: "custom" });
+    expect(rangeFromSearch("from=2026-05-20T11:00:00Z&to=2026-05-20T12:00:00Z")).toEqual({ from: now - HOUR, to: now, preset: "custom" });
+    // The ends put in order.
+    expect(rangeFromSearch("?from=2026-05-20T12:00:00Z&to=2026-05-20T11:00:00Z")).toEqual({ from: now - HOUR, to: now, preset: "custom" });
+    expect(rangeFromSearch("?from=2026-05-20T13:00:00+01:00&to=2026-05-20T12:00:00Z")).toBeNull();
+  });
+  it("leave links without one as they were", () => {
+    expect(rangeFromSearch("")).toBeNull();
+    expect(rangeFromSearch("?from=2026-05-20T11:00:00Z")).toBeNull();
+    expect(rangeFromSearch("?from=yesterday&to=2026-05-20T12:00:00Z")).toBeNull();
+    expect(rangeFromSearch("?x=1")).toBeNull();
   });
 });

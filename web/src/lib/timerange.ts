@@ -95,3 +95,31 @@ export function toRfc3339(ms: number): string {
 export function sameRange(a: TimeRange, b: TimeRange): boolean {
   return a.from === b.from && a.to === b.to && a.preset === b.preset;
 }
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** An RFC 3339 instant (`2026-05-20T12:00:00Z`, `…T14:00:00.5+02:00`) → epoch ms, or null.
+ * Dates alone and other forms Date.parse would guess at are refused. */
+export function parseRfc3339(text: string): number | null {
+  // A `+` of an offset left unencoded in a query string reads back as a space.
+  const trimmed = text.trim().replace(/ (\d{2}:\d{2})$/, "+$1");
+  const match = RFC3339.exec(trimmed);
+  if (!match) return null;
+  const [, date, time, fraction, zone] = match;
+  // Date.parse reads milliseconds; finer digits are cut rather than trusted to the engine.
+  const ms = fraction ? `.${fraction.slice(0, 3).padEnd(3, "0")}` : "";
+  const parsed = Date.parse(`${date}T${time}${ms}${zone.toUpperCase()}`);
+  return Number.isNaN(parsed) ? null : parsed;
+}
+
+/** The custom range of a dashboard link's `?from=…&to=…` (alert notifications link so), or
+ * null when the query has no valid pair. */
+export function rangeFromSearch(search: string): TimeRange | null {
+  const params = new URLSearchParams(search);
+  const from = params.get("from");
+  const to = params.get("to");
+  if (from === null || to === null) return null;
+  const a = parseRfc3339(from);
+  const b = parseRfc3339(to);
+  return a === null || b === null ? null : customRange(a, b);
+}

@@ -195,3 +195,90 @@ export interface LiveMeasure {
   value: number;
   tags?: Tags;
 }
+
+export type Comparison = ">" | ">=" | "<" | "<=";
+
+/** Where an alert is: `firing` once its condition has held for the rule's `for`. */
+export type AlertState = "inactive" | "pending" | "firing";
+
+/** An alert rule as written: a threshold rule (`statistic`, `window`, `op`, `threshold`) or an
+ * absence rule (`absent_for`). A PATCH takes any of these fields, and keeps the others. */
+export interface RuleRequest {
+  name?: string;
+  measure?: string;
+  tags?: Tags;
+  statistic?: string;
+  window?: string;
+  op?: Comparison;
+  threshold?: number;
+  absent_for?: string;
+  for?: string;
+  interval?: string;
+  /** `tag:KEY`; on PATCH, "" stops grouping (null would keep it). */
+  group_by?: string;
+  labels?: Record<string, string>;
+  description?: string;
+}
+
+/** One alert of a rule: the rule's own, or one tag value's (`group`). */
+export interface RuleAlert {
+  group: string | null;
+  state: AlertState;
+  active_since: string | null;
+  firing_since: string | null;
+  value: number | null;
+}
+
+/** A rule as stored (durations written back as `5m`, `1h30m`, `0s`), with its alerts. */
+export interface RuleView {
+  rule_id: number;
+  experiment_id: number;
+  name: string;
+  measure: string;
+  tags: Tags | null;
+  statistic: string | null;
+  window: string | null;
+  op: Comparison | null;
+  threshold: number | null;
+  absent_for: string | null;
+  for: string | null;
+  interval: string | null;
+  group_by: string | null;
+  labels: Record<string, string> | null;
+  description: string | null;
+  /** The worst of its alerts' states. */
+  state: AlertState;
+  last_value: number | null;
+  last_evaluated_at: string | null;
+  last_error: string | null;
+  alerts: RuleAlert[];
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type Transition = "pending" | "firing" | "resolved" | "cleared";
+
+export interface AlertEvent {
+  group: string | null;
+  transition: Transition;
+  at: string;
+  value: number | null;
+}
+
+export interface AlertNotification {
+  /** `alertmanager:URL` or `webhook:URL`. */
+  receiver: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  created_at: string;
+  done_at: string | null;
+  last_error: string | null;
+  body: unknown;
+}
+
+/** A rule's changes and its notifications' delivery log, newest first. */
+export interface RuleHistory {
+  events: AlertEvent[];
+  notifications: AlertNotification[];
+}

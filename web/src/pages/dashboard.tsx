@@ -1,13 +1,17 @@
 // An experiment's dashboard: a chart per measure type, range statistics, time slices, a
-// boxplot, the points per tag value, the sources it is fetched from, live updates and exports.
+// boxplot, the points per tag value, the sources it is fetched from, its alert rules, live
+// updates and exports. A link may name the range to open on (`?from=…&to=…`, RFC 3339), as
+// alert notifications do.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { AlertRulesCard, useAlertRules, useRuleHistories } from "../components/alerts";
 import { ByTagCard } from "../components/by-tag";
 import { Chart, LiveBus } from "../components/chart";
 import { Boxplot } from "../components/small-charts";
 import { SourcesCard } from "../components/sources";
 import { Alert, Card, Empty, Link, Loading, Notice } from "../components/ui";
 import { useApi, useTitle } from "../hooks";
+import { chartRules } from "../lib/alerts";
 import { api, errorMessage, isAbort } from "../lib/api";
 import { browserTimeZone, formatCount, formatNumber, formatTime, zoneName } from "../lib/format";
 import {
@@ -15,7 +19,7 @@ import {
 } from "../lib/query";
 import { latestByType, newestTimestamp } from "../lib/shape";
 import {
-  PRESETS, customRange, defaultRange, fromDatetimeLocal, latestWeek, pan, presetRange, toDatetimeLocal, zoom, type TimeRange,
+  PRESETS, customRange, defaultRange, fromDatetimeLocal, latestWeek, pan, presetRange, rangeFromSearch, toDatetimeLocal, zoom, type TimeRange,
 } from "../lib/timerange";
 import type { BoxplotAnswer, Bucket, Experiment, LatestAnswer, LiveMeasure, StatsAnswer } from "../lib/types";
 import { useUnits } from "./overview";
@@ -103,11 +107,14 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
   const [timeslice, setTimeslice] = useState<Timeslice>("");
   const [isStatic, setIsStatic] = useState(true);
   const [live, setLive] = useState(false);
+  // Read once: the range the page was opened on; choosing another does not rewrite the URL.
+  const [linked] = useState(() => rangeFromSearch(location.search));
 
-  // The first range: the last week, or the week ending at the latest point when older.
+  // The first range: the linked one, else the last week, or the week ending at the latest
+  // point when older.
   useEffect(() => {
     if (latest.data && range === null) {
-      const first = defaultRange(newest);
+      const first = linked ?? defaultRange(newest);
       setRange(first);
       setPicked(first);
     }
@@ -121,6 +128,14 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
   const totals = useStats(experimentId, measures, range, "", true, tz);
   const sliced = useStats(experimentId, timeslice ? measures : [], range, timeslice, isStatic, tz);
   const boxplot = useApi<BoxplotAnswer>(range && measures.length ? boxplotPath(experimentId, range) : null);
+
+  const rules = useAlertRules(experimentId);
+  const histories = useRuleHistories(experimentId, rules.data);
+  // Recomputed at each refresh of the rules, so that a firing alert's shading reaches now.
+  const ruleOverlays = useMemo(
+    () => (range && rules.data ? chartRules(rules.data, histories, range, Date.now()) : null),
+    [rules.data, histories, range?.from, range?.to],
+  );
 
   const totalCount = totals.rows.reduce((n, r) => n + Number(r.buckets[0]?.count ?? 0), 0);
   const rangeEmpty = !totals.loading && !totals.error && totals.rows.length > 0 && totalCount === 0;
@@ -268,6 +283,8 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
                 from={range.from}
                 to={range.to}
                 live={live ? bus : null}
+                thresholds={ruleOverlays?.get(measure)?.thresholds}
+                firing={ruleOverlays?.get(measure)?.firing}
                 onZoom={(from, to) => {
                   const next = customRange(from, to);
                   if (next) setRange(next);
@@ -398,6 +415,8 @@ export function DashboardPage({ experimentId }: { experimentId: number }) {
         tz={tz}
         units={units}
       />
+
+      <AlertRulesCard experimentId={experimentId} rules={rules} measures={measures} latest={latest.data.latest} units={units} />
 
       <SourcesCard experimentId={experimentId} />
     </div>
