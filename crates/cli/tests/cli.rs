@@ -813,7 +813,7 @@ async fn migrate_data_moves_an_embedded_deployment_into_postgres() {
 
     let output = run_args(embedded.path(), &["migrate-data", "--to", &target]);
     let printed = assert_ok(&output);
-    assert!(printed.contains("4 users, 2 experiments"), "{printed}");
+    assert!(printed.contains("4 users, 3 experiments"), "{printed}");
     assert!(
         printed.contains("every series' count and checksum equal"),
         "{printed}"

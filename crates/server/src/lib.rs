@@ -9,6 +9,7 @@ pub mod alerting;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod client;
 pub mod compat;
 pub mod demo;

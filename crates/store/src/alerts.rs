@@ -114,6 +114,9 @@ pub struct Evaluated {
     pub rule_id: i64,
     /// The instance holding its lease: nothing is committed if another holds it now.
     pub owner: String,
+    /// The rule's `updated_at_ms` when it was claimed: nothing is committed if the rule was
+    /// changed meanwhile (the evaluation was of the old rule).
+    pub rule_updated_at_ms: i64,
     /// Now.
     pub now_ms: i64,
     /// When it is next due.
@@ -181,9 +184,18 @@ pub trait AlertStore: Send + Sync + 'static {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<RuleWithAlerts>>;
-    /// Commits an evaluation and releases the lease, if `owner` still holds it; `Ok(false)`
-    /// when another instance took the rule over (or it was deleted).
+    /// Commits an evaluation and releases the lease, if `owner` still holds it and the rule
+    /// was not changed since it was claimed; `Ok(false)` when another instance took the rule
+    /// over, or it was changed or deleted.
     async fn commit_evaluation(&self, evaluated: &Evaluated) -> Result<bool>;
+    /// Queues notifications of a rule outside an evaluation (the resolution of its firing
+    /// alerts when it is changed or deleted).
+    async fn queue_notifications(
+        &self,
+        rule_id: i64,
+        notifications: &[NewNotification],
+        now_ms: i64,
+    ) -> Result<()>;
     /// A rule's history, newest first, at most `limit` events.
     async fn rule_events(&self, rule_id: i64, limit: u32) -> Result<Vec<AlertEvent>>;
     /// Claims at most `limit` notifications due at `now_ms`.

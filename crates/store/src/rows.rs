@@ -17,6 +17,14 @@ pub(crate) const SOURCE_COLUMNS: &str = "source_id, experiment_id, kind, url, \
      cursor, history_from, backlog_secs, last_success_ms, last_error, last_error_ms, failures, \
      points_fetched, next_fetch_ms";
 
+/// The columns of alert rules, their alerts and notifications, as `row_mappers!` reads them.
+pub(crate) const RULE_COLUMNS: &str = "rule_id, experiment_id, spec, created_by, created_at_ms, \
+     updated_at_ms, next_eval_ms, last_eval_ms, last_error";
+pub(crate) const ALERT_COLUMNS: &str =
+    "rule_id, group_key, state, active_since_ms, firing_since_ms, last_value, last_sent_ms";
+pub(crate) const NOTIFICATION_COLUMNS: &str = "notification_id, rule_id, receiver, body, created_at_ms, \
+     attempts, next_attempt_ms, status, last_error, done_at_ms";
+
 /// A JSON value as the audit trail stores it.
 pub(crate) fn json_text(value: &serde_json::Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
@@ -24,7 +32,8 @@ pub(crate) fn json_text(value: &serde_json::Value) -> String {
 
 /// Defines, in the invoking module, the mappers from a backend's row type to the model:
 /// `user_from_row`, `account_from_row`, `experiment_from_row`, `measure_type_from_row`,
-/// `personal_token_from_row`, `source_from_row` and `record_from_row` (audit).
+/// `personal_token_from_row`, `source_from_row`, the alert mappers (`rule_from_row`,
+/// `alert_from_row`, `notification_from_row`) and `record_from_row` (audit).
 macro_rules! row_mappers {
     ($row:ty) => {
         #[allow(unused_imports)]
@@ -109,6 +118,49 @@ macro_rules! row_mappers {
                 points_fetched: u64::try_from(row.try_get::<i64, _>("points_fetched")?)
                     .unwrap_or_default(),
                 next_fetch_ms: row.try_get("next_fetch_ms")?,
+            })
+        }
+
+        fn rule_from_row(row: &$row) -> crate::Result<crate::alerts::StoredRule> {
+            Ok(crate::alerts::StoredRule {
+                rule_id: row.try_get("rule_id")?,
+                experiment_id: row.try_get("experiment_id")?,
+                spec: row.try_get("spec")?,
+                created_by: row.try_get("created_by")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+                updated_at_ms: row.try_get("updated_at_ms")?,
+                next_eval_ms: row.try_get("next_eval_ms")?,
+                last_eval_ms: row.try_get("last_eval_ms")?,
+                last_error: row.try_get("last_error")?,
+            })
+        }
+
+        fn alert_from_row(row: &$row) -> crate::Result<(i64, crate::alerts::StoredAlert)> {
+            Ok((
+                row.try_get("rule_id")?,
+                crate::alerts::StoredAlert {
+                    group_key: row.try_get("group_key")?,
+                    state: row.try_get("state")?,
+                    active_since_ms: row.try_get("active_since_ms")?,
+                    firing_since_ms: row.try_get("firing_since_ms")?,
+                    last_value: row.try_get("last_value")?,
+                    last_sent_ms: row.try_get("last_sent_ms")?,
+                },
+            ))
+        }
+
+        fn notification_from_row(row: &$row) -> crate::Result<crate::alerts::Notification> {
+            Ok(crate::alerts::Notification {
+                notification_id: row.try_get("notification_id")?,
+                rule_id: row.try_get("rule_id")?,
+                receiver: row.try_get("receiver")?,
+                body: row.try_get("body")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+                attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                next_attempt_ms: row.try_get("next_attempt_ms")?,
+                status: row.try_get("status")?,
+                last_error: row.try_get("last_error")?,
+                done_at_ms: row.try_get("done_at_ms")?,
             })
         }
 

@@ -213,6 +213,7 @@ async fn alert_rules_are_evaluated_by_one_instance_and_notifications_outlive_the
     let evaluated = |owner: &str, state: &str, notify: usize| Evaluated {
         rule_id: rule.rule_id,
         owner: owner.into(),
+        rule_updated_at_ms: rule.updated_at_ms,
         now_ms: t0 + 5,
         next_eval_ms: t0 + 1_000,
         error: None,

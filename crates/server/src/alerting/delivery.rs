@@ -4,13 +4,14 @@
 //! `alerting.give_up_after_secs` is given up. Each instance sends what it claims, so a
 //! notification goes out once per attempt whichever instance made it.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use mymonit_model::source::backoff_ms;
 use mymonit_store::alerts::{Attempt, Notification};
-use tokio::{sync::Semaphore, task::JoinSet};
 
-use crate::{settings::AlertingSettings, sources::now_ms, state::AppState};
+use crate::{
+    background::claim_and_work, settings::AlertingSettings, sources::now_ms, state::AppState,
+};
 
 /// Receiver prefix of Alertmanager notifications (followed by its base URL).
 pub const ALERTMANAGER: &str = "alertmanager:";
@@ -59,59 +60,47 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(aws_lc_rs::hmac::sign(&key, body)))
 }
 
-/// Sends due notifications until the task is dropped.
+/// Sends due notifications until the task is dropped. A receiver's notifications are claimed
+/// one at a time, oldest first (a firing before its resolution), so a receiver that is down
+/// holds its own queue and no other.
 pub async fn run(state: AppState) {
     let owner = format!("mymonit-{}", uuid::Uuid::new_v4());
-    let permits = Arc::new(Semaphore::new(MAX_SENDS));
     // A send may take the whole timeout: the lease outlasts it.
     let lease_ms = (state.settings.alerting.timeout_secs.max(1) as i64 + 30) * 1_000;
-    let mut running = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = state.notifications_queued.notified() => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-        }
-        while running.try_join_next().is_some() {}
-        let free = permits.available_permits();
-        if free == 0 {
-            continue;
-        }
-        let claimed = match state
-            .alerts
-            .claim_notifications(&owner, now_ms(), lease_ms, free)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot claim alert notifications");
-                continue;
+    let claimer = (state.clone(), owner.clone());
+    claim_and_work(
+        "alert notifications",
+        POLL,
+        state.notifications_queued.clone(),
+        MAX_SENDS,
+        |free| {
+            let (state, owner) = claimer.clone();
+            async move {
+                let claimed = state
+                    .alerts
+                    .claim_notifications(&owner, now_ms(), lease_ms, free)
+                    .await?;
+                let mut by_receiver: std::collections::BTreeMap<String, Vec<Notification>> =
+                    std::collections::BTreeMap::new();
+                for notification in claimed {
+                    by_receiver
+                        .entry(notification.receiver.clone())
+                        .or_default()
+                        .push(notification);
+                }
+                Ok(by_receiver.into_values().collect::<Vec<_>>())
             }
-        };
-        // One receiver's notifications in order (a resolution after its firing): sent one
-        // after the other by one task.
-        let mut by_receiver: std::collections::BTreeMap<String, Vec<Notification>> =
-            std::collections::BTreeMap::new();
-        for notification in claimed {
-            by_receiver
-                .entry(notification.receiver.clone())
-                .or_default()
-                .push(notification);
-        }
-        for (_, notifications) in by_receiver {
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                break;
-            };
-            let state = state.clone();
-            let owner = owner.clone();
-            running.spawn(async move {
+        },
+        |notifications| {
+            let (state, owner) = (state.clone(), owner.clone());
+            async move {
                 for notification in notifications {
                     send_one(&state, &notification, &owner).await;
                 }
-                drop(permit);
-            });
-        }
-    }
+            }
+        },
+    )
+    .await;
 }
 
 async fn send_one(state: &AppState, notification: &Notification, owner: &str) {
@@ -209,13 +198,16 @@ async fn send(
     if status.is_success() {
         return Ok(());
     }
-    let text: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
+    // Only the start of an error answer is kept: a receiver's page may be large.
+    let mut head = Vec::new();
+    let mut response = response;
+    while head.len() < 1_024 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text: String = String::from_utf8_lossy(&head).chars().take(200).collect();
     let error = format!("HTTP {}: {}", status.as_u16(), text.trim());
     if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
         Err(Failure::Retry(error))

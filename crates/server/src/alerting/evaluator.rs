@@ -2,13 +2,12 @@
 //! rule is evaluated by one instance at a time, and by another when that one dies) and
 //! evaluates at most `alerting.max_concurrent_evaluations` at once.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use mymonit_store::alerts::RuleWithAlerts;
-use tokio::{sync::Semaphore, task::JoinSet};
 
 use super::evaluate;
-use crate::{sources::now_ms, state::AppState};
+use crate::{background::claim_and_work, sources::now_ms, state::AppState};
 
 /// How often the loop looks for due rules when nothing wakes it.
 const POLL: Duration = Duration::from_millis(250);
@@ -18,44 +17,27 @@ const LEASE_MS: i64 = 60_000;
 /// Evaluates due rules until the task is dropped.
 pub async fn run(state: AppState) {
     let owner = format!("mymonit-{}", uuid::Uuid::new_v4());
-    let permits = Arc::new(Semaphore::new(
-        state.settings.alerting.max_concurrent_evaluations.max(1),
-    ));
-    let mut running = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = state.alert_rules_changed.notified() => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-        }
-        while running.try_join_next().is_some() {}
-        let free = permits.available_permits();
-        if free == 0 {
-            continue;
-        }
-        let claimed = match state
-            .alerts
-            .claim_due_rules(&owner, now_ms(), LEASE_MS, free)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot claim due alert rules");
-                continue;
+    let claimer = (state.clone(), owner.clone());
+    claim_and_work(
+        "due alert rules",
+        POLL,
+        state.alert_rules_changed.clone(),
+        state.settings.alerting.max_concurrent_evaluations,
+        |free| {
+            let (state, owner) = claimer.clone();
+            async move {
+                state
+                    .alerts
+                    .claim_due_rules(&owner, now_ms(), LEASE_MS, free)
+                    .await
             }
-        };
-        for rule in claimed {
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                break;
-            };
-            let state = state.clone();
-            let owner = owner.clone();
-            running.spawn(async move {
-                evaluate_one(&state, &rule, &owner).await;
-                drop(permit);
-            });
-        }
-    }
+        },
+        |rule| {
+            let (state, owner) = (state.clone(), owner.clone());
+            async move { evaluate_one(&state, &rule, &owner).await }
+        },
+    )
+    .await;
 }
 
 async fn evaluate_one(state: &AppState, claimed: &RuleWithAlerts, owner: &str) {

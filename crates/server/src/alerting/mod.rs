@@ -45,6 +45,7 @@ pub async fn evaluate(
     let mut evaluated = Evaluated {
         rule_id: rule.rule_id,
         owner: owner.to_owned(),
+        rule_updated_at_ms: rule.updated_at_ms,
         now_ms,
         next_eval_ms: now_ms + mymonit_model::alert::DEFAULT_INTERVAL_MS,
         error: None,
@@ -150,6 +151,44 @@ pub async fn evaluate(
     evaluated
 }
 
+/// The resolutions of a rule's firing alerts, for when the rule is changed or deleted (its
+/// alerts start again, or end, without an evaluation saying so).
+pub fn resolutions(
+    state: &AppState,
+    claimed: &RuleWithAlerts,
+    experiment: &str,
+    now_ms: i64,
+) -> Vec<NewNotification> {
+    let Ok(spec) = serde_json::from_str::<RuleSpec>(&claimed.rule.spec) else {
+        return Vec::new();
+    };
+    let threshold = match &spec.condition {
+        Condition::Threshold { threshold, .. } => Some(*threshold),
+        Condition::Absent { .. } => None,
+    };
+    let mut out = Vec::new();
+    for stored in &claimed.alerts {
+        let alert = to_alert(stored);
+        if alert.state != AlertState::Firing {
+            continue;
+        }
+        let labels = alert_labels(&spec, experiment, claimed.rule.rule_id, &stored.group_key);
+        let context = Context {
+            state,
+            spec: &spec,
+            experiment,
+            experiment_id: claimed.rule.experiment_id,
+            rule_id: claimed.rule.rule_id,
+            group: &stored.group_key,
+            labels: &labels,
+            threshold,
+            now_ms,
+        };
+        out.extend(context.notifications(&alert, Transition::Resolved));
+    }
+    out
+}
+
 fn to_alert(stored: &StoredAlert) -> Alert {
     Alert {
         state: AlertState::parse(&stored.state).unwrap_or(AlertState::Inactive),
@@ -175,9 +214,28 @@ fn alert_labels(
     if let Some(key) = &spec.group_by
         && !group.is_empty()
     {
-        labels.insert(key.clone(), group.to_owned());
+        labels.insert(label_name(key), group.to_owned());
     }
     labels
+}
+
+/// A tag key as a label name Alertmanager takes (`[a-zA-Z_][a-zA-Z0-9_]*`; other characters
+/// become `_`), prefixed `tag_` where it would replace a label MyMonit sets.
+fn label_name(key: &str) -> String {
+    let mut name: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) || name.starts_with("__") {
+        name.insert_str(0, "tag_");
+    }
+    if matches!(
+        name.as_str(),
+        "alertname" | "experiment" | "measure" | "mymonit_rule_id"
+    ) {
+        name.insert_str(0, "tag_");
+    }
+    name
 }
 
 /// The condition of every alert of a rule at `now_ms`, by group key (`""` without group_by).
@@ -440,5 +498,20 @@ impl Context<'_> {
                 body: self.alertmanager_body(alert, false),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_keys_become_label_names_alertmanager_takes() {
+        assert_eq!(label_name("host"), "host");
+        assert_eq!(label_name("host.name"), "host_name");
+        assert_eq!(label_name("my-tag"), "my_tag");
+        assert_eq!(label_name("9lives"), "tag_9lives");
+        assert_eq!(label_name("alertname"), "tag_alertname");
+        assert_eq!(label_name("__x"), "tag___x");
     }
 }

@@ -129,6 +129,25 @@ async fn check_measure(state: &AppState, spec: &RuleSpec) -> ApiResult<()> {
     Ok(())
 }
 
+/// Tells the receivers that a rule's firing alerts ended, before the rule is changed or
+/// deleted (its alerts start again from inactive, or are gone).
+async fn resolve_firing(
+    state: &AppState,
+    found: &RuleWithAlerts,
+    experiment: &str,
+) -> ApiResult<()> {
+    let now = now_ms();
+    let notifications = crate::alerting::resolutions(state, found, experiment, now);
+    if !notifications.is_empty() {
+        state
+            .alerts
+            .queue_notifications(found.rule.rule_id, &notifications, now)
+            .await?;
+        state.notifications_queued.notify_one();
+    }
+    Ok(())
+}
+
 fn stored(spec: &RuleSpec) -> ApiResult<String> {
     serde_json::to_string(spec)
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("cannot store the rule: {err}")))
@@ -201,9 +220,9 @@ async fn visible_rule(
     actor: &AuthUser,
     experiment_id: i64,
     rule_id: i64,
-) -> ApiResult<RuleWithAlerts> {
-    visible_experiment(state, actor, Action::ReadMeasures, experiment_id).await?;
-    state
+) -> ApiResult<(RuleWithAlerts, String)> {
+    let experiment = visible_experiment(state, actor, Action::ReadMeasures, experiment_id).await?;
+    let found = state
         .alerts
         .get_rule(rule_id)
         .await?
@@ -212,7 +231,8 @@ async fn visible_rule(
             ApiError::not_found(format!(
                 "alert rule {rule_id} of experiment {experiment_id}"
             ))
-        })
+        })?;
+    Ok((found, experiment.name))
 }
 
 /// One rule with its state.
@@ -227,12 +247,14 @@ pub async fn get(
     ApiPath((experiment_id, rule_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<Json<RuleView>> {
     Ok(Json(RuleView::of(
-        visible_rule(&state, &actor, experiment_id, rule_id).await?,
+        visible_rule(&state, &actor, experiment_id, rule_id)
+            .await?
+            .0,
     )?))
 }
 
-/// Changes a rule; its alerts start again from inactive (resolving, at Alertmanager, after
-/// their `endsAt`, those that fired).
+/// Changes a rule; its alerts start again from inactive (the receivers are told that those
+/// firing were resolved).
 #[utoipa::path(patch, path = "/api/v1/experiments/{experiment_id}/alert-rules/{rule_id}", tag = "alerts",
     security(("bearer" = [])), params(("experiment_id" = i64, Path), ("rule_id" = i64, Path)),
     request_body = RuleRequest,
@@ -245,11 +267,12 @@ pub async fn update(
     ApiPath((experiment_id, rule_id)): ApiPath<(i64, i64)>,
     ApiJson(request): ApiJson<RuleRequest>,
 ) -> ApiResult<Json<RuleView>> {
-    let found = visible_rule(&state, &actor, experiment_id, rule_id).await?;
+    let (found, experiment) = visible_rule(&state, &actor, experiment_id, rule_id).await?;
     let before: RuleSpec = serde_json::from_str(&found.rule.spec)
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("stored rule unreadable: {err}")))?;
     let spec = request.into_spec(Some(&RuleRequest::of(&before)))?;
     check_measure(&state, &spec).await?;
+    resolve_firing(&state, &found, &experiment).await?;
     let rule = state
         .alerts
         .update_rule(rule_id, &stored(&spec)?, now_ms())
@@ -262,7 +285,8 @@ pub async fn update(
     })?))
 }
 
-/// Deletes a rule with its history.
+/// Deletes a rule with its history; the receivers are told that its firing alerts were
+/// resolved.
 #[utoipa::path(delete, path = "/api/v1/experiments/{experiment_id}/alert-rules/{rule_id}", tag = "alerts",
     security(("bearer" = [])), params(("experiment_id" = i64, Path), ("rule_id" = i64, Path)),
     responses((status = 204, description = "Deleted"),
@@ -273,7 +297,8 @@ pub async fn delete(
     actor: AuthUser,
     ApiPath((experiment_id, rule_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    visible_rule(&state, &actor, experiment_id, rule_id).await?;
+    let (found, experiment) = visible_rule(&state, &actor, experiment_id, rule_id).await?;
+    resolve_firing(&state, &found, &experiment).await?;
     state.alerts.delete_rule(rule_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -303,7 +328,8 @@ pub struct EventView {
 /// A notification and its delivery.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationView {
-    /// `alertmanager:URL` or `webhook:URL`.
+    /// `alertmanager:` or `webhook:` and the receiver's origin (its path and credentials are
+    /// not shown).
     pub receiver: String,
     /// `pending`, `delivered` or `failed` (given up).
     pub status: String,
@@ -338,9 +364,26 @@ fn event_view(event: AlertEvent) -> EventView {
     }
 }
 
+/// A receiver as scientists see it: its kind and origin (a webhook's path or an
+/// Alertmanager's credentials may be secrets of the operator's configuration).
+fn receiver_shown(receiver: &str) -> String {
+    let (kind, url) = receiver.split_once(':').unwrap_or(("", receiver));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return kind.to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let more = if rest.len() > authority.len() + 1 {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{kind}:{scheme}://{host}{more}")
+}
+
 fn notification_view(notification: Notification) -> NotificationView {
     NotificationView {
-        receiver: notification.receiver,
+        receiver: receiver_shown(&notification.receiver),
         status: notification.status,
         attempts: notification.attempts,
         created_at: at(notification.created_at_ms),
@@ -373,4 +416,25 @@ pub async fn history(
         events: events.into_iter().map(event_view).collect(),
         notifications: notifications.into_iter().map(notification_view).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receivers_show_their_origin_only() {
+        assert_eq!(
+            receiver_shown("webhook:https://hooks.example.org/services/T0/B0/secret"),
+            "webhook:https://hooks.example.org/…"
+        );
+        assert_eq!(
+            receiver_shown("alertmanager:http://u:p@127.0.0.1:9093"),
+            "alertmanager:http://127.0.0.1:9093"
+        );
+        assert_eq!(
+            receiver_shown("alertmanager:http://127.0.0.1:9093/"),
+            "alertmanager:http://127.0.0.1:9093"
+        );
+    }
 }

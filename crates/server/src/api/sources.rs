@@ -86,7 +86,7 @@ pub struct SourceView {
     pub experiment: String,
     /// `fmd` or `prometheus`.
     pub kind: SourceKind,
-    /// Where it is fetched.
+    /// Where it is fetched (for scientists, without its query, which may hold a credential).
     pub url: String,
     /// Seconds between fetches.
     pub interval_secs: u32,
@@ -173,6 +173,16 @@ impl SourceView {
             next_fetch_at: source.enabled.then(|| ms_to_rfc3339(source.next_fetch_ms)),
             lag_secs: (now - source.last_success_ms.unwrap_or(source.created_at_ms)).max(0) / 1_000,
         }
+    }
+}
+
+impl SourceView {
+    /// What a scope may see: admins the whole URL (to edit it), scientists no query.
+    fn for_scope(mut self, scope: Scope) -> Self {
+        if scope == Scope::Own {
+            self.url = crate::sources::shown(&self.url);
+        }
+        self
     }
 }
 
@@ -370,7 +380,7 @@ pub async fn list(
                     .get(&source.experiment_id)
                     .cloned()
                     .unwrap_or_default();
-                SourceView::of(source, name)
+                SourceView::of(source, name).for_scope(scope)
             })
             .collect(),
     ))
@@ -404,9 +414,10 @@ pub async fn get(
     actor: AuthUser,
     ApiPath(source_id): ApiPath<i64>,
 ) -> ApiResult<Json<SourceView>> {
+    let scope = actor.require(Action::ListSources)?;
     let (source, experiment) =
         visible_source(&state, &actor, source_id, Action::ListSources).await?;
-    Ok(Json(SourceView::of(source, experiment)))
+    Ok(Json(SourceView::of(source, experiment).for_scope(scope)))
 }
 
 /// Changes a source; a new URL or secret is checked first.

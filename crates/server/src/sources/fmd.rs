@@ -160,6 +160,12 @@ pub async fn fetch(
         Some(cursor) => (cursor, source.history_from, false),
         None => {
             let found = details(fetcher, &source.url).await?;
+            if !found.first_request.is_finite() || found.first_request > (now + 86_400) as f64 {
+                return Err(SourceError::WrongKind(format!(
+                    "the dashboard says its first request was at {}, which is not a time",
+                    found.first_request
+                )));
+            }
             let first = found.first_request.floor() as i64;
             if first < 0 {
                 // Nothing recorded yet: start from now.

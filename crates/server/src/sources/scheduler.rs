@@ -3,14 +3,13 @@
 //! at most `sources.max_concurrent_fetches` at once, and backs off a failing source from 1 s
 //! to 10 minutes.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use mymonit_model::source::backoff_ms;
 use mymonit_store::sources::ClaimedSource;
-use tokio::{sync::Semaphore, task::JoinSet};
 
 use super::{fetch_and_store, now_ms};
-use crate::state::AppState;
+use crate::{background::claim_and_work, state::AppState};
 
 /// How often the loop looks for due sources when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
@@ -19,45 +18,30 @@ const POLL: Duration = Duration::from_millis(500);
 pub async fn run(state: AppState) {
     let settings = state.settings.sources.clone();
     let owner = format!("mymonit-{}", uuid::Uuid::new_v4());
-    let permits = Arc::new(Semaphore::new(settings.max_concurrent_fetches.max(1)));
     // A fetch may take a request for the details and a few for a window that was too large.
     let lease_ms = (settings.fetch_timeout_secs.max(1) as i64 * 4 + 10) * 1_000;
-    let mut running = JoinSet::new();
     tracing::info!(%owner, "fetching pull sources");
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = state.sources_changed.notified() => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-        }
-        while running.try_join_next().is_some() {}
-        let free = permits.available_permits();
-        if free == 0 {
-            continue;
-        }
-        let claimed = match state
-            .sources
-            .claim_due_sources(&owner, now_ms(), lease_ms, free)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot claim due sources");
-                continue;
+    let claimer = (state.clone(), owner.clone());
+    claim_and_work(
+        "due sources",
+        POLL,
+        state.sources_changed.clone(),
+        settings.max_concurrent_fetches,
+        |free| {
+            let (state, owner) = claimer.clone();
+            async move {
+                state
+                    .sources
+                    .claim_due_sources(&owner, now_ms(), lease_ms, free)
+                    .await
             }
-        };
-        for source in claimed {
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                break;
-            };
-            let state = state.clone();
-            let owner = owner.clone();
-            running.spawn(async move {
-                fetch_one(&state, &source, &owner).await;
-                drop(permit);
-            });
-        }
-    }
+        },
+        |source| {
+            let (state, owner) = (state.clone(), owner.clone());
+            async move { fetch_one(&state, &source, &owner).await }
+        },
+    )
+    .await;
 }
 
 /// Fetches one claimed source and records the outcome.

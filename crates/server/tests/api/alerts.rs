@@ -429,32 +429,73 @@ async fn rules_fire_and_resolve_through_alertmanager_and_webhooks() {
         rule(app, &world.scientist, experiment, absent_id).await["state"] == "firing"
     })
     .await;
-    // Its notification to the late webhook fails and is retried.
+    // The late webhook's notifications (the vibration rule's, first) fail and are retried;
+    // its queue waits, in order, while the others' go on.
+    let late = format!(":{late_port}/");
     eventually(20, "a failed attempt to the late webhook", || async {
         let history = app
-            .get(&format!("{rules}/{absent_id}/history"), &world.scientist)
+            .get(&format!("{rules}/{rule_id}/history"), &world.scientist)
             .await
             .json();
-        history["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| {
-                n["receiver"].as_str().unwrap().ends_with("/late")
-                    && n["status"] == "pending"
-                    && n["attempts"].as_u64().unwrap() >= 1
-            })
+        history["notifications"].as_array().unwrap().iter().any(|n| {
+            n["receiver"].as_str().unwrap().contains(&late)
+                && n["status"] == "pending"
+                && n["attempts"].as_u64().unwrap() >= 1
+        })
     })
     .await;
     let _late = receiver(late_port, late_received.clone()).await;
-    eventually(30, "the late webhook's delivery", || async {
+    eventually(60, "the late webhook's deliveries", || async {
         late_received
             .bodies()
             .iter()
             .any(|b| b["rule"] == "thermometer silent" && b["status"] == "firing")
     })
     .await;
+    let order: Vec<(String, String)> = late_received
+        .bodies()
+        .iter()
+        .map(|b| {
+            (
+                b["rule"].as_str().unwrap().to_owned(),
+                b["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("vibration high", "firing"),
+            ("vibration high", "resolved"),
+            ("thermometer silent", "firing")
+        ]
+        .map(|(r, s)| (r.to_owned(), s.to_owned()))
+        .to_vec(),
+        "each delivered once, in order"
+    );
     // Metrics count the rules and the firing alerts.
     let (rules_count, firing_count) = app.state.alerts.alert_counts().await.unwrap();
     assert_eq!((rules_count, firing_count), (2, 1));
+    // Deleting the firing rule tells the receivers it ended.
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("{rules}/{absent_id}"),
+            Some(&world.scientist),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    eventually(30, "the resolution of the deleted rule", || async {
+        late_received
+            .bodies()
+            .iter()
+            .any(|b| b["rule"] == "thermometer silent" && b["status"] == "resolved")
+            && am_received.bodies().iter().any(|b| {
+                b["status"] == "resolved"
+                    && b["alerts"][0]["labels"]["alertname"] == "thermometer silent"
+            })
+    })
+    .await;
+    assert_eq!(app.state.alerts.alert_counts().await.unwrap(), (1, 0));
 }

@@ -57,3 +57,6 @@ create table alert_notifications (
 );
 create index alert_notifications_due on alert_notifications (status, next_attempt_ms);
 create index alert_notifications_rule on alert_notifications (rule_id, notification_id);
+-- A receiver's oldest pending notification, which goes out before the others.
+create index alert_notifications_receiver on alert_notifications (receiver, notification_id)
+    where status = 'pending';

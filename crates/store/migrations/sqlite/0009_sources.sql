@@ -1,8 +1,9 @@
 -- Pull sources: endpoints MyMonit fetches from on a schedule. Times are epoch milliseconds;
 -- `cursor` is the kind's own position in the source's history (FMD: epoch seconds).
--- `lease_owner`/`lease_until_ms` let one instance at a time fetch a source.
+-- `lease_owner`/`lease_until_ms` let one instance at a time fetch a source. Ids are never
+-- reused (autoincrement): the inbox keys of a deleted source's points name its id.
 create table sources (
-    source_id       integer primary key,
+    source_id       integer primary key autoincrement,
     experiment_id   integer not null references experiments (experiment_id) on delete cascade,
     kind            text not null,
     url             text not null,

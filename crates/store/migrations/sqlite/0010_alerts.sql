@@ -1,7 +1,8 @@
 -- Alert rules on measures, the state of their alerts, what happened to them, and the
--- notifications still to send. Times are epoch milliseconds.
+-- notifications still to send. Times are epoch milliseconds. Ids are never reused
+-- (autoincrement): a deleted rule's notifications keep its id.
 create table alert_rules (
-    rule_id         integer primary key,
+    rule_id         integer primary key autoincrement,
     experiment_id   integer not null references experiments (experiment_id) on delete cascade,
     -- The rule (model::alert::RuleSpec, JSON).
     spec            text not null,
@@ -30,7 +31,7 @@ create table alert_states (
 );
 
 create table alert_events (
-    event_id    integer primary key,
+    event_id    integer primary key autoincrement,
     rule_id     integer not null references alert_rules (rule_id) on delete cascade,
     group_key   text not null,
     transition  text not null,
@@ -42,7 +43,7 @@ create index alert_events_rule on alert_events (rule_id, event_id);
 -- Notifications to Alertmanager and webhooks, kept until delivered or given up, so that a
 -- receiver that is down loses nothing. A deleted rule's notifications still go out.
 create table alert_notifications (
-    notification_id  integer primary key,
+    notification_id  integer primary key autoincrement,
     rule_id          integer,
     receiver         text not null,
     body             text not null,
@@ -57,3 +58,6 @@ create table alert_notifications (
 );
 create index alert_notifications_due on alert_notifications (status, next_attempt_ms);
 create index alert_notifications_rule on alert_notifications (rule_id, notification_id);
+-- A receiver's oldest pending notification, which goes out before the others.
+create index alert_notifications_receiver on alert_notifications (receiver, notification_id)
+    where status = 'pending';

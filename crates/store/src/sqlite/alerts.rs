@@ -1,66 +1,17 @@
 //! Alert rules on SQLite.
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Row, sqlite::SqliteRow};
+use sqlx::{AssertSqlSafe, Row};
 
-use super::SqliteStore;
+use super::{SqliteStore, alert_from_row, notification_from_row, rule_from_row};
 use crate::{
     Result,
     alerts::{
-        AlertEvent, AlertStore, Attempt, Evaluated, Notification, RuleWithAlerts, StoredAlert,
-        StoredRule,
+        AlertEvent, AlertStore, Attempt, Evaluated, NewNotification, Notification, RuleWithAlerts,
+        StoredAlert, StoredRule,
     },
+    rows::{ALERT_COLUMNS, NOTIFICATION_COLUMNS, RULE_COLUMNS},
 };
-
-const RULE_COLUMNS: &str = "rule_id, experiment_id, spec, created_by, created_at_ms, \
-     updated_at_ms, next_eval_ms, last_eval_ms, last_error";
-const ALERT_COLUMNS: &str =
-    "rule_id, group_key, state, active_since_ms, firing_since_ms, last_value, last_sent_ms";
-const NOTIFICATION_COLUMNS: &str = "notification_id, rule_id, receiver, body, created_at_ms, \
-     attempts, next_attempt_ms, status, last_error, done_at_ms";
-
-fn rule_from_row(row: &SqliteRow) -> Result<StoredRule> {
-    Ok(StoredRule {
-        rule_id: row.try_get("rule_id")?,
-        experiment_id: row.try_get("experiment_id")?,
-        spec: row.try_get("spec")?,
-        created_by: row.try_get("created_by")?,
-        created_at_ms: row.try_get("created_at_ms")?,
-        updated_at_ms: row.try_get("updated_at_ms")?,
-        next_eval_ms: row.try_get("next_eval_ms")?,
-        last_eval_ms: row.try_get("last_eval_ms")?,
-        last_error: row.try_get("last_error")?,
-    })
-}
-
-fn alert_from_row(row: &SqliteRow) -> Result<(i64, StoredAlert)> {
-    Ok((
-        row.try_get("rule_id")?,
-        StoredAlert {
-            group_key: row.try_get("group_key")?,
-            state: row.try_get("state")?,
-            active_since_ms: row.try_get("active_since_ms")?,
-            firing_since_ms: row.try_get("firing_since_ms")?,
-            last_value: row.try_get("last_value")?,
-            last_sent_ms: row.try_get("last_sent_ms")?,
-        },
-    ))
-}
-
-fn notification_from_row(row: &SqliteRow) -> Result<Notification> {
-    Ok(Notification {
-        notification_id: row.try_get("notification_id")?,
-        rule_id: row.try_get("rule_id")?,
-        receiver: row.try_get("receiver")?,
-        body: row.try_get("body")?,
-        created_at_ms: row.try_get("created_at_ms")?,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-        next_attempt_ms: row.try_get("next_attempt_ms")?,
-        status: row.try_get("status")?,
-        last_error: row.try_get("last_error")?,
-        done_at_ms: row.try_get("done_at_ms")?,
-    })
-}
 
 impl SqliteStore {
     /// The alerts of these rules, attached to them.
@@ -148,7 +99,7 @@ impl AlertStore for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "update alert_rules set spec = ?, updated_at_ms = ?, next_eval_ms = ?,
-                 last_error = null
+                 last_error = null, lease_owner = null, lease_until_ms = null
              where rule_id = ? returning {RULE_COLUMNS}"
         )))
         .bind(spec)
@@ -215,13 +166,15 @@ impl AlertStore for SqliteStore {
 
     async fn commit_evaluation(&self, evaluated: &Evaluated) -> Result<bool> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let holder: Option<Option<String>> =
-            sqlx::query_scalar("select lease_owner from alert_rules where rule_id = ?")
+        let holder: Option<(Option<String>, i64)> =
+            sqlx::query_as("select lease_owner, updated_at_ms from alert_rules where rule_id = ?")
                 .bind(evaluated.rule_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if holder.flatten().as_deref() != Some(evaluated.owner.as_str()) {
-            return Ok(false);
+        match holder {
+            Some((Some(owner), updated))
+                if owner == evaluated.owner && updated == evaluated.rule_updated_at_ms => {}
+            _ => return Ok(false),
         }
         for alert in &evaluated.alerts {
             sqlx::query(
@@ -292,6 +245,31 @@ impl AlertStore for SqliteStore {
         Ok(true)
     }
 
+    async fn queue_notifications(
+        &self,
+        rule_id: i64,
+        notifications: &[NewNotification],
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for notification in notifications {
+            sqlx::query(
+                "insert into alert_notifications (rule_id, receiver, body, created_at_ms,
+                     next_attempt_ms, status)
+                 values (?, ?, ?, ?, ?, 'pending')",
+            )
+            .bind(rule_id)
+            .bind(&notification.receiver)
+            .bind(&notification.body)
+            .bind(now_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn rule_events(&self, rule_id: i64, limit: u32) -> Result<Vec<AlertEvent>> {
         let rows = sqlx::query(
             "select event_id, rule_id, group_key, transition, at_ms, value from alert_events
@@ -326,10 +304,15 @@ impl AlertStore for SqliteStore {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "update alert_notifications set lease_owner = ?, lease_until_ms = ?
              where notification_id in (
-                 select notification_id from alert_notifications
-                 where status = 'pending' and next_attempt_ms <= ?
-                   and (lease_until_ms is null or lease_until_ms < ?)
-                 order by notification_id limit ?)
+                 select n.notification_id from alert_notifications n
+                 where n.status = 'pending' and n.next_attempt_ms <= ?
+                   and (n.lease_until_ms is null or n.lease_until_ms < ?)
+                   -- A receiver's notifications go out one at a time, oldest first.
+                   and not exists (
+                       select 1 from alert_notifications o
+                       where o.receiver = n.receiver and o.status = 'pending'
+                         and o.notification_id < n.notification_id)
+                 order by n.notification_id limit ?)
              returning {NOTIFICATION_COLUMNS}"
         )))
         .bind(owner)
