@@ -45,7 +45,8 @@ struct Args {
 /// The generator's first second (2024-01-01T00:00:00Z) and its number of types.
 const START: i64 = 1_704_067_200;
 const TYPES: usize = 4;
-const MEASURES: [&str; TYPES] = ["hertz", "volt", "pascal", "celsius"];
+// The generator names its fourth type `celsius` in InfluxDB and `watt` in MyMonit.
+const MEASURES: [&str; TYPES] = ["hertz", "volt", "pascal", "watt"];
 
 /// The `index`-th rule of the mix.
 fn rule(index: usize) -> RuleSpec {

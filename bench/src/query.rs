@@ -8,13 +8,11 @@
 //! a warm-up, client-side.
 
 use std::{
-    io::{BufRead, BufReader},
     path::PathBuf,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use serde_json::{Value, json};
 

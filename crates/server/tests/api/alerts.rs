@@ -73,7 +73,7 @@ impl Alertmanager {
         )
         .unwrap();
         let port = free_port();
-        let child = std::process::Command::new(ALERTMANAGER)
+        let mut child = std::process::Command::new(ALERTMANAGER)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.path={}",
@@ -99,6 +99,8 @@ impl Alertmanager {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("Alertmanager did not become ready");
     }
 }
@@ -437,11 +439,15 @@ async fn rules_fire_and_resolve_through_alertmanager_and_webhooks() {
             .get(&format!("{rules}/{rule_id}/history"), &world.scientist)
             .await
             .json();
-        history["notifications"].as_array().unwrap().iter().any(|n| {
-            n["receiver"].as_str().unwrap().contains(&late)
-                && n["status"] == "pending"
-                && n["attempts"].as_u64().unwrap() >= 1
-        })
+        history["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| {
+                n["receiver"].as_str().unwrap().contains(&late)
+                    && n["status"] == "pending"
+                    && n["attempts"].as_u64().unwrap() >= 1
+            })
     })
     .await;
     let _late = receiver(late_port, late_received.clone()).await;
