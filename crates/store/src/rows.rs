@@ -58,17 +58,6 @@ macro_rules! row_mappers {
             })
         }
 
-        /// A chunk as a raw read fetches it (`chunk_id`, `start_ns`, `start_seq`, `end_ns`,
-        /// `end_seq`, `data`).
-        fn fetched_chunk_from_row(row: &$row) -> crate::Result<crate::layout::FetchedChunk> {
-            Ok(crate::layout::FetchedChunk {
-                chunk_id: row.try_get("chunk_id")?,
-                start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-                end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-                data: row.try_get("data")?,
-            })
-        }
-
         fn account_from_row(row: &$row) -> crate::Result<crate::Account> {
             Ok(crate::Account {
                 user: user_from_row(row)?,

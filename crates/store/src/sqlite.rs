@@ -42,6 +42,8 @@ pub struct SqliteStore {
     audit_writer: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
     /// Most series one experiment may have (`None`: no limit).
     max_series_per_experiment: Option<u64>,
+    /// Blocking read-only connections for the measures' reads.
+    readers: std::sync::Arc<reader::Readers>,
     /// Committed batches, for live views.
     committed:
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
@@ -76,6 +78,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
+        let readers = reader::Readers::new(data_dir.join(DATABASE_FILE));
         MIGRATOR.run(&pool).await?;
         legacy::move_legacy_measures(&pool).await?;
         measures::raise_arrival_seq(&pool).await?;
@@ -85,6 +88,7 @@ impl SqliteStore {
             series_ids: std::sync::Arc::default(),
             max_series_per_experiment: None,
             committed: tokio::sync::broadcast::channel(256).0,
+            readers,
             audit_writer: std::sync::Arc::default(),
         };
         store.seed_measure_types().await?;
@@ -131,6 +135,9 @@ impl crate::Store for SqliteStore {
     }
 
     async fn close(&self) {
+        // The read-only connections first: the last connection to close checkpoints the WAL
+        // into the database and removes it, which a read-only one cannot do.
+        self.readers.close();
         self.pool.close().await;
     }
 }
@@ -216,13 +223,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn account_by_id(&self, user_id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "select {USER_COLUMNS} from users where user_id = ? and erased_at is null"
-        )))
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(account_from_row).transpose()
+        let user_id = user_id.to_owned();
+        self.readers
+            .read(move |tx| reader::account_by_id(tx, &user_id))
+            .await
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
@@ -311,12 +315,9 @@ impl MetaStore for SqliteStore {
     }
 
     async fn get_experiment(&self, experiment_id: i64) -> Result<Option<Experiment>> {
-        let row =
-            sqlx::query("select experiment_id, name from experiments where experiment_id = ?")
-                .bind(experiment_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.as_ref().map(experiment_from_row).transpose()
+        self.readers
+            .read(move |tx| reader::experiment(tx, experiment_id))
+            .await
     }
 
     async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
@@ -409,12 +410,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn is_associated(&self, experiment_id: i64, user_id: &str) -> Result<bool> {
-        let row = sqlx::query("select 1 from associations where experiment_id = ? and user_id = ?")
-            .bind(experiment_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        let user_id = user_id.to_owned();
+        self.readers
+            .read(move |tx| reader::is_associated(tx, experiment_id, &user_id))
+            .await
     }
 
     async fn list_associations(&self) -> Result<Vec<(Experiment, User)>> {
@@ -452,13 +451,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn measure_type_by_name(&self, name: &str) -> Result<Option<MeasureType>> {
-        let row = sqlx::query(
-            "select measure_type_id, name, symbol, quantity from measure_types where name = ?",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(measure_type_from_row).transpose()
+        let name = name.to_owned();
+        self.readers
+            .read(move |tx| reader::measure_type_by_name(tx, &name))
+            .await
     }
 
     async fn create_measure_type(
@@ -493,11 +489,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn is_token_revoked(&self, token_hash: &str) -> Result<bool> {
-        let row = sqlx::query("select 1 from revoked_tokens where token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        let token_hash = token_hash.to_owned();
+        self.readers
+            .read(move |tx| reader::is_token_revoked(tx, &token_hash))
+            .await
     }
 
     async fn purge_revoked_tokens(&self, now: i64) -> Result<u64> {
@@ -695,6 +690,7 @@ mod compaction;
 mod deliveries;
 mod legacy;
 mod measures;
+mod reader;
 mod retention;
 mod sources;
 

@@ -389,7 +389,7 @@ async fn peek(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<Opti
                 .await?;
                 let chunks = rows
                     .iter()
-                    .map(super::fetched_chunk_from_row)
+                    .map(fetched_chunk_from_row)
                     .collect::<Result<Vec<_>>>()?;
                 cursor.add_chunks(chunks);
             }
@@ -790,4 +790,15 @@ pub(super) async fn series_of(
             })
         })
         .collect()
+}
+
+/// A chunk as a raw read fetches it (`chunk_id`, `start_ns`, `start_seq`, `end_ns`,
+/// `end_seq`, `data`).
+fn fetched_chunk_from_row(row: &sqlx::postgres::PgRow) -> Result<crate::layout::FetchedChunk> {
+    Ok(crate::layout::FetchedChunk {
+        chunk_id: row.try_get("chunk_id")?,
+        start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
+        end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
+        data: row.try_get("data")?,
+    })
 }

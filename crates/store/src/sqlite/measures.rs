@@ -14,16 +14,15 @@ use std::{
 };
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mymonit_model::measure::{Measure, NewMeasure};
-use mymonit_tsdb::{Point, chunk::Summary};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction, sqlite::SqliteRow};
+use mymonit_tsdb::Point;
+use sqlx::{Row, Sqlite, SqlitePool, Transaction, sqlite::SqliteRow};
 
-use super::{SqliteStore, now};
-use crate::layout::{Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key};
+use super::{SqliteStore, now, reader};
+use crate::layout::{SeriesKey, corrupt, series_key};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
-    OpenSession, Result, Series, StoreError, tags_from_json,
+    OpenSession, Result, Series, StoreError,
 };
 
 /// Blocks per multi-row `insert` (6 parameters each, far below SQLite's limit of 32,766).
@@ -91,30 +90,6 @@ pub(super) async fn insert_blocks(
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// The points of a series in `[from, to)` still in recent blocks, in no particular order.
-async fn recent_points(
-    conn: &mut SqliteConnection,
-    series_id: i64,
-    from: i64,
-    to: i64,
-) -> Result<Vec<Point>> {
-    let blocks = sqlx::query(
-        "select block_id, data from recent_blocks
-         where series_id = ? and max_ts >= ? and min_ts < ?",
-    )
-    .bind(series_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut points = Vec::new();
-    for block in &blocks {
-        let decoded = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
-        points.extend(decoded.into_iter().filter(|p| p.ts >= from && p.ts < to));
-    }
-    Ok(points)
 }
 
 pub(super) fn point_from_row(row: &SqliteRow) -> Result<Point> {
@@ -274,35 +249,6 @@ impl SqliteStore {
     }
 }
 
-/// The next point of a cursor, fetching its next chunks when it needs them.
-async fn peek(cursor: &mut SeriesCursor, conn: &mut SqliteConnection) -> Result<Option<Point>> {
-    loop {
-        match cursor.peek()? {
-            Peek::Ready(point) => return Ok(point),
-            Peek::NeedChunks => {
-                let rows = sqlx::query(
-                    "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
-         where series_id = ?1 and (end_ns > ?2 or (end_ns = ?2 and end_seq > ?3))
-           and start_ns < ?4
-         order by end_ns, end_seq limit ?5",
-                )
-                .bind(cursor.series_id)
-                .bind(cursor.fetched_up_to.0)
-                .bind(cursor.fetched_up_to.1)
-                .bind(cursor.to)
-                .bind(cursor.batch)
-                .fetch_all(&mut *conn)
-                .await?;
-                let chunks = rows
-                    .iter()
-                    .map(super::fetched_chunk_from_row)
-                    .collect::<Result<Vec<_>>>()?;
-                cursor.add_chunks(chunks);
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
@@ -372,59 +318,12 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
-        let Some(experiment) =
-            sqlx::query_scalar::<_, String>("select name from experiments where experiment_id = ?")
-                .bind(query.experiment_id)
-                .fetch_optional(&self.pool)
-                .await?
-        else {
-            return Ok(Vec::new());
-        };
-        let from = query.from_ns.unwrap_or(i64::MIN);
-        let to = query.to_ns.unwrap_or(i64::MAX);
-        let after = query
-            .after
-            .unwrap_or((i64::MIN, i64::MIN))
-            .max((from, i64::MIN));
-        let limit = query.limit as usize;
-        let mut cursors = Vec::new();
         // One snapshot for the whole page: a compaction committing between reading a series'
         // recent blocks and its chunks would otherwise show its points twice (or not at all).
-        let mut snapshot = self.pool.begin().await?;
-        for series in self
-            .series(query.experiment_id, query.measure_type_id)
-            .await?
-        {
-            let recent = recent_points(&mut snapshot, series.series_id, from, to).await?;
-            cursors.push(SeriesCursor::new(series, from, to, after, recent, limit));
-        }
-        let mut out = Vec::with_capacity(limit.min(10_000));
-        while out.len() < limit {
-            let mut best: Option<(usize, Point)> = None;
-            for (index, cursor) in cursors.iter_mut().enumerate() {
-                if let Some(point) = peek(cursor, &mut snapshot).await?
-                    && best.is_none_or(|(_, b)| point.key() < b.key())
-                {
-                    best = Some((index, point));
-                }
-            }
-            let Some((index, point)) = best else {
-                break;
-            };
-            let cursor = &mut cursors[index];
-            cursor.advance();
-            out.push(Measure {
-                seq: point.seq,
-                experiment_id: query.experiment_id,
-                experiment: experiment.clone(),
-                measure_type: cursor.measure_type.clone(),
-                timestamp_ns: point.ts,
-                value: point.value,
-                tags: cursor.tags.clone(),
-            });
-        }
-        snapshot.commit().await?;
-        Ok(out)
+        let query = query.clone();
+        self.readers
+            .read(move |tx| reader::measures(tx, &query))
+            .await
     }
 
     async fn count(&self, experiment_id: i64) -> Result<u64> {
@@ -450,28 +349,9 @@ impl MeasureStore for SqliteStore {
         experiment_id: i64,
         measure_type_id: Option<i64>,
     ) -> Result<Vec<Series>> {
-        let rows = sqlx::query(
-            "select s.series_id, s.experiment_id, s.measure_type_id, t.name, s.tags
-             from series s join measure_types t on t.measure_type_id = s.measure_type_id
-             where s.experiment_id = ?1 and (?2 is null or s.measure_type_id = ?2)
-             order by s.series_id",
-        )
-        .bind(experiment_id)
-        .bind(measure_type_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let tags: &str = row.try_get("tags")?;
-                Ok(Series {
-                    series_id: row.try_get("series_id")?,
-                    experiment_id: row.try_get("experiment_id")?,
-                    measure_type_id: row.try_get("measure_type_id")?,
-                    measure_type: row.try_get("name")?,
-                    tags: tags_from_json((!tags.is_empty()).then_some(tags)),
-                })
-            })
-            .collect()
+        self.readers
+            .read(move |tx| reader::series(tx, experiment_id, measure_type_id))
+            .await
     }
 
     async fn read_series(
@@ -483,107 +363,27 @@ impl MeasureStore for SqliteStore {
     ) -> Result<Vec<Point>> {
         // Chunks and recent blocks from one snapshot, so that a compaction in between neither
         // doubles nor drops points.
-        let mut snapshot = self.pool.begin().await?;
-        {
-            let mut rows = sqlx::query(
-                "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
-                        sum, min, max, m2, first, last, data
-                 from chunks where series_id = ? and end_ns >= ? order by end_ns, end_seq",
-            )
-            .bind(series_id)
-            .bind(from)
-            .fetch(&mut *snapshot);
-            while let Some(row) = rows.try_next().await? {
-                let start_ns: i64 = row.try_get("start_ns")?;
-                // Chunks are disjoint and in order: once one starts at `to`, all later do.
-                if start_ns >= to {
-                    break;
-                }
-                let chunk_id: i64 = row.try_get("chunk_id")?;
-                let summary = Summary {
-                    count: row.try_get::<i64, _>("point_count")?.max(0) as u64,
-                    start: (start_ns, row.try_get("start_seq")?),
-                    end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-                    sum: row.try_get("sum")?,
-                    min: row.try_get("min")?,
-                    max: row.try_get("max")?,
-                    m2: row.try_get("m2")?,
-                    first: row.try_get("first")?,
-                    last: row.try_get("last")?,
-                };
-                let data: &[u8] = row.try_get("data")?;
-                visit(&summary, data).map_err(corrupt(chunk_id))?;
-            }
+        let (chunks, recent) = self
+            .readers
+            .read(move |tx| reader::series_range(tx, series_id, from, to))
+            .await?;
+        for (chunk_id, summary, data) in &chunks {
+            visit(summary, data).map_err(corrupt(*chunk_id))?;
         }
-        let recent = recent_points(&mut snapshot, series_id, from, to).await?;
-        snapshot.commit().await?;
         Ok(recent)
     }
 
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
-        // One statement (so one snapshot) for the whole experiment: each series' last chunk
-        // (its summary holds the last value) and the recent blocks holding each series'
-        // highest timestamp (decoded here).
-        let rows = sqlx::query(
-            "select c.series_id, c.end_ns as ts_ns, c.end_seq as seq, c.last as value,
-                    null as block_id, null as data
-             from series s
-             join chunks c on c.chunk_id = (
-                 select chunk_id from chunks where series_id = s.series_id
-                 order by end_ns desc, end_seq desc limit 1)
-             where s.experiment_id = ?1
-             union all
-             select b.series_id, null, null, null, b.block_id, b.data from series s
-             join recent_blocks b on b.series_id = s.series_id
-             where s.experiment_id = ?1
-               and b.max_ts = (select max(max_ts) from recent_blocks where series_id = s.series_id)",
-        )
-        .bind(experiment_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut latest: HashMap<i64, Point> = HashMap::new();
-        for row in &rows {
-            let series_id: i64 = row.try_get("series_id")?;
-            let points = match row.try_get::<Option<i64>, _>("block_id")? {
-                None => vec![point_from_row(row)?],
-                Some(block_id) => block_points(block_id, row.try_get("data")?)?,
-            };
-            for point in points {
-                let entry = latest.entry(series_id).or_insert(point);
-                if point.key() > entry.key() {
-                    *entry = point;
-                }
-            }
-        }
-        Ok(self
-            .series(experiment_id, None)
-            .await?
-            .into_iter()
-            .filter_map(|series| {
-                let point = latest.get(&series.series_id).copied()?;
-                Some((series, point))
-            })
-            .collect())
+        // One snapshot for the whole experiment.
+        self.readers
+            .read(move |tx| reader::latest_of_experiment(tx, experiment_id))
+            .await
     }
 
     async fn earliest(&self, series_id: i64) -> Result<Option<i64>> {
-        let mut snapshot = self.pool.begin().await?;
-        let chunked: Option<i64> = sqlx::query_scalar(
-            "select start_ns from chunks where series_id = ? order by end_ns, end_seq limit 1",
-        )
-        .bind(series_id)
-        .fetch_optional(&mut *snapshot)
-        .await?;
-        let recent: Option<i64> =
-            sqlx::query_scalar("select min(min_ts) from recent_blocks where series_id = ?")
-                .bind(series_id)
-                .fetch_one(&mut *snapshot)
-                .await?;
-        snapshot.commit().await?;
-        Ok(match (chunked, recent) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        self.readers
+            .read(move |tx| reader::earliest(tx, series_id))
+            .await
     }
 
     async fn compact(&self, max_points: usize) -> Result<CompactionReport> {
