@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use mymonit_model::time;
 use mymonit_store::{Point, Series, Summary};
-use mymonit_tsdb::stats::{Aggregation, Figure, Run, Statistic};
+use mymonit_tsdb::{
+    downsample::M4,
+    stats::{Aggregation, Figure, Run, Statistic},
+};
 
 use crate::{
     api::measures::parse_bound,
@@ -58,6 +61,58 @@ impl SeriesData {
         }
         points.sort_by_key(Point::key);
         Ok(points)
+    }
+}
+
+impl SeriesData {
+    /// The series' points in `[from, to)` downsampled for a chart of about `points` points
+    /// (M4); a long range is decoded on several threads, a run of chunks each.
+    pub fn downsample(
+        &self,
+        from: i64,
+        to: i64,
+        points: usize,
+    ) -> Result<Vec<Point>, mymonit_tsdb::bits::DecodeError> {
+        let part = |chunks: &[(Summary, Vec<u8>)]| {
+            let mut m4 = M4::new(from, to, points);
+            for (_, bytes) in chunks {
+                mymonit_tsdb::chunk::decode(bytes)?
+                    .points()
+                    .for_each(|point| m4.add(point));
+            }
+            Ok::<_, mymonit_tsdb::bits::DecodeError>(m4)
+        };
+        let threads = if self.chunks.len() >= PARALLEL_CHUNKS {
+            aggregation_threads()
+        } else {
+            1
+        };
+        let mut m4 = if threads > 1 {
+            let parts = std::thread::scope(|scope| {
+                let running: Vec<_> = self
+                    .chunks
+                    .chunks(self.chunks.len().div_ceil(threads))
+                    .map(|chunks| scope.spawn(move || part(chunks)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|thread| {
+                        thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            let mut parts = parts.into_iter();
+            let mut m4 = parts.next().unwrap_or_else(|| M4::new(from, to, points));
+            // In order: each part's chunks come after the previous part's.
+            parts.for_each(|later| m4.absorb(later));
+            m4
+        } else {
+            part(&self.chunks)?
+        };
+        self.recent.iter().for_each(|point| m4.add(*point));
+        Ok(m4.finish())
     }
 }
 
@@ -118,7 +173,18 @@ pub struct Input<K> {
     pub series_id: i64,
 }
 
+/// Chunks below which an aggregation decodes on one thread.
+const PARALLEL_CHUNKS: usize = 32;
+
+/// Threads one aggregation may use (the machine's cores, at most 4).
+fn aggregation_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 /// Runs an aggregation over series, one set of buckets per group, clipped to `[from, to)`.
+/// A long range is decoded on several threads, each taking a run of the chunks; their
+/// buckets are then merged (percentiles select from all the values either way, so answers
+/// do not depend on the split).
 pub async fn aggregate_groups<K: Ord + Send + 'static>(
     state: &AppState,
     inputs: Vec<Input<K>>,
@@ -133,43 +199,114 @@ pub async fn aggregate_groups<K: Ord + Send + 'static>(
     }
     let (statistics, boundaries) = (statistics.to_vec(), boundaries.to_vec());
     off_thread(move || {
-        let mut groups: BTreeMap<K, Aggregation> = BTreeMap::new();
+        let new_aggregation = || Aggregation::new(statistics.clone(), boundaries.clone(), from, to);
+        // Groups by index, in key order.
+        let mut index_of: BTreeMap<K, usize> = BTreeMap::new();
+        let mut series = Vec::with_capacity(read.len());
         for (group, tag_value, data) in read {
-            let aggregation = groups.entry(group).or_insert_with(|| {
-                Aggregation::new(statistics.clone(), boundaries.clone(), from, to)
-            });
-            let tag_value = tag_value.as_deref();
-            for (summary, bytes) in &data.chunks {
-                aggregation.add_chunk(summary, bytes, tag_value)?;
+            let next = index_of.len();
+            let index = *index_of.entry(group).or_insert(next);
+            series.push((index, tag_value, data));
+        }
+        let work: Vec<(usize, Option<&str>, &Summary, &[u8])> = series
+            .iter()
+            .flat_map(|(group, tag_value, data)| {
+                let group = *group;
+                data.chunks.iter().map(move |(summary, bytes)| {
+                    (group, tag_value.as_deref(), summary, bytes.as_slice())
+                })
+            })
+            .collect();
+        let threads = if work.len() >= PARALLEL_CHUNKS {
+            aggregation_threads()
+        } else {
+            1
+        };
+        let group_count = index_of.len();
+        let aggregate_part = |part: &[(usize, Option<&str>, &Summary, &[u8])]| {
+            let mut groups: Vec<Option<Aggregation>> = vec![None; group_count];
+            for &(group, tag_value, summary, bytes) in part {
+                groups[group]
+                    .get_or_insert_with(new_aggregation)
+                    .add_chunk(summary, bytes, tag_value)?;
             }
+            Ok::<_, mymonit_tsdb::bits::DecodeError>(groups)
+        };
+        let mut groups = if threads > 1 {
+            let parts = std::thread::scope(|scope| {
+                let running: Vec<_> = work
+                    .chunks(work.len().div_ceil(threads))
+                    .map(|part| scope.spawn(move || aggregate_part(part)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|thread| {
+                        thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            let mut parts = parts.into_iter();
+            let mut merged = parts.next().unwrap_or_default();
+            for part in parts {
+                for (mine, theirs) in merged.iter_mut().zip(part) {
+                    match (mine.as_mut(), theirs) {
+                        (Some(mine), Some(theirs)) => mine.absorb(theirs),
+                        (None, theirs) => *mine = theirs,
+                        (_, None) => {}
+                    }
+                }
+            }
+            merged
+        } else {
+            aggregate_part(&work)?
+        };
+        drop(work);
+        for (group, tag_value, data) in &series {
+            let group = *group;
             let ts: Vec<i64> = data.recent.iter().map(|p| p.ts).collect();
             let seq: Vec<i64> = data.recent.iter().map(|p| p.seq).collect();
             let values: Vec<f64> = data.recent.iter().map(|p| p.value).collect();
-            aggregation.add_run(
+            groups[group].get_or_insert_with(new_aggregation).add_run(
                 Run {
                     ts: &ts,
                     seq: &seq,
                     values: &values,
                 },
-                tag_value,
+                tag_value.as_deref(),
             );
         }
-        Ok(groups
+        let finishing = aggregation_threads();
+        Ok(index_of
             .into_iter()
-            .map(|(group, aggregation)| (group, aggregation.finish()))
+            .filter_map(|(group, index)| {
+                let aggregation = groups[index].take()?;
+                Some((group, aggregation.finish_on(finishing)))
+            })
             .collect())
     })
     .await
 }
 
-/// Runs an aggregation over series, one per group (`group_by` tag value).
+/// What an aggregation's buckets are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy<'a> {
+    /// The value of a tag (series without it form the group `None`).
+    Tag(&'a str),
+    /// The measure type.
+    Measure,
+}
+
+/// Runs an aggregation over series, one set of buckets per group (all in one without
+/// `group_by`).
 pub async fn aggregate(
     state: &AppState,
     series: &[Series],
     statistics: &[Statistic],
     boundaries: &[i64],
     range: (i64, i64),
-    group_by: Option<&str>,
+    group_by: Option<GroupBy<'_>>,
 ) -> ApiResult<BTreeMap<Option<String>, Buckets>> {
     let distinct_key = statistics.iter().find_map(|s| match s {
         Statistic::CountDistinct(key) => Some(key.clone()),
@@ -178,7 +315,11 @@ pub async fn aggregate(
     let inputs = series
         .iter()
         .map(|one| Input {
-            group: group_by.and_then(|key| one.tags.get(key).cloned()),
+            group: match group_by {
+                None => None,
+                Some(GroupBy::Tag(key)) => one.tags.get(key).cloned(),
+                Some(GroupBy::Measure) => Some(one.measure_type.clone()),
+            },
             tag_value: distinct_key
                 .as_ref()
                 .and_then(|key| one.tags.get(key))

@@ -75,6 +75,37 @@ impl M4 {
         }
     }
 
+    /// Adds what another M4 over the same columns kept from the points that come after this
+    /// one's in `(ts, seq)` order (the next run of chunks, on another thread): the result is
+    /// what adding all the points to one M4 in that order gives.
+    pub fn absorb(&mut self, later: M4) {
+        if (later.from, later.to, later.columns.len()) != (self.from, self.to, self.columns.len()) {
+            debug_assert!(false, "M4s over different columns");
+            return;
+        }
+        for (slot, theirs) in self.columns.iter_mut().zip(later.columns) {
+            let Some(theirs) = theirs else { continue };
+            match slot {
+                None => *slot = Some(theirs),
+                Some(column) => {
+                    if theirs.first.key() < column.first.key() {
+                        column.first = theirs.first;
+                    }
+                    if theirs.last.key() > column.last.key() {
+                        column.last = theirs.last;
+                    }
+                    // Ties keep the earlier point, as adding in order does.
+                    if theirs.min.value < column.min.value {
+                        column.min = theirs.min;
+                    }
+                    if theirs.max.value > column.max.value {
+                        column.max = theirs.max;
+                    }
+                }
+            }
+        }
+    }
+
     /// The kept points in time order, each once.
     pub fn finish(self) -> Vec<Point> {
         let mut out = Vec::new();
@@ -117,6 +148,31 @@ mod tests {
         assert!(kept.iter().any(|p| p.value == 1e9), "the spike is kept");
         assert_eq!(kept[0].ts, 0);
         assert_eq!(kept[kept.len() - 1].ts, 9_999);
+    }
+
+    #[test]
+    fn absorbing_a_later_part_equals_adding_everything_in_order() {
+        let points: Vec<Point> = (0..5_000)
+            .map(|i| Point {
+                ts: i,
+                seq: i,
+                value: ((i * 7919) % 13) as f64,
+            })
+            .collect();
+        let mut whole = M4::new(0, 5_000, 200);
+        points.iter().for_each(|p| whole.add(*p));
+        for split in [0, 1, 1_234, 4_999, 5_000] {
+            let (mut early, mut late) = (M4::new(0, 5_000, 200), M4::new(0, 5_000, 200));
+            points[..split].iter().for_each(|p| early.add(*p));
+            points[split..].iter().for_each(|p| late.add(*p));
+            early.absorb(late);
+            let keys = |kept: Vec<Point>| kept.iter().map(Point::key).collect::<Vec<_>>();
+            assert_eq!(
+                keys(early.finish()),
+                keys(whole.clone().finish()),
+                "split at {split}"
+            );
+        }
     }
 
     #[test]

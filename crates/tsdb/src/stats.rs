@@ -114,6 +114,9 @@ pub enum Figure {
     Missing,
 }
 
+/// Values below which percentiles are selected on one thread (a thread costs tens of µs).
+const PARALLEL_VALUES: usize = 200_000;
+
 /// What a request needs kept per bucket.
 #[derive(Debug, Clone, Copy, Default)]
 struct Needs {
@@ -139,6 +142,37 @@ impl Bucket {
     /// Whether no point was added.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// Adds another bucket's points (the same bucket of another part of the data).
+    fn absorb(&mut self, other: Bucket) {
+        if other.count == 0 {
+            return;
+        }
+        let (first, last) = (other.first, other.last);
+        if let (Some((start, first)), Some((end, last))) = (first, last) {
+            self.merge(&Summary {
+                count: other.count,
+                start,
+                end,
+                sum: other.sum,
+                min: other.min,
+                max: other.max,
+                m2: other.m2,
+                first,
+                last,
+            });
+        }
+        if self.values.is_empty() {
+            self.values = other.values;
+        } else {
+            self.values.extend_from_slice(&other.values);
+        }
+        if self.distinct.is_empty() {
+            self.distinct = other.distinct;
+        } else {
+            self.distinct.extend(other.distinct);
+        }
     }
 
     fn merge(&mut self, part: &Summary) {
@@ -374,8 +408,79 @@ impl Aggregation {
         }
     }
 
+    /// Adds the points another aggregation over the same buckets took (another part of the
+    /// same data, aggregated on another thread). Mismatched buckets are left out.
+    pub fn absorb(&mut self, other: Aggregation) {
+        if other.boundaries != self.boundaries || (other.from, other.to) != (self.from, self.to) {
+            debug_assert!(false, "aggregations over different buckets");
+            return;
+        }
+        for (bucket, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            bucket.absorb(theirs);
+        }
+    }
+
     /// The buckets, by start, with one figure per statistic; empty buckets are `None`.
-    pub fn finish(mut self) -> Vec<(i64, Option<Vec<Figure>>)> {
+    pub fn finish(self) -> Vec<(i64, Option<Vec<Figure>>)> {
+        self.finish_on(1)
+    }
+
+    /// [`Self::finish`] with up to `threads` threads selecting the percentiles, when there
+    /// are enough values to be worth it.
+    pub fn finish_on(self, threads: usize) -> Vec<(i64, Option<Vec<Figure>>)> {
+        self.finish_with(threads, PARALLEL_VALUES)
+    }
+
+    /// [`Self::finish_on`], on one thread below `parallel_values` values.
+    fn finish_with(
+        mut self,
+        threads: usize,
+        parallel_values: usize,
+    ) -> Vec<(i64, Option<Vec<Figure>>)> {
+        let values: usize = self.buckets.iter().map(|b| b.values.len()).sum();
+        let threads = if values >= parallel_values {
+            threads.clamp(1, self.buckets.len().max(1))
+        } else {
+            1
+        };
+        let buckets = std::mem::take(&mut self.buckets);
+        if threads == 1 {
+            return self.figures(0, buckets);
+        }
+        // Consecutive runs of buckets holding about as many values each.
+        let per_thread = values.div_ceil(threads);
+        let mut parts: Vec<(usize, Vec<Bucket>)> = Vec::with_capacity(threads);
+        let (mut part, mut part_start, mut part_values) = (Vec::new(), 0, 0);
+        for (index, bucket) in buckets.into_iter().enumerate() {
+            part_values += bucket.values.len();
+            part.push(bucket);
+            if part_values >= per_thread {
+                parts.push((part_start, std::mem::take(&mut part)));
+                (part_start, part_values) = (index + 1, 0);
+            }
+        }
+        if !part.is_empty() {
+            parts.push((part_start, part));
+        }
+        let this = &self;
+        std::thread::scope(|scope| {
+            let running: Vec<_> = parts
+                .into_iter()
+                .map(|(first, part)| scope.spawn(move || this.figures(first, part)))
+                .collect();
+            running
+                .into_iter()
+                .flat_map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    /// The figures of `buckets`, the first of which is bucket `first`.
+    fn figures(&self, first: usize, mut buckets: Vec<Bucket>) -> Vec<(i64, Option<Vec<Figure>>)> {
         let percentiles: Vec<f64> = self
             .statistics
             .iter()
@@ -384,9 +489,9 @@ impl Aggregation {
                 _ => None,
             })
             .collect();
-        let mut out = Vec::with_capacity(self.buckets.len());
-        for (i, bucket) in self.buckets.iter_mut().enumerate() {
-            let start = self.boundaries[i];
+        let mut out = Vec::with_capacity(buckets.len());
+        for (i, bucket) in buckets.iter_mut().enumerate() {
+            let start = self.boundaries[first + i];
             if bucket.is_empty() {
                 out.push((start, None));
                 continue;
@@ -584,6 +689,8 @@ mod tests {
             width in 1i64..200,
             cut_front in 0i64..300,
             cut_back in 0i64..300,
+            split in 0usize..20,
+            threads in 1usize..4,
         ) {
             let points = points_of(&values);
             let end = points.len() as i64 * 10;
@@ -596,12 +703,17 @@ mod tests {
             statistics.extend([Statistic::NearestRank(95.0), Statistic::NearestRank(10.0)]);
             let aggregates_only: Vec<Statistic> = statistics[..8].to_vec();
             for stats in [statistics, aggregates_only] {
+                // The chunks before `split` and the others aggregated apart (as on two
+                // threads) and merged; the buckets finished on `threads` threads.
                 let mut aggregation = Aggregation::new(stats.clone(), boundaries.clone(), from, to);
-                for piece in points.chunks(chunk_size) {
+                let mut later = Aggregation::new(stats.clone(), boundaries.clone(), from, to);
+                for (index, piece) in points.chunks(chunk_size).enumerate() {
                     let summary = chunk::Summary::of(piece).unwrap();
-                    aggregation.add_chunk(&summary, &chunk::encode(piece), None).unwrap();
+                    let part = if index < split { &mut aggregation } else { &mut later };
+                    part.add_chunk(&summary, &chunk::encode(piece), None).unwrap();
                 }
-                for (start, figures) in aggregation.finish() {
+                aggregation.absorb(later);
+                for (start, figures) in aggregation.finish_with(threads, 0) {
                     let inside: Vec<f64> = points.iter().filter(|p| p.ts >= start && p.ts < start + width && p.ts >= from && p.ts < to).map(|p| p.value).collect();
                     let Some(figures) = figures else {
                         prop_assert!(inside.is_empty());

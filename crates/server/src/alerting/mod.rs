@@ -18,7 +18,11 @@ use mymonit_store::alerts::{Evaluated, NewNotification, RuleWithAlerts, StoredAl
 use mymonit_tsdb::stats::{Figure, Statistic};
 use serde_json::{Value, json};
 
-use crate::{error::ApiError, query::aggregate, state::AppState};
+use crate::{
+    error::ApiError,
+    query::{GroupBy, aggregate},
+    state::AppState,
+};
 
 /// How often a firing alert is sent to Alertmanager again (it resolves alerts it has not
 /// heard of for a while), in milliseconds.
@@ -291,7 +295,7 @@ async fn find(
         &statistics,
         &[start, end],
         (start, end),
-        group_by,
+        group_by.map(GroupBy::Tag),
     )
     .await
     .map_err(|err: ApiError| format!("computing the statistic: {err}"))?;

@@ -20,7 +20,6 @@ use futures::{StreamExt, stream};
 use mymonit_model::{Action, measure::NewMeasure, time};
 use mymonit_store::{Point, Series};
 use mymonit_tsdb::{
-    downsample::M4,
     stats::{Figure, Statistic},
     timeslice::{self, Timeslice},
 };
@@ -29,7 +28,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiPath, ApiQuery, experiments::visible_experiment};
-use crate::query::{Buckets, aggregate, off_thread, range, read_series};
+use crate::query::{Buckets, GroupBy, aggregate, off_thread, range, read_series};
 use crate::{
     auth::AuthUser,
     error::{ApiError, ApiResult},
@@ -56,7 +55,7 @@ pub enum Fill {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
-    /// Measure type name (required), for example `volt`.
+    /// Measure type name, for example `volt` (required unless `group_by=measure`).
     pub measure: Option<String>,
     /// Comma-separated: count, sum, mean, min, max, stddev, first, last, pNN,
     /// count_distinct:tag:KEY. Default `count,mean,min,max`.
@@ -70,7 +69,8 @@ pub struct StatsParams {
     pub timeslice: Option<String>,
     /// `false`: slices of fixed length from `from`; `true` (default for units): calendar.
     pub timeslice_is_static: Option<bool>,
-    /// `tag:KEY`: one set of buckets per value of the tag.
+    /// `tag:KEY`: one set of buckets per value of the tag; `measure`: one per measure type
+    /// (every type of the experiment, or only `measure`).
     pub group_by: Option<String>,
     /// Only series whose tags have one of the listed values, as a JSON object:
     /// `{"endpoint":["hello","world"]}` (keys are ANDed; a series without the tag is left out).
@@ -129,7 +129,7 @@ pub struct Retention {
 /// The answer of `GET …/stats`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsAnswer {
-    /// The measure type.
+    /// The measure type (`*` for every type, with `group_by=measure`).
     pub measure: String,
     /// Start of the range (RFC 3339); null when there is no point and no `from`.
     pub from: Option<String>,
@@ -149,7 +149,8 @@ pub struct StatsAnswer {
 pub struct StatsBucket {
     /// Its start (RFC 3339).
     pub start: String,
-    /// With `group_by`: the tag's value (null for series without the tag).
+    /// With `group_by`: the tag's value (null for series without the tag), or the measure
+    /// type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Option<String>>,
     /// One figure per statistic asked for, by its name (`count`, `mean`, `p99`…): counts are
@@ -292,6 +293,20 @@ fn keeps(filter: Option<&TagFilter>, series: &Series) -> bool {
                 .is_some_and(|value| values.iter().any(|v| v == value))
         })
     })
+}
+
+/// Reads the statistics' `group_by` parameter (`tag:KEY` or `measure`).
+fn stats_grouping(text: Option<&str>) -> ApiResult<Option<GroupBy<'_>>> {
+    match text {
+        Some("measure") => Ok(Some(GroupBy::Measure)),
+        Some(text) => match text.strip_prefix("tag:").filter(|key| !key.is_empty()) {
+            Some(key) => Ok(Some(GroupBy::Tag(key))),
+            None => Err(bad(format!(
+                "group_by: {text:?} is neither tag:KEY nor measure"
+            ))),
+        },
+        None => Ok(None),
+    }
 }
 
 /// Reads a `group_by` parameter (`tag:KEY`).
@@ -469,14 +484,26 @@ pub async fn stats(
     ApiPath(experiment_id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<StatsParams>,
 ) -> ApiResult<Response> {
-    let (measure, series) = measure_series(
-        &state,
-        &actor,
-        experiment_id,
-        params.measure.as_deref(),
-        params.tags.as_deref(),
-    )
-    .await?;
+    let group_by = stats_grouping(params.group_by.as_deref())?;
+    let (measure, series) = match (group_by, params.measure.as_deref()) {
+        (Some(GroupBy::Measure), None) => {
+            visible_experiment(&state, &actor, Action::ReadMeasures, experiment_id).await?;
+            let filter = tag_filter(params.tags.as_deref())?;
+            let mut all = state.measures.series(experiment_id, None).await?;
+            all.retain(|one| keeps(filter.as_ref(), one));
+            ("*".to_owned(), all)
+        }
+        (_, measure) => {
+            measure_series(
+                &state,
+                &actor,
+                experiment_id,
+                measure,
+                params.tags.as_deref(),
+            )
+            .await?
+        }
+    };
     let statistics = parse_statistics(
         params.statistics.as_deref().unwrap_or(DEFAULT_STATISTICS),
         state.settings.api.max_statistics,
@@ -493,7 +520,6 @@ pub async fn stats(
     }
     let zone_name = params.tz.as_deref().unwrap_or("UTC");
     let zone = timeslice::parse_zone(zone_name).map_err(|err| bad(format!("tz: {err}")))?;
-    let group_by = group_key(params.group_by.as_deref())?;
     let range = range(
         &state,
         &series,
@@ -520,9 +546,14 @@ pub async fn stats(
         None => vec![from, to],
     };
     let group_count = match group_by {
-        Some(key) => series
+        Some(GroupBy::Tag(key)) => series
             .iter()
             .map(|one| one.tags.get(key))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        Some(GroupBy::Measure) => series
+            .iter()
+            .map(|one| &one.measure_type)
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
         None => 1,
@@ -694,7 +725,7 @@ pub async fn boxplot(
             &statistics,
             &[from, to],
             (from, to),
-            group_by,
+            group_by.map(GroupBy::Tag),
         )
         .await?;
         for (group, buckets) in groups {
@@ -776,14 +807,7 @@ pub async fn series(
     let kept = off_thread(move || {
         let mut kept = Vec::new();
         for (tags, data) in inputs {
-            let mut m4 = M4::new(from, to, points);
-            for (_, bytes) in &data.chunks {
-                mymonit_tsdb::chunk::decode(bytes)?
-                    .points()
-                    .for_each(|point| m4.add(point));
-            }
-            data.recent.iter().for_each(|point| m4.add(*point));
-            kept.push((tags, m4.finish()));
+            kept.push((tags, data.downsample(from, to, points)?));
         }
         Ok(kept)
     })

@@ -195,6 +195,141 @@ async fn hourly_statistics_equal_a_reference_before_and_after_compaction() {
     }
 }
 
+/// Every measure type in one request (`group_by=measure`), on a range long enough that
+/// the server decodes its chunks on several threads and merges their buckets; the chart of
+/// the same range (downsampled on several threads too) keeps each column's extremes.
+#[tokio::test]
+async fn statistics_of_every_type_in_one_request_equal_a_reference() {
+    let world = world().await;
+    let app = &world.app;
+    let exp = world.black_holes;
+    let (volt, watt) = (type_id(app, "volt").await, type_id(app, "watt").await);
+    // 50,000 watt points (one a second: about 49 chunks) and 5,000 volt points, two hosts;
+    // then a few not yet compacted.
+    let mut arrivals: Vec<NewMeasure> = (0..50_000)
+        .map(|i| {
+            point(
+                exp,
+                watt,
+                MONDAY + i,
+                reading(i),
+                ["lab1", "lab2"][(i % 2) as usize],
+            )
+        })
+        .chain((0..5_000).map(|i| point(exp, volt, MONDAY + i * 10, reading(7 * i), "lab1")))
+        .collect();
+    app.state.measures.append(&arrivals).await.unwrap();
+    app.state.measures.compact(1 << 20).await.unwrap();
+    let recent: Vec<NewMeasure> = (0..100)
+        .map(|i| point(exp, watt, MONDAY + i * 300 + 1, reading(90_000 + i), "lab3"))
+        .collect();
+    app.state.measures.append(&recent).await.unwrap();
+    arrivals.extend(recent);
+
+    let statistics = "count,sum,mean,stddev,min,max,first,last,p25,p50,p90,p99";
+    let (from, to) = (MONDAY, MONDAY + 50_000);
+    let reply = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{exp}/stats?group_by=measure&statistics={statistics}&timeslice=hour&from={}&to={}",
+                rfc3339(from),
+                rfc3339(to)
+            ),
+            &world.other_scientist,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["measure"], "*");
+    let buckets = body["buckets"].as_array().unwrap();
+    // 14 hours (the last one partial) of watt; volt's points end after 13.9 hours.
+    assert_eq!(buckets.len(), 2 * 14, "{}", reply.text);
+    for bucket in buckets {
+        let measure = bucket["group"].as_str().unwrap();
+        let type_id = if measure == "watt" { watt } else { volt };
+        let start = (MONDAY..to)
+            .step_by(3600)
+            .find(|s| bucket["start"] == rfc3339(*s))
+            .unwrap();
+        let inside: Vec<&NewMeasure> = arrivals
+            .iter()
+            .filter(|m| {
+                m.measure_type_id == type_id
+                    && (start * NS..((start + 3600).min(to)) * NS).contains(&m.timestamp_ns)
+            })
+            .collect();
+        let mut expected = reference_bucket(&inside);
+        expected
+            .as_object_mut()
+            .unwrap()
+            .remove("count_distinct:tag:host");
+        assert_bucket_matches(bucket, &expected);
+    }
+    // The same figures as asking for one type.
+    let one = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{exp}/stats?measure=watt&statistics={statistics}&timeslice=hour&from={}&to={}",
+                rfc3339(from),
+                rfc3339(to)
+            ),
+            &world.other_scientist,
+        )
+        .await
+        .json();
+    let watt_buckets: Vec<&Value> = buckets.iter().filter(|b| b["group"] == "watt").collect();
+    for (grouped, alone) in watt_buckets.iter().zip(one["buckets"].as_array().unwrap()) {
+        assert_eq!(grouped["p99"], alone["p99"]);
+        assert_eq!(grouped["count"], alone["count"]);
+    }
+    // A wrong grouping is named.
+    let wrong = app
+        .get(
+            &format!("/api/v1/experiments/{exp}/stats?group_by=type"),
+            &world.other_scientist,
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.text.contains("neither tag:KEY nor measure"),
+        "{}",
+        wrong.text
+    );
+
+    // The chart of the whole range equals M4 over the points in order on one thread.
+    let chart = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{exp}/series?measure=watt&points=400&from={}&to={}",
+                rfc3339(from),
+                rfc3339(to)
+            ),
+            &world.other_scientist,
+        )
+        .await
+        .json();
+    let series = chart["series"].as_array().unwrap();
+    assert_eq!(series.len(), 3, "lab1, lab2 and lab3");
+    for one in series {
+        let host = one["tags"]["host"].as_str().unwrap();
+        let mut m4 = mymonit_tsdb::downsample::M4::new(from * NS, to * NS, 400);
+        for (seq, m) in arrivals.iter().enumerate() {
+            if m.measure_type_id == watt && m.tags["host"] == host {
+                m4.add(mymonit_tsdb::Point {
+                    ts: m.timestamp_ns,
+                    seq: seq as i64,
+                    value: m.value,
+                });
+            }
+        }
+        let expected = m4.finish();
+        let times: Vec<i64> = expected.iter().map(|p| p.ts / 1_000_000).collect();
+        let values: Vec<f64> = expected.iter().map(|p| p.value).collect();
+        assert_eq!(one["timestamps_ms"], json!(times), "{host}");
+        assert_eq!(one["values"], json!(values), "{host}");
+    }
+}
+
 #[tokio::test]
 async fn calendar_days_follow_the_time_zone_across_daylight_saving() {
     let world = world().await;
@@ -323,7 +458,7 @@ async fn bad_statistics_requests_are_400_naming_the_problem() {
             "more than 100 buckets",
         ),
         ("measure=hertz&tz=Mars/Olympus", "unknown time zone"),
-        ("measure=hertz&group_by=host", "not tag:KEY"),
+        ("measure=hertz&group_by=host", "neither tag:KEY nor measure"),
         ("statistics=count", "measure: required"),
         ("measure=furlongs", "unknown measure type"),
         ("measure=hertz&fill=maybe", "fill"),
