@@ -7,14 +7,14 @@
 //! rows, values to 1e-9) and its medians of `--runs` runs after a warm-up are printed with the
 //! ratio; JSON results go to `--out`.
 
-use std::{path::PathBuf, time::Instant};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use base64::Engine as _;
 use clap::Parser;
 use serde_json::{Value, json};
 
-use mymonit_bench::{PASSWORD, Server, generate, login, median};
+use mymonit_bench::{PASSWORD, Server, generate, influx_query as query, login, median, write_all};
 
 #[derive(Parser)]
 struct Args {
@@ -41,9 +41,6 @@ struct Args {
 /// The generator's first second (2024-01-01T00:00:00Z) and its number of types.
 const START: i64 = 1_704_067_200;
 const TYPES: usize = 4;
-/// Lines per write request.
-const BATCH: usize = 5_000;
-
 /// One panel: its name and its query over `[from, to]` (milliseconds).
 fn panels(end_ms: i64) -> Vec<(String, String)> {
     let day = 86_400_000;
@@ -66,87 +63,6 @@ fn panels(end_ms: i64) -> Vec<(String, String)> {
         add("percentile", "celsius");
     }
     out
-}
-
-async fn write_all(
-    client: &reqwest::Client,
-    url: &str,
-    authorization: Option<&str>,
-    lines: &[String],
-) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let progress = indicatif::ProgressBar::new(lines.len() as u64);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template(
-            "loading {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let batches: Vec<String> = lines.chunks(BATCH).map(|batch| batch.join("\n")).collect();
-    let batches = std::sync::Arc::new(tokio::sync::Mutex::new(batches.into_iter()));
-    let mut writers = Vec::new();
-    for _ in 0..4 {
-        let (client, url, authorization, batches, progress) = (
-            client.clone(),
-            url.to_owned(),
-            authorization.map(str::to_owned),
-            batches.clone(),
-            progress.clone(),
-        );
-        writers.push(tokio::spawn(async move {
-            loop {
-                let Some(body) = batches.lock().await.next() else {
-                    return anyhow::Ok(());
-                };
-                let count = body.lines().count() as u64;
-                let mut request = client.post(&url).body(body);
-                if let Some(value) = &authorization {
-                    request = request.header("authorization", value);
-                }
-                let reply = request.send().await?;
-                if reply.status() != reqwest::StatusCode::NO_CONTENT {
-                    bail!("{url}: {} {}", reply.status(), reply.text().await?);
-                }
-                progress.inc(count);
-            }
-        }));
-    }
-    for writer in writers {
-        writer.await??;
-    }
-    progress.finish_and_clear();
-    Ok(lines.len() as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn query(
-    client: &reqwest::Client,
-    base: &str,
-    authorization: Option<&str>,
-    q: &str,
-) -> anyhow::Result<(f64, Value)> {
-    let url = format!(
-        "{base}/query?db=bench&epoch=ms&q={}",
-        q.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' =>
-                    (b as char).to_string(),
-                other => format!("%{other:02X}"),
-            })
-            .collect::<String>()
-    );
-    let mut request = client.get(url);
-    if let Some(value) = authorization {
-        request = request.header("authorization", value);
-    }
-    let started = Instant::now();
-    let reply = request.send().await?;
-    let status = reply.status();
-    let body: Value = reply.json().await?;
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    if !status.is_success() || body["results"][0].get("error").is_some() {
-        bail!("{base}: {q}: {status} {body}");
-    }
-    Ok((elapsed, body))
 }
 
 /// Whether two answers hold the same rows (values to 1e-9 relative).

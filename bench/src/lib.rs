@@ -11,13 +11,16 @@ use std::{
 
 use anyhow::{Context, bail};
 use mymonit_store::Store;
+use serde_json::Value;
 use serde_json::json;
+
+pub mod peers;
 
 pub const PASSWORD: &str = "Vq7pLm2xZr9t-Hk4w-Qs8y";
 
 /// A server on a fresh data directory, with the experiment `bench` and an ingest token.
 pub struct Server {
-    child: Child,
+    child: Running,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The data directory, removed when dropped.
@@ -26,6 +29,19 @@ pub struct Server {
     pub token: String,
     /// The PostgreSQL database it uses (`None`: SQLite in `data`).
     pub database: Option<String>,
+}
+
+/// A server process, killed if it is still running when dropped (a benchmark that fails
+/// half-way leaves no server behind).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Creates a fresh database through `server_url` (a PostgreSQL role that may create
@@ -139,7 +155,7 @@ impl Server {
         data: &tempfile::TempDir,
         amqp: Option<(&str, &str)>,
         database: Option<&str>,
-    ) -> anyhow::Result<(Child, String)> {
+    ) -> anyhow::Result<(Running, String)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -165,12 +181,14 @@ impl Server {
             command.arg("--config").arg(config);
         }
         let log = std::fs::File::create(data.path().join("server.log"))?;
-        let child = command
-            .env("RUST_LOG", "warn")
-            .env("MYMONIT_METRICS_LISTEN", "off")
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+        let child = Running(
+            command
+                .env("RUST_LOG", "warn")
+                .env("MYMONIT_METRICS_LISTEN", "off")
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?,
+        );
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -209,9 +227,14 @@ impl Server {
         Ok(mymonit_store::open(&url, &mymonit_store::OpenOptions::default()).await?)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// The server's resident memory now (VmRSS), in MiB.
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.0.id()))
             .unwrap_or_default();
         status
             .lines()
@@ -225,7 +248,7 @@ impl Server {
     /// Stops the server; returns its peak resident memory (VmHWM) in MiB and the data
     /// directory.
     pub fn stop(mut self) -> (f64, tempfile::TempDir) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.0.id()))
             .unwrap_or_default();
         let peak_kib: f64 = status
             .lines()
@@ -235,9 +258,9 @@ impl Server {
             .unwrap_or(0.0);
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.child.0.id().to_string())
             .status();
-        let _ = self.child.wait();
+        let _ = self.child.0.wait();
         (peak_kib / 1024.0, self.data)
     }
 
@@ -435,4 +458,95 @@ pub async fn scientist_token(base: &str) -> anyhow::Result<String> {
         .await?
         .error_for_status()?;
     login(base, "scientist").await
+}
+
+/// Lines per `/write` request.
+const WRITE_BATCH: usize = 5_000;
+
+/// Writes line protocol to an InfluxDB-compatible `/write` URL, 5,000 lines a request from 4
+/// writers, with a progress bar; returns lines per second.
+pub async fn write_all(
+    client: &reqwest::Client,
+    url: &str,
+    authorization: Option<&str>,
+    lines: &[String],
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let progress = indicatif::ProgressBar::new(lines.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "loading {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let batches: Vec<String> = lines
+        .chunks(WRITE_BATCH)
+        .map(|batch| batch.join("\n"))
+        .collect();
+    let batches = std::sync::Arc::new(tokio::sync::Mutex::new(batches.into_iter()));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (client, url, authorization, batches, progress) = (
+            client.clone(),
+            url.to_owned(),
+            authorization.map(str::to_owned),
+            batches.clone(),
+            progress.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = batches.lock().await.next() else {
+                    return anyhow::Ok(());
+                };
+                let count = body.lines().count() as u64;
+                let mut request = client.post(&url).body(body);
+                if let Some(value) = &authorization {
+                    request = request.header("authorization", value);
+                }
+                let reply = request.send().await?;
+                if reply.status() != reqwest::StatusCode::NO_CONTENT {
+                    bail!("{url}: {} {}", reply.status(), reply.text().await?);
+                }
+                progress.inc(count);
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    progress.finish_and_clear();
+    Ok(lines.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs one InfluxQL query (`GET /query?db=bench&epoch=ms`); returns the milliseconds it took,
+/// client-side, and the answer.
+pub async fn influx_query(
+    client: &reqwest::Client,
+    base: &str,
+    authorization: Option<&str>,
+    q: &str,
+) -> anyhow::Result<(f64, Value)> {
+    let url = format!(
+        "{base}/query?db=bench&epoch=ms&q={}",
+        q.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' =>
+                    (b as char).to_string(),
+                other => format!("%{other:02X}"),
+            })
+            .collect::<String>()
+    );
+    let mut request = client.get(url);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let started = Instant::now();
+    let reply = request.send().await?;
+    let status = reply.status();
+    let body: Value = reply.json().await?;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    if !status.is_success() || body["results"][0].get("error").is_some() {
+        bail!("{base}: {q}: {status} {body}");
+    }
+    Ok((elapsed, body))
 }
