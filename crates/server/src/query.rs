@@ -88,21 +88,7 @@ impl SeriesData {
             1
         };
         let mut m4 = if threads > 1 {
-            let parts = std::thread::scope(|scope| {
-                let running: Vec<_> = self
-                    .chunks
-                    .chunks(self.chunks.len().div_ceil(threads))
-                    .map(|chunks| scope.spawn(move || part(chunks)))
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|thread| {
-                        thread
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })?;
+            let parts = in_parallel(&self.chunks, threads, part)?;
             let mut parts = parts.into_iter();
             let mut m4 = parts.next().unwrap_or_else(|| M4::new(from, to, points));
             // In order: each part's chunks come after the previous part's.
@@ -181,6 +167,30 @@ fn aggregation_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
+/// Cuts `items` into `threads` runs in order and works on each on its own thread; the results
+/// in the runs' order (a panic on a thread is raised again here).
+fn in_parallel<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&[T]) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .chunks(items.len().div_ceil(threads.max(1)).max(1))
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Runs an aggregation over series, one set of buckets per group, clipped to `[from, to)`.
 /// A long range is decoded on several threads, each taking a run of the chunks; their
 /// buckets are then merged (percentiles select from all the values either way, so answers
@@ -233,20 +243,7 @@ pub async fn aggregate_groups<K: Ord + Send + 'static>(
             Ok::<_, mymonit_tsdb::bits::DecodeError>(groups)
         };
         let mut groups = if threads > 1 {
-            let parts = std::thread::scope(|scope| {
-                let running: Vec<_> = work
-                    .chunks(work.len().div_ceil(threads))
-                    .map(|part| scope.spawn(move || aggregate_part(part)))
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|thread| {
-                        thread
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })?;
+            let parts = in_parallel(&work, threads, aggregate_part)?;
             let mut parts = parts.into_iter();
             let mut merged = parts.next().unwrap_or_default();
             for part in parts {
