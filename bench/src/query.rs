@@ -167,27 +167,8 @@ async fn load_mymonit(
         None => bytes_on_disk(data.path())?,
     };
     let bytes_per_point = bytes as f64 / args.points as f64;
-    let earlier = match baseline {
-        Some(binary) => {
-            let copy = copy_data(data.path())?;
-            let server = Server::resume(binary, copy, None).await?;
-            let token = scientist_token(&server.base).await?;
-            Some(Run {
-                server,
-                token,
-                bytes,
-                bytes_per_point,
-                storage,
-                load_rate,
-                compaction_wait,
-                peak_load_mib,
-            })
-        }
-        None => None,
-    };
-    let server = Server::resume(&args.mymonit, data, database).await?;
-    let token = scientist_token(&server.base).await?;
-    let run = Run {
+    // What loading measured, with a server serving the data.
+    let loaded = |server, token| Run {
         server,
         token,
         bytes,
@@ -197,7 +178,18 @@ async fn load_mymonit(
         compaction_wait,
         peak_load_mib,
     };
-    Ok((run, earlier))
+    let earlier = match baseline {
+        Some(binary) => {
+            let copy = copy_data(data.path())?;
+            let server = Server::resume(binary, copy, None).await?;
+            let token = scientist_token(&server.base).await?;
+            Some(loaded(server, token))
+        }
+        None => None,
+    };
+    let server = Server::resume(&args.mymonit, data, database).await?;
+    let token = scientist_token(&server.base).await?;
+    Ok((loaded(server, token), earlier))
 }
 
 /// A question of the benchmark as MyMonit's API asks it.
