@@ -171,15 +171,15 @@ pub async fn list_measures(
         "]",
         move |page| {
             let mut out = Vec::with_capacity(page.len() * 100);
-            for measure in page {
+            for measure in page.iter() {
                 if !first {
                     out.push(b',');
                 }
                 first = false;
                 let item = CompatMeasure {
-                    measure_type: measure.measure_type,
+                    measure_type: measure.measure_type.to_owned(),
                     timestamp: time::format_http_date(measure.timestamp_ns),
-                    experiment: measure.experiment,
+                    experiment: measure.experiment.to_owned(),
                     value: measure.value,
                 };
                 let _ = serde_json::to_writer(&mut out, &item);

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use mymonit_model::measure::NewMeasure;
+use mymonit_model::measure::{MeasurePage, NewMeasure, PagePoint};
 use mymonit_tsdb::Point;
 
 use crate::{Result, Series, StoreError, tags_to_json};
@@ -49,6 +49,65 @@ pub(crate) struct FetchedChunk {
     pub data: Vec<u8>,
 }
 
+/// One step of a raw read merging its series' cursors in key order.
+pub(crate) enum Step {
+    /// The next point, taken from the cursor at this index.
+    Point(usize, Point),
+    /// The cursor at this index needs its next chunks ([`SeriesCursor::add_chunks`]) first.
+    Fetch(usize),
+    /// Every cursor is done.
+    Done,
+}
+
+/// The next step of merging `cursors` (the point with the least key; ties go to the first
+/// cursor). The backend fetches chunks when asked and steps again.
+pub(crate) fn merge_step(cursors: &mut [SeriesCursor]) -> Result<Step> {
+    let mut best: Option<(usize, Point)> = None;
+    for (index, cursor) in cursors.iter_mut().enumerate() {
+        match cursor.peek()? {
+            Peek::NeedChunks => return Ok(Step::Fetch(index)),
+            Peek::Ready(Some(point)) if best.is_none_or(|(_, b)| point.key() < b.key()) => {
+                best = Some((index, point));
+            }
+            Peek::Ready(_) => {}
+        }
+    }
+    Ok(match best {
+        Some((index, point)) => {
+            cursors[index].advance();
+            Step::Point(index, point)
+        }
+        None => Step::Done,
+    })
+}
+
+/// A page of a raw read of `series` (cursors in the same order), filled by the backend
+/// from [`merge_step`].
+pub(crate) fn empty_page(
+    experiment_id: i64,
+    experiment: String,
+    series: &[Series],
+    limit: usize,
+) -> MeasurePage {
+    let mut page = MeasurePage::new(experiment_id, experiment);
+    page.series = series
+        .iter()
+        .map(|one| (one.measure_type.clone(), one.tags.clone()))
+        .collect();
+    page.points = Vec::with_capacity(limit.min(10_000));
+    page
+}
+
+/// Adds a merged point to a page.
+pub(crate) fn push_point(page: &mut MeasurePage, series: usize, point: Point) {
+    page.points.push(PagePoint {
+        series,
+        timestamp_ns: point.ts,
+        seq: point.seq,
+        value: point.value,
+    });
+}
+
 /// What [`SeriesCursor::peek`] found.
 pub(crate) enum Peek {
     /// The next point (`None`: the series is done).
@@ -62,8 +121,6 @@ pub(crate) enum Peek {
 /// by the backend, merged with its recent points.
 pub(crate) struct SeriesCursor {
     pub series_id: i64,
-    pub measure_type: String,
-    pub tags: std::collections::BTreeMap<String, String>,
     from: i64,
     pub to: i64,
     after: (i64, i64),
@@ -82,7 +139,7 @@ impl SeriesCursor {
     /// A cursor over `series` in `[from, to)` past `after`, with the series' recent points (in
     /// any order; at most `limit` of them are kept).
     pub fn new(
-        series: Series,
+        series_id: i64,
         from: i64,
         to: i64,
         after: (i64, i64),
@@ -96,9 +153,7 @@ impl SeriesCursor {
         recent.sort_by_key(Point::key);
         recent.truncate(limit);
         Self {
-            series_id: series.series_id,
-            measure_type: series.measure_type,
-            tags: series.tags,
+            series_id,
             from,
             to,
             after,

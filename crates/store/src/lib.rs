@@ -18,7 +18,7 @@ use mymonit_model::{
     Experiment, MeasureType, Role, User, UserPatch,
     audit::{AuditEvent, AuditRecord, Outcome},
     ingest::IngestToken,
-    measure::{Measure, NewMeasure},
+    measure::{Measure, MeasurePage, NewMeasure},
     personal_token::PersonalToken,
 };
 pub use mymonit_tsdb::{Point, chunk::Summary};
@@ -360,6 +360,37 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Forgets revocations of tokens that have expired anyway.
     async fn purge_revoked_tokens(&self, now: i64) -> Result<u64>;
 
+    /// What authenticating a request reads: the account (by id, not erased) and whether the
+    /// token (by hash) was revoked. Both at once; a backend may read them in one step.
+    async fn account_and_revocation(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+    ) -> Result<(Option<Account>, bool)> {
+        let (account, revoked) = tokio::join!(
+            self.account_by_id(user_id),
+            self.is_token_revoked(token_hash)
+        );
+        Ok((account?, revoked?))
+    }
+
+    /// What a request about an experiment reads: the experiment, and whether `user_id` (when
+    /// given; `None` answers `true`) is associated with it. A backend may read both in one step.
+    async fn experiment_and_association(
+        &self,
+        experiment_id: i64,
+        user_id: Option<&str>,
+    ) -> Result<(Option<Experiment>, bool)> {
+        let associated = async {
+            match user_id {
+                Some(user_id) => self.is_associated(experiment_id, user_id).await,
+                None => Ok(true),
+            }
+        };
+        let (experiment, associated) = tokio::join!(self.get_experiment(experiment_id), associated);
+        Ok((experiment?, associated?))
+    }
+
     /// Stores a new ingest token (by the hash of its secret) scoped to experiments.
     async fn create_ingest_token(
         &self,
@@ -429,8 +460,12 @@ pub trait MeasureStore: Send + Sync + 'static {
         name: &str,
         acked_through: Option<i64>,
     ) -> Result<bool>;
-    /// Reads measures in `(timestamp, seq)` order.
-    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>>;
+    /// Reads a page of measures in `(timestamp, seq)` order, from one snapshot.
+    async fn query_page(&self, query: &MeasureQuery) -> Result<MeasurePage>;
+    /// Reads measures in `(timestamp, seq)` order ([`Self::query_page`], names per measure).
+    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
+        Ok(self.query_page(query).await?.into_measures())
+    }
     /// How many measures an experiment has.
     async fn count(&self, experiment_id: i64) -> Result<u64>;
 

@@ -495,6 +495,39 @@ impl MetaStore for SqliteStore {
             .await
     }
 
+    async fn account_and_revocation(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+    ) -> Result<(Option<Account>, bool)> {
+        let (user_id, token_hash) = (user_id.to_owned(), token_hash.to_owned());
+        self.readers
+            .read(move |tx| {
+                Ok((
+                    reader::account_by_id(tx, &user_id)?,
+                    reader::is_token_revoked(tx, &token_hash)?,
+                ))
+            })
+            .await
+    }
+
+    async fn experiment_and_association(
+        &self,
+        experiment_id: i64,
+        user_id: Option<&str>,
+    ) -> Result<(Option<Experiment>, bool)> {
+        let user_id = user_id.map(str::to_owned);
+        self.readers
+            .read(move |tx| {
+                let associated = match &user_id {
+                    Some(user_id) => reader::is_associated(tx, experiment_id, user_id)?,
+                    None => true,
+                };
+                Ok((reader::experiment(tx, experiment_id)?, associated))
+            })
+            .await
+    }
+
     async fn purge_revoked_tokens(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("delete from revoked_tokens where expires_at < ?")
             .bind(now)

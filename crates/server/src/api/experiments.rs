@@ -72,23 +72,17 @@ pub async fn visible_experiment(
     experiment_id: i64,
 ) -> ApiResult<Experiment> {
     let scope = actor.require(action)?;
-    // Both reads at once: on a database server each is a round trip.
-    let associated = async {
-        match scope {
-            Scope::Own => {
-                state
-                    .meta
-                    .is_associated(experiment_id, &actor.user.user_id)
-                    .await
-            }
-            Scope::All => Ok(true),
-        }
+    let user_id = match scope {
+        Scope::Own => Some(actor.user.user_id.as_str()),
+        Scope::All => None,
     };
-    let (experiment, associated) =
-        tokio::join!(state.meta.get_experiment(experiment_id), associated);
+    let (experiment, associated) = state
+        .meta
+        .experiment_and_association(experiment_id, user_id)
+        .await?;
     let experiment =
-        experiment?.ok_or_else(|| ApiError::not_found(format!("experiment {experiment_id}")))?;
-    if !associated? {
+        experiment.ok_or_else(|| ApiError::not_found(format!("experiment {experiment_id}")))?;
+    if !associated {
         return Err(ApiError::Forbidden(format!(
             "you are not associated with experiment {experiment_id}"
         )));

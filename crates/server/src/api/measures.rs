@@ -4,7 +4,6 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
-    Json,
     body::{Body, Bytes},
     extract::State,
     http::header,
@@ -12,7 +11,11 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures::{Stream, StreamExt, stream};
-use mymonit_model::{Action, Experiment, measure::Measure, time};
+use mymonit_model::{
+    Action, Experiment,
+    measure::{Measure, MeasurePage},
+    time,
+};
 use mymonit_store::{MeasureQuery, MeasureStore, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -99,6 +102,68 @@ pub struct MeasuresPage {
     pub next_cursor: Option<String>,
 }
 
+/// Writes the measures of pages as JSON objects, byte for byte as serde writes
+/// [`MeasureOut`], without allocations per measure: names and tags are escaped once per page
+/// and series, dates once per day.
+#[derive(Debug, Default)]
+struct MeasureJson {
+    timestamps: time::Rfc3339Writer,
+}
+
+impl MeasureJson {
+    /// Appends the page's measures to `out`, `between` between two and `after` after each.
+    fn write_page(&mut self, page: &MeasurePage, out: &mut Vec<u8>, between: &[u8], after: &[u8]) {
+        // Writing JSON to a Vec cannot fail.
+        let experiment = serde_json::to_vec(&page.experiment).unwrap_or_default();
+        let series: Vec<(Vec<u8>, Vec<u8>)> = page
+            .series
+            .iter()
+            .map(|(measure_type, tags)| {
+                let tags = if tags.is_empty() {
+                    Vec::new()
+                } else {
+                    serde_json::to_vec(tags).unwrap_or_default()
+                };
+                (serde_json::to_vec(measure_type).unwrap_or_default(), tags)
+            })
+            .collect();
+        for (index, point) in page.points.iter().enumerate() {
+            if index > 0 {
+                out.extend_from_slice(between);
+            }
+            let (measure_type, tags) = &series[point.series];
+            out.extend_from_slice(b"{\"measure_type\":");
+            out.extend_from_slice(measure_type);
+            out.extend_from_slice(b",\"timestamp\":\"");
+            self.timestamps.write(point.timestamp_ns, out);
+            out.extend_from_slice(b"\",\"experiment\":");
+            out.extend_from_slice(&experiment);
+            out.extend_from_slice(b",\"value\":");
+            // As serde_json writes an f64 (`null` when it is not finite).
+            let _ = serde_json::to_writer(&mut *out, &point.value);
+            if !tags.is_empty() {
+                out.extend_from_slice(b",\"tags\":");
+                out.extend_from_slice(tags);
+            }
+            out.push(b'}');
+            out.extend_from_slice(after);
+        }
+    }
+}
+
+/// A [`MeasuresPage`] as JSON, written directly (the page's type documents the shape).
+fn json_page(page: &MeasurePage, next_cursor: Option<&str>) -> Bytes {
+    let mut out = Vec::with_capacity(64 + page.len() * 96);
+    out.extend_from_slice(b"{\"experiment_id\":");
+    out.extend_from_slice(page.experiment_id.to_string().as_bytes());
+    out.extend_from_slice(b",\"measures\":[");
+    MeasureJson::default().write_page(page, &mut out, b",", b"");
+    out.extend_from_slice(b"],\"next_cursor\":");
+    let _ = serde_json::to_writer(&mut out, &next_cursor);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
 fn encode_cursor(timestamp_ns: i64, seq: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{timestamp_ns}:{seq}"))
 }
@@ -131,7 +196,19 @@ pub async fn prepare(
     experiment_id: i64,
     params: &MeasuresParams,
 ) -> ApiResult<(Experiment, MeasureQuery)> {
-    let experiment = visible_experiment(state, actor, Action::ReadMeasures, experiment_id).await?;
+    // The access check and the type's lookup at once (each a read of its own); access
+    // is judged first.
+    let measure_type = async {
+        match &params.measure {
+            Some(name) => state.meta.measure_type_by_name(name).await,
+            None => Ok(None),
+        }
+    };
+    let (experiment, measure_type) = tokio::join!(
+        visible_experiment(state, actor, Action::ReadMeasures, experiment_id),
+        measure_type
+    );
+    let experiment = experiment?;
     let from_ns = parse_bound("from", params.from.as_deref())?;
     let to_ns = parse_bound("to", params.to.as_deref())?;
     if let (Some(from), Some(to)) = (from_ns, to_ns)
@@ -139,18 +216,14 @@ pub async fn prepare(
     {
         return Err(ApiError::BadRequest("from must be before to".into()));
     }
-    let measure_type_id = match &params.measure {
-        Some(name) => Some(
-            state
-                .meta
-                .measure_type_by_name(name)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("measure: unknown measure type {name:?}"))
-                })?
-                .measure_type_id,
-        ),
-        None => None,
+    let measure_type_id = match (&params.measure, measure_type?) {
+        (Some(_), Some(found)) => Some(found.measure_type_id),
+        (Some(name), None) => {
+            return Err(ApiError::BadRequest(format!(
+                "measure: unknown measure type {name:?}"
+            )));
+        }
+        (None, _) => None,
     };
     let max = state.settings.api.max_page_size;
     let limit = params.limit.unwrap_or(state.settings.api.default_page_size);
@@ -180,7 +253,7 @@ pub fn pages(
     store: Arc<dyn MeasureStore>,
     query: MeasureQuery,
     total: Option<u64>,
-) -> impl Stream<Item = Result<Vec<Measure>, StoreError>> + Send {
+) -> impl Stream<Item = Result<MeasurePage, StoreError>> + Send {
     stream::unfold(
         (store, query, total.unwrap_or(u64::MAX), false),
         |(store, mut query, remaining, done)| async move {
@@ -188,11 +261,11 @@ pub fn pages(
                 return None;
             }
             query.limit = STREAM_PAGE.min(u32::try_from(remaining).unwrap_or(u32::MAX));
-            match store.query(&query).await {
+            match store.query_page(&query).await {
                 Ok(page) if page.is_empty() => None,
                 Ok(page) => {
                     let last = page.len() < query.limit as usize;
-                    if let Some(tail) = page.last() {
+                    if let Some(tail) = page.points.last() {
                         query.after = Some((tail.timestamp_ns, tail.seq));
                     }
                     let remaining = remaining - page.len() as u64;
@@ -207,13 +280,13 @@ pub fn pages(
 /// A streamed body from encoded pages; a store failure mid-stream is logged and cuts the
 /// response short (the status line has already gone out).
 pub fn stream_body<F>(
-    pages: impl Stream<Item = Result<Vec<Measure>, StoreError>> + Send + 'static,
+    pages: impl Stream<Item = Result<MeasurePage, StoreError>> + Send + 'static,
     prefix: &'static str,
     suffix: &'static str,
     mut encode: F,
 ) -> Body
 where
-    F: FnMut(Vec<Measure>) -> Bytes + Send + 'static,
+    F: FnMut(MeasurePage) -> Bytes + Send + 'static,
 {
     let body = pages.map(move |page| match page {
         Ok(page) => Ok(encode(page)),
@@ -227,36 +300,42 @@ where
     Body::from_stream(prefix.chain(body).chain(suffix))
 }
 
-fn csv_page(page: Vec<Measure>) -> Bytes {
+fn csv_page(page: MeasurePage) -> Bytes {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(page.len() * 64));
-    for measure in page {
-        let tags = if measure.tags.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&measure.tags).unwrap_or_default()
-        };
-        let timestamp = time::format_rfc3339(measure.timestamp_ns);
-        let value = measure.value.to_string();
+    let tags: Vec<String> = page
+        .series
+        .iter()
+        .map(|(_, tags)| {
+            if tags.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(tags).unwrap_or_default()
+            }
+        })
+        .collect();
+    for point in &page.points {
+        let timestamp = time::format_rfc3339(point.timestamp_ns);
+        let value = point.value.to_string();
         // Writing to a Vec cannot fail.
         let _ = writer.write_record([
             timestamp.as_str(),
-            measure.experiment.as_str(),
-            measure.measure_type.as_str(),
+            page.experiment.as_str(),
+            page.series[point.series].0.as_str(),
             value.as_str(),
-            tags.as_str(),
+            tags[point.series].as_str(),
         ]);
     }
     Bytes::from(writer.into_inner().unwrap_or_default())
 }
 
-fn ndjson_page(page: Vec<Measure>) -> Bytes {
-    let mut out = Vec::with_capacity(page.len() * 96);
-    for measure in page {
-        if serde_json::to_writer(&mut out, &MeasureOut::from(measure)).is_ok() {
-            out.push(b'\n');
-        }
+/// An NDJSON encoder of pages (the day carries over from page to page).
+fn ndjson_pages() -> impl FnMut(MeasurePage) -> Bytes + Send + 'static {
+    let mut writer = MeasureJson::default();
+    move |page| {
+        let mut out = Vec::with_capacity(page.len() * 96);
+        writer.write_page(&page, &mut out, b"", b"\n");
+        Bytes::from(out)
     }
-    Bytes::from(out)
 }
 
 fn download(
@@ -295,16 +374,19 @@ pub async fn list(
     let (experiment, query) = prepare(&state, &actor, experiment_id, &params).await?;
     let format = params.format.unwrap_or_default();
     if format == Format::Json {
-        let page = state.measures.query(&query).await?;
+        let page = state.measures.query_page(&query).await?;
         let next_cursor = (page.len() == query.limit as usize)
-            .then(|| page.last().map(|m| encode_cursor(m.timestamp_ns, m.seq)))
+            .then(|| {
+                page.points
+                    .last()
+                    .map(|p| encode_cursor(p.timestamp_ns, p.seq))
+            })
             .flatten();
-        return Ok(Json(MeasuresPage {
-            experiment_id,
-            measures: page.into_iter().map(MeasureOut::from).collect(),
-            next_cursor,
-        })
-        .into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            json_page(&page, next_cursor.as_deref()),
+        )
+            .into_response());
     }
     let total = params.limit.map(u64::from);
     let pages = pages(state.measures.clone(), query, total);
@@ -324,7 +406,7 @@ pub async fn list(
             "application/x-ndjson",
             &experiment,
             "ndjson",
-            stream_body(pages, "", "", ndjson_page),
+            stream_body(pages, "", "", ndjson_pages()),
         ),
     })
 }
@@ -332,6 +414,7 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mymonit_model::measure::PagePoint;
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
@@ -344,20 +427,121 @@ mod tests {
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("12")).is_err());
     }
 
+    type Tags<'a> = &'a [(&'a str, &'a str)];
+
+    /// A page of one experiment from `(series, timestamp, value)` rows.
+    fn page(
+        experiment: &str,
+        series: &[(&str, Tags<'_>)],
+        rows: &[(usize, i64, f64)],
+    ) -> MeasurePage {
+        let mut page = MeasurePage::new(7, experiment.into());
+        page.series = series
+            .iter()
+            .map(|(name, tags)| {
+                let tags = tags
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+                ((*name).to_owned(), tags)
+            })
+            .collect();
+        page.points = rows
+            .iter()
+            .enumerate()
+            .map(|(seq, &(series, timestamp_ns, value))| PagePoint {
+                series,
+                timestamp_ns,
+                seq: seq as i64,
+                value,
+            })
+            .collect();
+        page
+    }
+
+    /// What serde writes for a page: the reference the direct writer must equal.
+    fn serde_page(page: &MeasurePage, next_cursor: Option<String>) -> String {
+        serde_json::to_string(&MeasuresPage {
+            experiment_id: page.experiment_id,
+            measures: page
+                .clone()
+                .into_measures()
+                .into_iter()
+                .map(MeasureOut::from)
+                .collect(),
+            next_cursor,
+        })
+        .unwrap()
+    }
+
+    fn text(bytes: Bytes) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn pages_are_written_as_serde_writes_them() {
+        let series: &[(&str, Tags<'_>)] = &[
+            ("hertz", &[]),
+            ("volt", &[("host", "a\"b")]),
+            ("v\u{e9}\nlt", &[("host", "c"), ("\u{e9}", "\u{1}")]),
+        ];
+        let rows = [
+            (0, 1_704_844_800_000_000_000, 50.002),
+            (0, 1_704_844_801_250_000_000, -0.0),
+            (1, 1_704_931_200_000_001_000, 1e300),
+            (1, 1_704_931_200_000_001_001, f64::NAN),
+            (2, -1, 3.0),
+            (2, 0, f64::INFINITY),
+        ];
+        for experiment in ["bench", "b\u{e9}\"nch"] {
+            let page = page(experiment, series, &rows);
+            for cursor in [None, Some("MTc6NDI".to_owned())] {
+                assert_eq!(
+                    text(json_page(&page, cursor.as_deref())),
+                    serde_page(&page, cursor)
+                );
+            }
+            let lines: Vec<String> = page
+                .clone()
+                .into_measures()
+                .into_iter()
+                .map(|m| serde_json::to_string(&MeasureOut::from(m)).unwrap() + "\n")
+                .collect();
+            // Two pages one after another, the second starting on another day.
+            let mut encode = ndjson_pages();
+            let mut ndjson = text(encode(self::page(experiment, series, &rows[..3])));
+            ndjson.push_str(&text(encode(self::page(experiment, series, &rows[3..]))));
+            assert_eq!(ndjson, lines.concat());
+        }
+        let empty = page("bench", series, &[]);
+        assert_eq!(text(json_page(&empty, None)), serde_page(&empty, None));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_page_is_written_as_serde_writes_it(
+            rows in proptest::collection::vec(
+                (0usize..3, proptest::num::i64::ANY, proptest::num::f64::ANY),
+                0..40,
+            ),
+            experiment in 0usize..3,
+        ) {
+            let names = ["bench", "a\"b\\c", "\u{7f}\u{e9}\t"];
+            let series: &[(&str, Tags<'_>)] = &[
+                (names[1], &[]),
+                (names[2], &[("host", "x")]),
+                (names[0], &[("host", "y"), ("ip", "\"")]),
+            ];
+            let page = page(names[experiment], series, &rows);
+            proptest::prop_assert_eq!(text(json_page(&page, None)), serde_page(&page, None));
+        }
+    }
+
     #[test]
     fn csv_quotes_what_needs_quoting() {
-        let page = vec![Measure {
-            seq: 1,
-            experiment_id: 1,
-            experiment: "a,b".into(),
-            measure_type: "hertz".into(),
-            timestamp_ns: 0,
-            value: 2.5,
-            tags: BTreeMap::from([("host".into(), "x".into())]),
-        }];
-        let text = String::from_utf8(csv_page(page).to_vec()).unwrap();
+        let page = page("a,b", &[("hertz", &[("host", "x")])], &[(0, 0, 2.5)]);
         assert_eq!(
-            text,
+            text(csv_page(page)),
             "1970-01-01T00:00:00Z,\"a,b\",hertz,2.5,\"{\"\"host\"\":\"\"x\"\"}\"\n"
         );
     }

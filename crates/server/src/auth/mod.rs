@@ -172,16 +172,24 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
         ApiError::Unauthenticated(err.to_string())
     })?;
     let token_hash = token_hash(token);
-    // The account and the revocation list are read side by side: on a database server
-    // each read is a round trip.
-    let account = async {
-        match &verified.subject {
-            Subject::UserId { user_id, .. } => state.meta.account_by_id(user_id).await,
-            Subject::Username(username) => state.meta.account_by_username(username).await,
+    // The account and the revocation list are read together: on a database server each
+    // read is a round trip, on SQLite both share one read transaction.
+    let (account, revoked) = match &verified.subject {
+        Subject::UserId { user_id, .. } => {
+            state
+                .meta
+                .account_and_revocation(user_id, &token_hash)
+                .await?
+        }
+        Subject::Username(username) => {
+            let (account, revoked) = tokio::join!(
+                state.meta.account_by_username(username),
+                state.meta.is_token_revoked(&token_hash)
+            );
+            (account?, revoked?)
         }
     };
-    let (account, revoked) = tokio::join!(account, state.meta.is_token_revoked(&token_hash));
-    let account = account?.ok_or_else(|| {
+    let account = account.ok_or_else(|| {
         ApiError::Unauthenticated("the token's user has no MyMonit account".into())
     })?;
     if let Subject::UserId { generation, .. } = verified.subject
@@ -191,7 +199,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
             "token was issued before the password changed: sign in again".into(),
         ));
     }
-    if revoked? {
+    if revoked {
         return Err(ApiError::Unauthenticated(
             "token was revoked (signed out)".into(),
         ));

@@ -13,7 +13,7 @@ use std::{
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use mymonit_model::measure::{Measure, NewMeasure};
+use mymonit_model::measure::{MeasurePage, NewMeasure};
 use mymonit_tsdb::{Point, chunk::Summary};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
@@ -22,7 +22,10 @@ use super::{PgStore, live, locks, now};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError,
-    layout::{Peek, SeriesCursor, SeriesKey, block_points, corrupt, series_key},
+    layout::{
+        SeriesCursor, SeriesKey, Step, block_points, corrupt, empty_page, merge_step, push_point,
+        series_key,
+    },
     tags_from_json,
 };
 
@@ -367,34 +370,29 @@ impl PgStore {
 }
 
 /// The next point of a cursor, fetching its next chunks when it needs them.
-async fn peek(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<Option<Point>> {
-    loop {
-        match cursor.peek()? {
-            Peek::Ready(point) => return Ok(point),
-            Peek::NeedChunks => {
-                // The row comparison bounds the index scan (an `or` of the two cases would
-                // only filter it); `end_ns >= $2` prunes the partitions before it.
-                let rows = sqlx::query(
-                    "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
+/// Fetches a cursor's next chunks.
+async fn fetch_chunks(cursor: &mut SeriesCursor, conn: &mut PgConnection) -> Result<()> {
+    // The row comparison bounds the index scan (an `or` of the two cases would only filter
+    // it); `end_ns >= $2` prunes the partitions before it.
+    let rows = sqlx::query(
+        "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
          where series_id = $1 and (end_ns, end_seq) > ($2, $3) and end_ns >= $2
            and start_ns < $4
          order by end_ns, end_seq limit $5",
-                )
-                .bind(cursor.series_id)
-                .bind(cursor.fetched_up_to.0)
-                .bind(cursor.fetched_up_to.1)
-                .bind(cursor.to)
-                .bind(cursor.batch)
-                .fetch_all(&mut *conn)
-                .await?;
-                let chunks = rows
-                    .iter()
-                    .map(fetched_chunk_from_row)
-                    .collect::<Result<Vec<_>>>()?;
-                cursor.add_chunks(chunks);
-            }
-        }
-    }
+    )
+    .bind(cursor.series_id)
+    .bind(cursor.fetched_up_to.0)
+    .bind(cursor.fetched_up_to.1)
+    .bind(cursor.to)
+    .bind(cursor.batch)
+    .fetch_all(&mut *conn)
+    .await?;
+    let chunks = rows
+        .iter()
+        .map(fetched_chunk_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    cursor.add_chunks(chunks);
+    Ok(())
 }
 
 #[async_trait]
@@ -466,7 +464,7 @@ impl MeasureStore for PgStore {
         self.resolve_session(name, acked_through).await
     }
 
-    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
+    async fn query_page(&self, query: &MeasureQuery) -> Result<MeasurePage> {
         let mut snapshot = self.pool.begin_with(SNAPSHOT).await?;
         // The experiment and its series in one round trip, then every series' recent points
         // in one more.
@@ -484,7 +482,7 @@ impl MeasureStore for PgStore {
         .fetch_all(&mut *snapshot)
         .await?;
         let Some(first) = rows.first() else {
-            return Ok(Vec::new());
+            return Ok(MeasurePage::new(query.experiment_id, String::new()));
         };
         let experiment: String = first.try_get("experiment")?;
         let mut series = Vec::with_capacity(rows.len());
@@ -511,39 +509,22 @@ impl MeasureStore for PgStore {
         let ids: Vec<i64> = series.iter().map(|s| s.series_id).collect();
         let mut recent = recent_points_of(&mut snapshot, &ids, from, to).await?;
         let mut cursors: Vec<SeriesCursor> = series
-            .into_iter()
-            .map(|series| {
-                let points = recent.remove(&series.series_id).unwrap_or_default();
-                SeriesCursor::new(series, from, to, after, points, limit)
+            .iter()
+            .map(|one| {
+                let points = recent.remove(&one.series_id).unwrap_or_default();
+                SeriesCursor::new(one.series_id, from, to, after, points, limit)
             })
             .collect();
-        let mut out = Vec::with_capacity(limit.min(10_000));
-        while out.len() < limit {
-            let mut best: Option<(usize, Point)> = None;
-            for (index, cursor) in cursors.iter_mut().enumerate() {
-                if let Some(point) = peek(cursor, &mut snapshot).await?
-                    && best.is_none_or(|(_, b)| point.key() < b.key())
-                {
-                    best = Some((index, point));
-                }
+        let mut page = empty_page(query.experiment_id, experiment, &series, limit);
+        while page.len() < limit {
+            match merge_step(&mut cursors)? {
+                Step::Point(index, point) => push_point(&mut page, index, point),
+                Step::Fetch(index) => fetch_chunks(&mut cursors[index], &mut snapshot).await?,
+                Step::Done => break,
             }
-            let Some((index, point)) = best else {
-                break;
-            };
-            let cursor = &mut cursors[index];
-            cursor.advance();
-            out.push(Measure {
-                seq: point.seq,
-                experiment_id: query.experiment_id,
-                experiment: experiment.clone(),
-                measure_type: cursor.measure_type.clone(),
-                timestamp_ns: point.ts,
-                value: point.value,
-                tags: cursor.tags.clone(),
-            });
         }
         snapshot.commit().await?;
-        Ok(out)
+        Ok(page)
     }
 
     async fn count(&self, experiment_id: i64) -> Result<u64> {

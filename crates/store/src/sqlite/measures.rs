@@ -14,7 +14,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use mymonit_model::measure::{Measure, NewMeasure};
+use mymonit_model::measure::{MeasurePage, NewMeasure};
 use mymonit_tsdb::Point;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction, sqlite::SqliteRow};
 
@@ -317,7 +317,7 @@ impl MeasureStore for SqliteStore {
         self.resolve_session(name, acked_through).await
     }
 
-    async fn query(&self, query: &MeasureQuery) -> Result<Vec<Measure>> {
+    async fn query_page(&self, query: &MeasureQuery) -> Result<MeasurePage> {
         // One snapshot for the whole page: a compaction committing between reading a series'
         // recent blocks and its chunks would otherwise show its points twice (or not at all).
         let query = query.clone();

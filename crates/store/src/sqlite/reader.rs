@@ -14,11 +14,13 @@ use std::{
     time::Duration,
 };
 
-use mymonit_model::{Experiment, MeasureType, User, measure::Measure};
+use mymonit_model::{Experiment, MeasureType, User, measure::MeasurePage};
 use mymonit_tsdb::{Point, chunk::Summary};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::layout::{FetchedChunk, Peek, SeriesCursor, block_points};
+use crate::layout::{
+    FetchedChunk, SeriesCursor, Step, block_points, empty_page, merge_step, push_point,
+};
 use crate::{Account, MeasureQuery, Result, Series, StoreError, tags_from_json};
 
 /// Idle read connections kept for later reads.
@@ -271,50 +273,45 @@ pub(crate) fn earliest(tx: &Transaction<'_>, series_id: i64) -> Result<Option<i6
 }
 
 /// The next point of a cursor, fetching its next chunks when it needs them.
-fn peek(cursor: &mut SeriesCursor, tx: &Transaction<'_>) -> Result<Option<Point>> {
-    loop {
-        match cursor.peek()? {
-            Peek::Ready(point) => return Ok(point),
-            Peek::NeedChunks => {
-                let mut statement = tx.prepare_cached(
-                    "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
-                     where series_id = ?1 and (end_ns > ?2 or (end_ns = ?2 and end_seq > ?3))
-                       and start_ns < ?4
-                     order by end_ns, end_seq limit ?5",
-                )?;
-                let chunks = statement
-                    .query_map(
-                        (
-                            cursor.series_id,
-                            cursor.fetched_up_to.0,
-                            cursor.fetched_up_to.1,
-                            cursor.to,
-                            cursor.batch,
-                        ),
-                        |row| {
-                            Ok(FetchedChunk {
-                                chunk_id: row.get(0)?,
-                                start: (row.get(1)?, row.get(2)?),
-                                end: (row.get(3)?, row.get(4)?),
-                                data: row.get(5)?,
-                            })
-                        },
-                    )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                cursor.add_chunks(chunks);
-            }
-        }
-    }
+/// Fetches a cursor's next chunks.
+fn fetch_chunks(cursor: &mut SeriesCursor, tx: &Transaction<'_>) -> Result<()> {
+    let mut statement = tx.prepare_cached(
+        "select chunk_id, start_ns, start_seq, end_ns, end_seq, data from chunks
+         where series_id = ?1 and (end_ns > ?2 or (end_ns = ?2 and end_seq > ?3))
+           and start_ns < ?4
+         order by end_ns, end_seq limit ?5",
+    )?;
+    let chunks = statement
+        .query_map(
+            (
+                cursor.series_id,
+                cursor.fetched_up_to.0,
+                cursor.fetched_up_to.1,
+                cursor.to,
+                cursor.batch,
+            ),
+            |row| {
+                Ok(FetchedChunk {
+                    chunk_id: row.get(0)?,
+                    start: (row.get(1)?, row.get(2)?),
+                    end: (row.get(3)?, row.get(4)?),
+                    data: row.get(5)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    cursor.add_chunks(chunks);
+    Ok(())
 }
 
 /// A page of raw measures in `(timestamp, seq)` order (see [`crate::MeasureQuery`]).
-pub(crate) fn measures(tx: &Transaction<'_>, query: &MeasureQuery) -> Result<Vec<Measure>> {
+pub(crate) fn measures(tx: &Transaction<'_>, query: &MeasureQuery) -> Result<MeasurePage> {
     let Some(experiment) = tx
         .prepare_cached("select name from experiments where experiment_id = ?1")?
         .query_row([query.experiment_id], |row| row.get::<_, String>(0))
         .optional()?
     else {
-        return Ok(Vec::new());
+        return Ok(MeasurePage::new(query.experiment_id, String::new()));
     };
     let from = query.from_ns.unwrap_or(i64::MIN);
     let to = query.to_ns.unwrap_or(i64::MAX);
@@ -323,37 +320,28 @@ pub(crate) fn measures(tx: &Transaction<'_>, query: &MeasureQuery) -> Result<Vec
         .unwrap_or((i64::MIN, i64::MIN))
         .max((from, i64::MIN));
     let limit = query.limit as usize;
-    let mut cursors = Vec::new();
-    for one in series(tx, query.experiment_id, query.measure_type_id)? {
+    let series = series(tx, query.experiment_id, query.measure_type_id)?;
+    let mut cursors = Vec::with_capacity(series.len());
+    for one in &series {
         let recent = recent_points(tx, one.series_id, from, to)?;
-        cursors.push(SeriesCursor::new(one, from, to, after, recent, limit));
+        cursors.push(SeriesCursor::new(
+            one.series_id,
+            from,
+            to,
+            after,
+            recent,
+            limit,
+        ));
     }
-    let mut out = Vec::with_capacity(limit.min(10_000));
-    while out.len() < limit {
-        let mut best: Option<(usize, Point)> = None;
-        for (index, cursor) in cursors.iter_mut().enumerate() {
-            if let Some(point) = peek(cursor, tx)?
-                && best.is_none_or(|(_, b)| point.key() < b.key())
-            {
-                best = Some((index, point));
-            }
+    let mut page = empty_page(query.experiment_id, experiment, &series, limit);
+    while page.len() < limit {
+        match merge_step(&mut cursors)? {
+            Step::Point(index, point) => push_point(&mut page, index, point),
+            Step::Fetch(index) => fetch_chunks(&mut cursors[index], tx)?,
+            Step::Done => break,
         }
-        let Some((index, point)) = best else {
-            break;
-        };
-        let cursor = &mut cursors[index];
-        cursor.advance();
-        out.push(Measure {
-            seq: point.seq,
-            experiment_id: query.experiment_id,
-            experiment: experiment.clone(),
-            measure_type: cursor.measure_type.clone(),
-            timestamp_ns: point.ts,
-            value: point.value,
-            tags: cursor.tags.clone(),
-        });
     }
-    Ok(out)
+    Ok(page)
 }
 
 // The reads every authenticated request makes (its token, its account, the experiment and
