@@ -3,7 +3,10 @@
 //! every backend compacts alike and the rules are tested without a database.
 //!
 //! Chunks of a series never overlap in `(ts, seq)`. A short last chunk absorbs the points that
-//! follow it, so a series fed a few points at a time still ends up in full chunks.
+//! follow it, so a series fed a few points at a time still ends up in full chunks. Chunks
+//! end at round times (a day, an hour, a quarter of an hour, …) as far as the series' rate
+//! allows chunks of about full size: statistics by hour or minute then find each chunk
+//! inside one bucket and read its summary instead of decoding it.
 
 use crate::{Point, chunk};
 
@@ -115,11 +118,72 @@ pub fn merge(mut points: Vec<Point>, stored: impl IntoIterator<Item = Point>) ->
     points
 }
 
-/// Cuts sorted points into the pieces that become chunks.
+/// Cuts sorted points into the pieces that become chunks: first at the round times a
+/// series is dense enough for (see [`ROUND_TIMES_NS`]), then pieces longer than a chunk as
+/// `cut` says.
 pub fn pieces(points: &[Point], cut: Cut) -> Vec<&[Point]> {
+    let mut out = Vec::with_capacity(points.len().div_ceil(MIN_FULL_POINTS));
+    cut_at_round_times(points, &ROUND_TIMES_NS, cut, &mut out);
+    out
+}
+
+/// The fewest points a round period must hold on average for chunks to end at its
+/// boundaries (so that alignment does not make chunks small).
+pub const MIN_FULL_POINTS: usize = chunk::TARGET_POINTS * 3 / 4;
+
+/// Round times chunks end at, coarsest first (a day, an hour, a quarter of an hour, five
+/// minutes, a minute, ten seconds, a second; in nanoseconds). Statistics by hour or minute
+/// then find whole chunks inside a bucket and read their summaries instead of decoding.
+const ROUND_TIMES_NS: [i64; 7] = [
+    86_400_000_000_000,
+    3_600_000_000_000,
+    900_000_000_000,
+    300_000_000_000,
+    60_000_000_000,
+    10_000_000_000,
+    1_000_000_000,
+];
+
+/// Cuts `points` at every boundary of the coarsest round time that falls inside them, if
+/// they are dense enough for it, and each part likewise with finer ones, down to parts of at
+/// most a chunk; parts still longer are cut as `cut` says.
+fn cut_at_round_times<'a>(
+    points: &'a [Point],
+    rounds: &[i64],
+    cut: Cut,
+    out: &mut Vec<&'a [Point]>,
+) {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return;
+    };
+    if points.len() <= chunk::TARGET_POINTS {
+        out.push(points);
+        return;
+    }
+    for (index, &round) in rounds.iter().enumerate() {
+        let period = |point: &Point| point.ts.div_euclid(round);
+        if period(first) == period(last) {
+            continue;
+        }
+        // Points per round period at this run's rate: below a chunk's worth, cutting at
+        // every boundary would make small chunks (and finer round times smaller still).
+        let span = (last.ts as f64 - first.ts as f64).max(1.0);
+        if points.len() as f64 * round as f64 / span < MIN_FULL_POINTS as f64 {
+            break;
+        }
+        let mut rest = points;
+        while let Some(first) = rest.first() {
+            let start = period(first);
+            let length = rest.partition_point(|point| period(point) == start);
+            let (part, after) = rest.split_at(length);
+            cut_at_round_times(part, &rounds[index + 1..], cut, out);
+            rest = after;
+        }
+        return;
+    }
     match cut {
-        Cut::Evenly => chunk::split_evenly(points, chunk::TARGET_POINTS).collect(),
-        Cut::FullFirst => points.chunks(chunk::TARGET_POINTS).collect(),
+        Cut::Evenly => out.extend(chunk::split_evenly(points, chunk::TARGET_POINTS)),
+        Cut::FullFirst => out.extend(points.chunks(chunk::TARGET_POINTS)),
     }
 }
 
@@ -200,6 +264,81 @@ mod tests {
         let merged = merge(points(&[(2, 2), (1, 1)]), points(&[(1, 1), (1, 3)]));
         let keys: Vec<(i64, i64)> = merged.iter().map(Point::key).collect();
         assert_eq!(keys, vec![(1, 1), (1, 3), (2, 2)]);
+    }
+
+    /// `count` points one every `step_ns`, the first at `start_ns`.
+    fn regular(start_ns: i64, step_ns: i64, count: i64) -> Vec<Point> {
+        (0..count)
+            .map(|i| Point {
+                ts: start_ns + i * step_ns,
+                seq: i,
+                value: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_end_at_the_round_times_the_rate_allows() {
+        const SECOND: i64 = 1_000_000_000;
+        let day = 1_704_067_200 * SECOND;
+        for cut in [Cut::FullFirst, Cut::Evenly] {
+            // One point a second from 7 s past midnight for a day: quarters of an hour.
+            let rows = regular(day + 7 * SECOND, SECOND, 86_400);
+            let sizes: Vec<usize> = pieces(&rows, cut).iter().map(|p| p.len()).collect();
+            let mut expected = vec![893];
+            expected.extend(std::iter::repeat_n(900, 95));
+            expected.push(7);
+            assert_eq!(sizes, expected, "{cut:?}");
+            // From ten to the hour for 25 minutes: cut at the hour, then at a quarter.
+            let rows = regular(day + 3_000 * SECOND, SECOND, 1_500);
+            let sizes: Vec<usize> = pieces(&rows, cut).iter().map(|p| p.len()).collect();
+            assert_eq!(sizes, vec![600, 900], "{cut:?}");
+        }
+        // Ten points a second: a minute holds 600, too few; five minutes, cut in three.
+        let rows = regular(day, SECOND / 10, 6_000);
+        let sizes: Vec<usize> = pieces(&rows, Cut::Evenly).iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, vec![1_000; 6]);
+        // A point a day: no round time is dense enough; as without alignment.
+        let rows = regular(day + 5, 86_400 * SECOND, 2_100);
+        let sizes: Vec<usize> = pieces(&rows, Cut::Evenly).iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, vec![700; 3]);
+        let sizes: Vec<usize> = pieces(&rows, Cut::FullFirst)
+            .iter()
+            .map(|p| p.len())
+            .collect();
+        assert_eq!(sizes, vec![1_024, 1_024, 52]);
+        // A burst within one second crosses no round time.
+        let rows = regular(day, 1, 3_000);
+        let sizes: Vec<usize> = pieces(&rows, Cut::FullFirst)
+            .iter()
+            .map(|p| p.len())
+            .collect();
+        assert_eq!(sizes, vec![chunk::TARGET_POINTS, chunk::TARGET_POINTS, 952]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pieces_keep_every_point_in_order_and_hold_at_most_a_chunk(
+            start in -10_000_000_000_000i64..10_000_000_000_000,
+            steps in proptest::collection::vec(0i64..5_000_000_000, 0..4_000),
+            evenly in proptest::bool::ANY,
+        ) {
+            let mut ts = start;
+            let rows: Vec<Point> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    ts += step;
+                    Point { ts, seq: i as i64, value: 0.0 }
+                })
+                .collect();
+            let cut = pieces(&rows, if evenly { Cut::Evenly } else { Cut::FullFirst });
+            let joined: Vec<Point> = cut.iter().flat_map(|p| p.iter().copied()).collect();
+            proptest::prop_assert_eq!(joined, rows.clone());
+            for piece in &cut {
+                proptest::prop_assert!(!piece.is_empty() && piece.len() <= chunk::TARGET_POINTS);
+            }
+        }
     }
 
     #[test]
