@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use mymonit_model::time;
-use mymonit_store::{Point, Series, Summary};
+use mymonit_store::{Point, Series, Summary, SummaryRule};
 use mymonit_tsdb::{
     downsample::M4,
     stats::{Aggregation, Figure, Run, Statistic},
@@ -28,21 +28,34 @@ pub struct SeriesData {
     pub recent: Vec<Point>,
 }
 
-/// Reads a series' chunks and recent points in `[from, to)`.
+/// Reads a series' chunks and recent points in `[from, to)`; the chunks `whole` answers
+/// from their summaries may come without their bytes.
 pub async fn read_series(
     state: &AppState,
     series_id: i64,
     from: i64,
     to: i64,
+    whole: Option<&SummaryRule>,
 ) -> ApiResult<SeriesData> {
     let mut chunks = Vec::new();
-    let recent = state
-        .measures
-        .read_series(series_id, from, to, &mut |summary, bytes| {
-            chunks.push((*summary, bytes.to_vec()));
-            Ok(())
-        })
-        .await?;
+    let mut keep = |summary: &Summary, bytes: &[u8]| {
+        chunks.push((*summary, bytes.to_vec()));
+        Ok(())
+    };
+    let recent = match whole {
+        Some(whole) => {
+            state
+                .measures
+                .read_series_summarized(series_id, from, to, whole, &mut keep)
+                .await?
+        }
+        None => {
+            state
+                .measures
+                .read_series(series_id, from, to, &mut keep)
+                .await?
+        }
+    };
     Ok(SeriesData { chunks, recent })
 }
 
@@ -202,9 +215,11 @@ pub async fn aggregate_groups<K: Ord + Send + 'static>(
     boundaries: &[i64],
     (from, to): (i64, i64),
 ) -> ApiResult<BTreeMap<K, Buckets>> {
+    // Chunks inside one bucket are answered by their summaries: their bytes stay unread.
+    let whole = Aggregation::new(statistics.to_vec(), boundaries.to_vec(), from, to).summary_rule();
     let mut read = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let data = read_series(state, input.series_id, from, to).await?;
+        let data = read_series(state, input.series_id, from, to, whole.as_ref()).await?;
         read.push((input.group, input.tag_value, data));
     }
     let (statistics, boundaries) = (statistics.to_vec(), boundaries.to_vec());

@@ -21,7 +21,7 @@ use mymonit_model::{
     measure::{Measure, MeasurePage, NewMeasure},
     personal_token::PersonalToken,
 };
-pub use mymonit_tsdb::{Point, chunk::Summary};
+pub use mymonit_tsdb::{Point, chunk::Summary, stats::SummaryRule};
 
 pub mod alerts;
 mod layout;
@@ -482,6 +482,19 @@ pub trait MeasureStore: Send + Sync + 'static {
         to: i64,
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<Vec<Point>>;
+    /// As [`Self::read_series`], except that the chunks `whole` answers from their summaries
+    /// may be visited with empty bytes (their bytes are then neither read nor copied).
+    async fn read_series_summarized(
+        &self,
+        series_id: i64,
+        from: i64,
+        to: i64,
+        whole: &SummaryRule,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<Vec<Point>> {
+        let _ = whole;
+        self.read_series(series_id, from, to, visit).await
+    }
     /// The latest point of every series of an experiment that has one, by series id.
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>>;
     /// The timestamp of the earliest point of a series.

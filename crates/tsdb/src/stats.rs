@@ -265,6 +265,35 @@ impl Run<'_> {
     }
 }
 
+/// The bucket of `[boundaries[i], boundaries[i + 1])`, clipped to `[from, to)`, holding
+/// `ts`, if any.
+fn bucket_index(boundaries: &[i64], (from, to): (i64, i64), ts: i64) -> Option<usize> {
+    if ts < from || ts >= to {
+        return None;
+    }
+    let index = boundaries.partition_point(|&b| b <= ts).checked_sub(1)?;
+    (index < boundaries.len().saturating_sub(1)).then_some(index)
+}
+
+/// Which chunks an [`Aggregation`] answers from their summaries alone: those inside one
+/// bucket. A reader may skip the bytes of those chunks (see [`Aggregation::summary_rule`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRule {
+    boundaries: Vec<i64>,
+    from: i64,
+    to: i64,
+}
+
+impl SummaryRule {
+    /// Whether the chunk with this summary is answered without its bytes.
+    pub fn answers(&self, summary: &Summary) -> bool {
+        let range = (self.from, self.to);
+        bucket_index(&self.boundaries, range, summary.start.0).is_some_and(|bucket| {
+            bucket_index(&self.boundaries, range, summary.end.0) == Some(bucket)
+        })
+    }
+}
+
 /// Statistics over a set of buckets `[boundaries[i], boundaries[i + 1])`, clipped to
 /// `[from, to)`.
 #[derive(Debug, Clone)]
@@ -306,14 +335,17 @@ impl Aggregation {
 
     /// The bucket holding `ts`, if any.
     fn bucket_of(&self, ts: i64) -> Option<usize> {
-        if ts < self.from || ts >= self.to {
-            return None;
-        }
-        let index = self
-            .boundaries
-            .partition_point(|&b| b <= ts)
-            .checked_sub(1)?;
-        (index < self.buckets.len()).then_some(index)
+        bucket_index(&self.boundaries, (self.from, self.to), ts)
+    }
+
+    /// Which chunks [`Self::add_chunk`] answers from their summaries alone (none when the
+    /// statistics need every value): their bytes may be left unread, and passed empty.
+    pub fn summary_rule(&self) -> Option<SummaryRule> {
+        (!self.needs.values).then(|| SummaryRule {
+            boundaries: self.boundaries.clone(),
+            from: self.from,
+            to: self.to,
+        })
     }
 
     /// The value of the tag a distinct count counts, for a series.
@@ -707,10 +739,18 @@ mod tests {
                 // threads) and merged; the buckets finished on `threads` threads.
                 let mut aggregation = Aggregation::new(stats.clone(), boundaries.clone(), from, to);
                 let mut later = Aggregation::new(stats.clone(), boundaries.clone(), from, to);
+                // The bytes of chunks the summary rule answers are not read: passed empty.
+                let rule = aggregation.summary_rule();
+                prop_assert_eq!(rule.is_some(), stats.len() == 8);
                 for (index, piece) in points.chunks(chunk_size).enumerate() {
                     let summary = chunk::Summary::of(piece).unwrap();
+                    let bytes = if rule.as_ref().is_some_and(|rule| rule.answers(&summary)) {
+                        Vec::new()
+                    } else {
+                        chunk::encode(piece)
+                    };
                     let part = if index < split { &mut aggregation } else { &mut later };
-                    part.add_chunk(&summary, &chunk::encode(piece), None).unwrap();
+                    part.add_chunk(&summary, &bytes, None).unwrap();
                 }
                 aggregation.absorb(later);
                 for (start, figures) in aggregation.finish_with(threads, 0) {

@@ -801,7 +801,7 @@ pub async fn series(
     for one in &all {
         inputs.push((
             one.tags.clone(),
-            read_series(&state, one.series_id, from, to).await?,
+            read_series(&state, one.series_id, from, to, None).await?,
         ));
     }
     let kept = off_thread(move || {

@@ -692,9 +692,15 @@ async fn points_of(
     // Points certainly in the range (chunks wholly inside it), counted before decoding any.
     let mut certain = 0usize;
     for (index, one) in series.iter().enumerate() {
-        let data = read_series(context.state, one.series_id, from, to.saturating_add(1))
-            .await
-            .map_err(store_error)?;
+        let data = read_series(
+            context.state,
+            one.series_id,
+            from,
+            to.saturating_add(1),
+            None,
+        )
+        .await
+        .map_err(store_error)?;
         certain += data
             .chunks
             .iter()

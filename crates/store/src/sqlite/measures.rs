@@ -22,7 +22,7 @@ use super::{SqliteStore, now, reader};
 use crate::layout::{SeriesKey, corrupt, series_key};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
-    OpenSession, Result, Series, StoreError,
+    OpenSession, Result, Series, StoreError, SummaryRule,
 };
 
 /// Blocks per multi-row `insert` (6 parameters each, far below SQLite's limit of 32,766).
@@ -365,7 +365,26 @@ impl MeasureStore for SqliteStore {
         // doubles nor drops points.
         let (chunks, recent) = self
             .readers
-            .read(move |tx| reader::series_range(tx, series_id, from, to))
+            .read(move |tx| reader::series_range(tx, series_id, from, to, None))
+            .await?;
+        for (chunk_id, summary, data) in &chunks {
+            visit(summary, data).map_err(corrupt(*chunk_id))?;
+        }
+        Ok(recent)
+    }
+
+    async fn read_series_summarized(
+        &self,
+        series_id: i64,
+        from: i64,
+        to: i64,
+        whole: &SummaryRule,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<Vec<Point>> {
+        let whole = whole.clone();
+        let (chunks, recent) = self
+            .readers
+            .read(move |tx| reader::series_range(tx, series_id, from, to, Some(&whole)))
             .await?;
         for (chunk_id, summary, data) in &chunks {
             visit(summary, data).map_err(corrupt(*chunk_id))?;

@@ -15,7 +15,7 @@ use std::{
 };
 
 use mymonit_model::{Experiment, MeasureType, User, measure::MeasurePage};
-use mymonit_tsdb::{Point, chunk::Summary};
+use mymonit_tsdb::{Point, chunk::Summary, stats::SummaryRule};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::layout::{
@@ -169,12 +169,14 @@ pub(crate) fn recent_points(
 pub(crate) type SummarizedChunk = (i64, Summary, Vec<u8>);
 
 /// The chunks of a series holding points of `[from, to)` (maybe others too), in order, and
-/// its points in `[from, to)` not yet compacted.
+/// its points in `[from, to)` not yet compacted. The bytes of the chunks `whole` answers
+/// are left empty.
 pub(crate) fn series_range(
     tx: &Transaction<'_>,
     series_id: i64,
     from: i64,
     to: i64,
+    whole: Option<&SummaryRule>,
 ) -> Result<(Vec<SummarizedChunk>, Vec<Point>)> {
     let mut statement = tx.prepare_cached(
         "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
@@ -200,7 +202,12 @@ pub(crate) fn series_range(
             first: row.get(10)?,
             last: row.get(11)?,
         };
-        chunks.push((row.get(0)?, summary, row.get(12)?));
+        let data = if whole.is_some_and(|whole| whole.answers(&summary)) {
+            Vec::new()
+        } else {
+            row.get(12)?
+        };
+        chunks.push((row.get(0)?, summary, data));
     }
     drop(rows);
     Ok((chunks, recent_points(tx, series_id, from, to)?))
