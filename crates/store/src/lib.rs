@@ -120,6 +120,20 @@ pub struct MeasureQuery {
     pub limit: u32,
 }
 
+impl MeasureQuery {
+    /// The range `[from, to)` with open ends as the extremes, and the key the points must
+    /// follow (the cursor, or the range's start).
+    pub(crate) fn bounds(&self) -> (i64, i64, (i64, i64)) {
+        let from = self.from_ns.unwrap_or(i64::MIN);
+        let to = self.to_ns.unwrap_or(i64::MAX);
+        let after = self
+            .after
+            .unwrap_or((i64::MIN, i64::MIN))
+            .max((from, i64::MIN));
+        (from, to, after)
+    }
+}
+
 /// A series: one experiment's measure type with one set of tags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {

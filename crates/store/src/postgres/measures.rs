@@ -499,12 +499,7 @@ impl MeasureStore for PgStore {
                 tags: tags_from_json((!tags.is_empty()).then_some(tags)),
             });
         }
-        let from = query.from_ns.unwrap_or(i64::MIN);
-        let to = query.to_ns.unwrap_or(i64::MAX);
-        let after = query
-            .after
-            .unwrap_or((i64::MIN, i64::MIN))
-            .max((from, i64::MIN));
+        let (from, to, after) = query.bounds();
         let limit = query.limit as usize;
         let ids: Vec<i64> = series.iter().map(|s| s.series_id).collect();
         let mut recent = recent_points_of(&mut snapshot, &ids, from, to).await?;

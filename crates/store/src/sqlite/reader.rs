@@ -320,12 +320,7 @@ pub(crate) fn measures(tx: &Transaction<'_>, query: &MeasureQuery) -> Result<Mea
     else {
         return Ok(MeasurePage::new(query.experiment_id, String::new()));
     };
-    let from = query.from_ns.unwrap_or(i64::MIN);
-    let to = query.to_ns.unwrap_or(i64::MAX);
-    let after = query
-        .after
-        .unwrap_or((i64::MIN, i64::MIN))
-        .max((from, i64::MIN));
+    let (from, to, after) = query.bounds();
     let limit = query.limit as usize;
     let series = series(tx, query.experiment_id, query.measure_type_id)?;
     let mut cursors = Vec::with_capacity(series.len());
