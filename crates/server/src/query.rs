@@ -88,10 +88,8 @@ impl SeriesData {
     ) -> Result<Vec<Point>, mymonit_tsdb::bits::DecodeError> {
         let part = |chunks: &[(Summary, Vec<u8>)]| {
             let mut m4 = M4::new(from, to, points);
-            for (_, bytes) in chunks {
-                mymonit_tsdb::chunk::decode(bytes)?
-                    .points()
-                    .for_each(|point| m4.add(point));
+            for (summary, bytes) in chunks {
+                m4.add_chunk(summary, bytes)?;
             }
             Ok::<_, mymonit_tsdb::bits::DecodeError>(m4)
         };

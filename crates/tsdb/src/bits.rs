@@ -72,11 +72,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn zigzag(value: i64) -> u64 {
+/// Maps signed to unsigned so that small magnitudes stay small (for LEB128).
+pub(crate) fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
-fn unzigzag(value: u64) -> i64 {
+/// Inverse of [`zigzag`].
+pub(crate) fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
@@ -235,8 +237,16 @@ fn pack(out: &mut Vec<u8>, values: &[i64], plan: Plan) {
     }
 }
 
-/// Reads `count` packed values into `out`.
-fn unpack(reader: &mut Reader<'_>, count: usize, out: &mut Vec<i64>) -> Result<(), DecodeError> {
+/// The header of a packed run: its base, width and exceptions (validated against `count`).
+struct Packed<'a> {
+    base: i64,
+    width: u32,
+    exceptions: Vec<(usize, i64)>,
+    bits: &'a [u8],
+}
+
+/// Reads the header of `count` packed values and takes their bytes.
+fn packed<'a>(reader: &mut Reader<'a>, count: usize) -> Result<Packed<'a>, DecodeError> {
     let base = unzigzag(reader.varint()?);
     let width = u32::from(reader.byte()?);
     if width > 64 {
@@ -255,32 +265,52 @@ fn unpack(reader: &mut Reader<'_>, count: usize, out: &mut Vec<i64>) -> Result<(
             .ok_or(DecodeError::Corrupt("exception index out of range"))?;
         exceptions.push((index as usize, unzigzag(reader.varint()?)));
     }
+    let bytes_needed = (count as u64 * u64::from(width)).div_ceil(8);
+    let bits = reader.take(usize::try_from(bytes_needed).map_err(|_| DecodeError::Truncated)?)?;
+    Ok(Packed {
+        base,
+        width,
+        exceptions,
+        bits,
+    })
+}
+
+/// Appends `count` values of `width` bits (1 to 64) from `bits`, plus `base`.
+fn unpack_bits(bits: &[u8], count: usize, width: u32, base: i64, out: &mut Vec<i64>) {
+    // Padding lets every value be read with one unaligned 16-byte load.
+    let mut padded = Vec::with_capacity(bits.len() + 16);
+    padded.extend_from_slice(bits);
+    padded.resize(bits.len() + 16, 0);
+    let mask: u128 = if width == 64 {
+        u128::from(u64::MAX)
+    } else {
+        (1u128 << width) - 1
+    };
+    let mut bit = 0usize;
+    for _ in 0..count {
+        let byte = bit / 8;
+        let mut word = [0u8; 16];
+        word.copy_from_slice(&padded[byte..byte + 16]);
+        let offset = (u128::from_le_bytes(word) >> (bit % 8)) & mask;
+        out.push(base.wrapping_add(offset as u64 as i64));
+        bit += width as usize;
+    }
+}
+
+/// Reads `count` packed values into `out`.
+fn unpack(reader: &mut Reader<'_>, count: usize, out: &mut Vec<i64>) -> Result<(), DecodeError> {
+    let Packed {
+        base,
+        width,
+        exceptions,
+        bits,
+    } = packed(reader, count)?;
     let start = out.len();
+    out.reserve(count);
     if width == 0 {
         out.extend(std::iter::repeat_n(base, count));
     } else {
-        let bytes_needed = (count as u64 * u64::from(width)).div_ceil(8);
-        let packed =
-            reader.take(usize::try_from(bytes_needed).map_err(|_| DecodeError::Truncated)?)?;
-        out.reserve(count);
-        // Padding lets every value be read with one unaligned 16-byte load.
-        let mut padded = Vec::with_capacity(packed.len() + 16);
-        padded.extend_from_slice(packed);
-        padded.resize(packed.len() + 16, 0);
-        let mask: u128 = if width == 64 {
-            u128::from(u64::MAX)
-        } else {
-            (1u128 << width) - 1
-        };
-        let mut bit = 0usize;
-        for _ in 0..count {
-            let byte = bit / 8;
-            let mut word = [0u8; 16];
-            word.copy_from_slice(&padded[byte..byte + 16]);
-            let offset = (u128::from_le_bytes(word) >> (bit % 8)) & mask;
-            out.push(base.wrapping_add(offset as u64 as i64));
-            bit += width as usize;
-        }
+        unpack_bits(bits, count, width, base, out);
     }
     for (index, offset) in exceptions {
         out[start + index] = base.wrapping_add(offset);
@@ -320,6 +350,25 @@ pub fn decode_ints(
         }
         _ => Err(DecodeError::Corrupt("unknown integer transform")),
     }
+}
+
+/// Moves past a column of `count` integers written by [`encode_ints`] without decoding it
+/// (its header is still checked).
+pub fn skip_ints(reader: &mut Reader<'_>, count: usize) -> Result<(), DecodeError> {
+    let packed_count = match reader.byte()? {
+        0 => count,
+        1 => {
+            reader.varint()?;
+            count.saturating_sub(1)
+        }
+        2 => {
+            reader.varint()?;
+            reader.varint()?;
+            count.saturating_sub(2)
+        }
+        _ => return Err(DecodeError::Corrupt("unknown integer transform")),
+    };
+    packed(reader, packed_count).map(drop)
 }
 
 #[cfg(test)]
@@ -400,6 +449,39 @@ mod tests {
         #[test]
         fn small_noise_round_trips(base in any::<i64>(), noise in proptest::collection::vec(-1000i64..1000, 0..300)) {
             let values: Vec<i64> = noise.iter().map(|n| base.wrapping_add(*n)).collect();
+            prop_assert_eq!(round_trip(&values).0, values);
+        }
+
+        #[test]
+        fn skipping_a_column_lands_on_the_next(
+            first in proptest::collection::vec(any::<i64>(), 0..300),
+            spread in 0u32..64,
+        ) {
+            let second: Vec<i64> = first.iter().map(|v| v.rotate_left(spread) >> spread).collect();
+            let mut bytes = Vec::new();
+            encode_ints(&mut bytes, &first);
+            encode_ints(&mut bytes, &second);
+            let mut reader = Reader::new(&bytes);
+            skip_ints(&mut reader, first.len()).unwrap();
+            let mut decoded = Vec::new();
+            decode_ints(&mut reader, second.len(), &mut decoded).unwrap();
+            prop_assert!(reader.is_at_end());
+            prop_assert_eq!(decoded, second);
+        }
+
+        #[test]
+        fn every_width_round_trips(width in 0u32..=64, len in 0usize..70, seed in any::<u64>()) {
+            // Offsets spanning exactly `width` bits, including values at the tail of the bytes.
+            let mut state = seed | 1;
+            let values: Vec<i64> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+                    (state & mask) as i64
+                })
+                .collect();
             prop_assert_eq!(round_trip(&values).0, values);
         }
 

@@ -1,7 +1,10 @@
 //! A chunk: up to a few thousand points of one series, sorted by `(ts, seq)`, compressed.
 //!
-//! Layout (version 1): `1`, point count (LEB128), then three integer columns as
-//! [`crate::bits::encode_ints`] writes them: timestamps, arrival numbers, values. Values are
+//! Layout: the version, the point count (LEB128), in version 2 the keys of the chunk's
+//! extremes (see [`Extremes`]), then three integer columns as [`crate::bits::encode_ints`]
+//! writes them: timestamps, arrival numbers, values. Version 1 (no extremes) is written when
+//! the extremes cannot be told apart from the summary's (a NaN value, zeros of both signs);
+//! both are read. Values are
 //! stored as decimals when every value of the chunk is one: `v = i / 10^e` exactly (the idea of
 //! ALP, Afroozeh et al., SIGMOD 2024), so `230.123` costs the bits of its spread around the
 //! chunk's minimum rather than 64. Otherwise the IEEE bit patterns are stored (as deltas when
@@ -9,7 +12,9 @@
 
 use crate::{
     Point,
-    bits::{DecodeError, Reader, decode_ints, encode_ints, put_varint},
+    bits::{
+        DecodeError, Reader, decode_ints, encode_ints, put_varint, skip_ints, unzigzag, zigzag,
+    },
 };
 
 /// Points per chunk the compactor aims for: large enough to amortise headers, small enough
@@ -18,7 +23,8 @@ pub const TARGET_POINTS: usize = 1024;
 /// No valid chunk holds more points; a larger count in a header means corruption.
 pub const MAX_POINTS: usize = 1 << 20;
 
-const VERSION: u8 = 1;
+const VERSION_PLAIN: u8 = 1;
+const VERSION_EXTREMES: u8 = 2;
 const VALUES_DECIMAL: u8 = 0;
 const VALUES_BITS: u8 = 1;
 const MAX_EXPONENT: usize = 15;
@@ -67,6 +73,48 @@ impl Summary {
             first: first.value,
             last: last.value,
         })
+    }
+}
+
+/// The keys of the points a chart's pixel column keeps as a chunk's smallest and largest
+/// value: the first point, in key order, holding the summary's `min`, and the first holding
+/// its `max` (what adding the points in order to an M4 column keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extremes {
+    /// Key `(ts, seq)` of the first point holding the least value.
+    pub min: (i64, i64),
+    /// Key `(ts, seq)` of the first point holding the greatest value.
+    pub max: (i64, i64),
+}
+
+impl Extremes {
+    /// The extremes of points sorted by key, when they are the summary's `min` and `max` bit
+    /// for bit: not with a NaN value (comparisons skip it, `min` ignores it) or where the
+    /// least value is a zero of either sign.
+    pub fn of(points: &[Point]) -> Option<Self> {
+        let first = points.first()?;
+        let (mut least, mut greatest) = (first, first);
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for point in points {
+            if point.value.is_nan() {
+                return None;
+            }
+            if point.value < least.value {
+                least = point;
+            }
+            if point.value > greatest.value {
+                greatest = point;
+            }
+            // As `moments` computes the summary's.
+            min = min.min(point.value);
+            max = max.max(point.value);
+        }
+        (least.value.to_bits() == min.to_bits() && greatest.value.to_bits() == max.to_bits()).then(
+            || Self {
+                min: least.key(),
+                max: greatest.key(),
+            },
+        )
     }
 }
 
@@ -149,9 +197,22 @@ fn as_decimals(values: impl Iterator<Item = f64> + Clone) -> Option<(u8, Vec<i64
 
 /// Encodes points sorted by key (the caller sorts; the compactor merges sorted runs).
 pub fn encode(points: &[Point]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + points.len() * 2);
-    out.push(VERSION);
-    put_varint(&mut out, points.len() as u64);
+    let mut out = Vec::with_capacity(32 + points.len() * 2);
+    match (points.first(), Extremes::of(points)) {
+        (Some(first), Some(extremes)) => {
+            out.push(VERSION_EXTREMES);
+            put_varint(&mut out, points.len() as u64);
+            // As offsets from the first point's key: a few bytes each.
+            for (ts, seq) in [extremes.min, extremes.max] {
+                put_varint(&mut out, ts.wrapping_sub(first.ts) as u64);
+                put_varint(&mut out, zigzag(seq.wrapping_sub(first.seq)));
+            }
+        }
+        _ => {
+            out.push(VERSION_PLAIN);
+            put_varint(&mut out, points.len() as u64);
+        }
+    }
     let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
     encode_ints(&mut out, &ts);
     let seq: Vec<i64> = points.iter().map(|p| p.seq).collect();
@@ -174,36 +235,90 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
 /// Decodes a chunk written by [`encode`].
 pub fn decode(bytes: &[u8]) -> Result<Columns, DecodeError> {
     let mut reader = Reader::new(bytes);
-    if reader.byte()? != VERSION {
+    let (count, _) = read_header(&mut reader)?;
+    let mut columns = Columns::default();
+    decode_ints(&mut reader, count, &mut columns.ts)?;
+    decode_ints(&mut reader, count, &mut columns.seq)?;
+    read_values(&mut reader, count, &mut columns.values)?;
+    if !reader.is_at_end() {
+        return Err(DecodeError::Corrupt("trailing bytes"));
+    }
+    Ok(columns)
+}
+
+/// Appends the values of a chunk written by [`encode`] to `out`, leaving its timestamps and
+/// arrival numbers undecoded (what a statistic over a chunk inside one bucket needs).
+pub fn decode_values(bytes: &[u8], out: &mut Vec<f64>) -> Result<(), DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let (count, _) = read_header(&mut reader)?;
+    skip_ints(&mut reader, count)?;
+    skip_ints(&mut reader, count)?;
+    read_values(&mut reader, count, out)?;
+    if !reader.is_at_end() {
+        return Err(DecodeError::Corrupt("trailing bytes"));
+    }
+    Ok(())
+}
+
+/// The keys of a chunk's extremes if its encoder recorded them (version 2), reading only its
+/// header; `first` is the key of its first point (the summary's `start`).
+pub fn extremes(bytes: &[u8], first: (i64, i64)) -> Result<Option<Extremes>, DecodeError> {
+    let (_, offsets) = read_header(&mut Reader::new(bytes))?;
+    Ok(offsets.map(|[min_ts, min_seq, max_ts, max_seq]| Extremes {
+        min: (
+            first.0.wrapping_add(min_ts as i64),
+            first.1.wrapping_add(unzigzag(min_seq)),
+        ),
+        max: (
+            first.0.wrapping_add(max_ts as i64),
+            first.1.wrapping_add(unzigzag(max_seq)),
+        ),
+    }))
+}
+
+/// Reads the version, the point count and, in version 2, the extremes' offsets as stored.
+fn read_header(reader: &mut Reader<'_>) -> Result<(usize, Option<[u64; 4]>), DecodeError> {
+    let version = reader.byte()?;
+    if version != VERSION_PLAIN && version != VERSION_EXTREMES {
         return Err(DecodeError::Corrupt("unknown chunk version"));
     }
     let count = usize::try_from(reader.varint()?).unwrap_or(usize::MAX);
     if count > MAX_POINTS {
         return Err(DecodeError::Corrupt("point count out of range"));
     }
-    let mut columns = Columns::default();
-    decode_ints(&mut reader, count, &mut columns.ts)?;
-    decode_ints(&mut reader, count, &mut columns.seq)?;
+    if version == VERSION_PLAIN {
+        return Ok((count, None));
+    }
+    let mut offsets = [0u64; 4];
+    for offset in &mut offsets {
+        *offset = reader.varint()?;
+    }
+    Ok((count, Some(offsets)))
+}
+
+/// Reads the value column of `count` points, appending to `out`.
+fn read_values(
+    reader: &mut Reader<'_>,
+    count: usize,
+    out: &mut Vec<f64>,
+) -> Result<(), DecodeError> {
     let mut integers = Vec::new();
-    columns.values = match reader.byte()? {
+    match reader.byte()? {
         VALUES_DECIMAL => {
             let exponent = usize::from(reader.byte()?);
             let scale = *POW10
                 .get(exponent)
                 .ok_or(DecodeError::Corrupt("decimal exponent out of range"))?;
-            decode_ints(&mut reader, count, &mut integers)?;
-            integers.iter().map(|&i| i as f64 / scale).collect()
+            decode_ints(reader, count, &mut integers)?;
+            out.extend(integers.iter().map(|&i| i as f64 / scale));
         }
         VALUES_BITS => {
-            decode_ints(&mut reader, count, &mut integers)?;
-            integers.iter().map(|&i| f64::from_bits(i as u64)).collect()
+            decode_ints(reader, count, &mut integers)?;
+            out.extend(integers.iter().map(|&i| f64::from_bits(i as u64)));
         }
         _ => return Err(DecodeError::Corrupt("unknown value encoding")),
-    };
-    if !reader.is_at_end() {
-        return Err(DecodeError::Corrupt("trailing bytes"));
     }
-    Ok(columns)
+    Ok(())
 }
 
 /// Cuts a sorted run into chunks of at most `max` points, evenly (2,100 points at 1,024 make
@@ -243,6 +358,12 @@ mod tests {
     fn assert_round_trip(points: &[Point]) -> usize {
         let bytes = encode(points);
         let columns = decode(&bytes).unwrap();
+        let mut values = vec![7.0];
+        decode_values(&bytes, &mut values).unwrap();
+        assert_eq!(values.len(), points.len() + 1, "values appended");
+        for (a, b) in values[1..].iter().zip(points) {
+            assert_eq!(a.to_bits(), b.value.to_bits());
+        }
         let decoded: Vec<Point> = columns.points().collect();
         assert_eq!(decoded.len(), points.len());
         for (a, b) in decoded.iter().zip(points) {
@@ -282,6 +403,33 @@ mod tests {
     }
 
     #[test]
+    fn extremes_are_the_first_points_holding_the_least_and_greatest_value() {
+        let points = series(&[3.0, 1.0, 6.0, 1.0, 6.0, 2.0]);
+        let bytes = encode(&points);
+        let expected = Extremes {
+            min: points[1].key(),
+            max: points[2].key(),
+        };
+        assert_eq!(Extremes::of(&points), Some(expected));
+        assert_eq!(extremes(&bytes, points[0].key()), Ok(Some(expected)));
+        // Zeros of both signs: recorded only when the first zero is the summary's minimum.
+        let zeros = series(&[0.0, -0.0, 2.0]);
+        if let Some(found) = Extremes::of(&zeros) {
+            assert_eq!(found.min, zeros[0].key());
+            assert_eq!(Summary::of(&zeros).unwrap().min.to_bits(), 0.0f64.to_bits());
+        }
+        // A NaN: none recorded, still decoded.
+        for values in [[1.0, f64::NAN, 0.5], [f64::NAN, 1.0, 2.0]] {
+            let points = series(&values);
+            assert_eq!(Extremes::of(&points), None);
+            let bytes = encode(&points);
+            assert_eq!(extremes(&bytes, points[0].key()), Ok(None));
+            assert_round_trip(&points);
+        }
+        assert!(extremes(&[], (0, 0)).is_err());
+    }
+
+    #[test]
     fn summary_matches_the_points() {
         let points = series(&[3.0, 1.0, 2.0, 6.0]);
         let summary = Summary::of(&points).unwrap();
@@ -314,6 +462,7 @@ mod tests {
                 decode(&bytes[..len]).is_err(),
                 "prefix of {len} bytes decoded"
             );
+            assert!(decode_values(&bytes[..len], &mut Vec::new()).is_err());
         }
         let mut trailing = bytes.clone();
         trailing.push(0);
@@ -329,6 +478,16 @@ mod tests {
             raw.sort_by_key(|(ts, seq, _)| (*ts, *seq));
             let points: Vec<Point> = raw.into_iter().map(|(ts, seq, value)| Point { ts, seq, value }).collect();
             assert_round_trip(&points);
+            // Recorded extremes come back, and are the summary's values.
+            let recorded = extremes(&encode(&points), points[0].key()).unwrap();
+            prop_assert_eq!(recorded, Extremes::of(&points));
+            if let Some(found) = recorded {
+                let summary = Summary::of(&points).unwrap();
+                let at = |key: (i64, i64)| points.iter().find(|p| p.key() == key).unwrap().value;
+                prop_assert_eq!(at(found.min).to_bits(), summary.min.to_bits());
+                prop_assert_eq!(at(found.max).to_bits(), summary.max.to_bits());
+                prop_assert!(points.iter().all(|p| p.value >= summary.min && p.value <= summary.max));
+            }
         }
 
         #[test]
@@ -343,6 +502,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
             let _ = decode(&bytes);
+            let _ = decode_values(&bytes, &mut Vec::new());
         }
     }
 }

@@ -2,7 +2,11 @@
 //! last, smallest and largest point, which is all a line chart of that width can show, so
 //! the drawing of the downsampled series equals the drawing of the whole one.
 
-use crate::Point;
+use crate::{
+    Point,
+    bits::DecodeError,
+    chunk::{self, Summary},
+};
 
 #[derive(Debug, Clone, Copy)]
 struct Column {
@@ -10,6 +14,27 @@ struct Column {
     last: Point,
     min: Point,
     max: Point,
+}
+
+/// Merges into `slot` a column kept from points that come after the slot's in key order.
+fn merge_later(slot: &mut Option<Column>, later: Column) {
+    let Some(column) = slot else {
+        *slot = Some(later);
+        return;
+    };
+    if later.first.key() < column.first.key() {
+        column.first = later.first;
+    }
+    if later.last.key() > column.last.key() {
+        column.last = later.last;
+    }
+    // Ties keep the earlier point, as adding in order does.
+    if later.min.value < column.min.value {
+        column.min = later.min;
+    }
+    if later.max.value > column.max.value {
+        column.max = later.max;
+    }
 }
 
 /// Accumulates points into `columns` equal slices of `[from, to)`.
@@ -75,6 +100,32 @@ impl M4 {
         }
     }
 
+    /// Adds a chunk whose points come after those added so far in `(ts, seq)` order (chunks
+    /// are read in order). A chunk inside one column that recorded its extremes is taken from
+    /// its summary without decoding; the result is what adding its points gives.
+    pub fn add_chunk(&mut self, summary: &Summary, bytes: &[u8]) -> Result<(), DecodeError> {
+        if let Some(index) = self.column_of(summary.start.0)
+            && self.column_of(summary.end.0) == Some(index)
+            && let Some(extremes) = chunk::extremes(bytes, summary.start)?
+        {
+            let point = |(ts, seq): (i64, i64), value| Point { ts, seq, value };
+            merge_later(
+                &mut self.columns[index],
+                Column {
+                    first: point(summary.start, summary.first),
+                    last: point(summary.end, summary.last),
+                    min: point(extremes.min, summary.min),
+                    max: point(extremes.max, summary.max),
+                },
+            );
+            return Ok(());
+        }
+        chunk::decode(bytes)?
+            .points()
+            .for_each(|point| self.add(point));
+        Ok(())
+    }
+
     /// Adds what another M4 over the same columns kept from the points that come after this
     /// one's in `(ts, seq)` order (the next run of chunks, on another thread): the result is
     /// what adding all the points to one M4 in that order gives.
@@ -84,24 +135,8 @@ impl M4 {
             return;
         }
         for (slot, theirs) in self.columns.iter_mut().zip(later.columns) {
-            let Some(theirs) = theirs else { continue };
-            match slot {
-                None => *slot = Some(theirs),
-                Some(column) => {
-                    if theirs.first.key() < column.first.key() {
-                        column.first = theirs.first;
-                    }
-                    if theirs.last.key() > column.last.key() {
-                        column.last = theirs.last;
-                    }
-                    // Ties keep the earlier point, as adding in order does.
-                    if theirs.min.value < column.min.value {
-                        column.min = theirs.min;
-                    }
-                    if theirs.max.value > column.max.value {
-                        column.max = theirs.max;
-                    }
-                }
+            if let Some(theirs) = theirs {
+                merge_later(slot, theirs);
             }
         }
     }
@@ -127,7 +162,49 @@ impl M4 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// What M4 keeps, bit for bit.
+    fn kept(m4: M4) -> Vec<(i64, i64, u64)> {
+        m4.finish()
+            .iter()
+            .map(|p| (p.ts, p.seq, p.value.to_bits()))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_from_summaries_equal_their_points(
+            values in proptest::collection::vec(
+                prop_oneof![(-5i8..5).prop_map(f64::from), Just(0.0), Just(-0.0), Just(f64::NAN), any::<f64>()],
+                1..400,
+            ),
+            gaps in proptest::collection::vec(0i64..50, 400),
+            chunk_size in 1usize..60,
+            columns in 1usize..40,
+            cut_front in 0i64..200,
+            cut_back in 0i64..200,
+        ) {
+            let mut ts = 0;
+            let points: Vec<Point> = values.iter().zip(&gaps).enumerate().map(|(i, (&value, &gap))| {
+                ts += gap;
+                Point { ts, seq: (i as i64 * 7919) % 1009, value }
+            }).collect();
+            let mut points = points;
+            points.sort_by_key(Point::key);
+            let (from, to) = (cut_front, (ts + 1 - cut_back).max(cut_front + 1));
+            let mut by_points = M4::new(from, to, columns * 4);
+            let mut by_chunks = M4::new(from, to, columns * 4);
+            for piece in points.chunks(chunk_size) {
+                piece.iter().for_each(|p| by_points.add(*p));
+                let summary = Summary::of(piece).unwrap();
+                by_chunks.add_chunk(&summary, &chunk::encode(piece)).unwrap();
+            }
+            prop_assert_eq!(kept(by_chunks), kept(by_points));
+        }
+    }
 
     #[test]
     fn keeps_extremes_and_ends_of_each_column() {

@@ -285,6 +285,16 @@ pub struct SummaryRule {
 }
 
 impl SummaryRule {
+    /// The bucket boundaries, ascending.
+    pub fn boundaries(&self) -> &[i64] {
+        &self.boundaries
+    }
+
+    /// The range `[from, to)` the buckets are clipped to.
+    pub fn range(&self) -> (i64, i64) {
+        (self.from, self.to)
+    }
+
     /// Whether the chunk with this summary is answered without its bytes.
     pub fn answers(&self, summary: &Summary) -> bool {
         let range = (self.from, self.to);
@@ -355,18 +365,27 @@ impl Aggregation {
         }
     }
 
-    /// Adds a chunk of a series whose distinct-counted tag (if asked) is `tag_value`. Uses
-    /// the summary alone when the chunk lies in one bucket and no value is needed.
+    /// Adds a chunk of a series whose distinct-counted tag (if asked) is `tag_value`. A chunk
+    /// inside one bucket is taken from its summary, plus its values alone when percentiles
+    /// need them.
     pub fn add_chunk(
         &mut self,
         summary: &Summary,
         bytes: &[u8],
         tag_value: Option<&str>,
     ) -> Result<(), DecodeError> {
-        if !self.needs.values
-            && let Some(bucket) = self.bucket_of(summary.start.0)
+        if let Some(bucket) = self.bucket_of(summary.start.0)
             && self.bucket_of(summary.end.0) == Some(bucket)
         {
+            if self.needs.values {
+                // Decoded before merging: a corrupt chunk leaves the bucket as it was.
+                let values = &mut self.buckets[bucket].values;
+                let before = values.len();
+                if let Err(error) = chunk::decode_values(bytes, values) {
+                    values.truncate(before);
+                    return Err(error);
+                }
+            }
             self.buckets[bucket].merge(summary);
             self.note_distinct(bucket, tag_value);
             return Ok(());
