@@ -1113,6 +1113,47 @@ async fn series_reads_recent_points_and_ends_of_series(f: &Fixture) {
         "{seen} chunks for a window inside one or two"
     );
     assert!(recent_in_window.is_empty(), "{recent_in_window:?}");
+    // A summarized read leaves out exactly the bytes of the chunks the rule answers: two
+    // buckets split inside a chunk, so that chunk comes whole and the others bare.
+    let mut summaries = Vec::new();
+    store
+        .read_series(id, i64::MIN, i64::MAX, &mut |summary, _| {
+            summaries.push(*summary);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let split = summaries
+        .iter()
+        .find(|s| s.end.0 > s.start.0 + 1)
+        .map(|s| s.start.0 + 1)
+        .unwrap();
+    let rule = mymonit_tsdb::stats::Aggregation::new(
+        vec![mymonit_tsdb::stats::Statistic::Count],
+        vec![0, split, 1_000_000],
+        0,
+        1_000_000,
+    )
+    .summary_rule()
+    .unwrap();
+    let (mut bare, mut whole) = (0, 0);
+    store
+        .read_series_summarized(id, 0, 1_000_000, &rule, &mut |summary, bytes| {
+            if rule.answers(summary) {
+                assert!(bytes.is_empty(), "bytes of a chunk the rule answers");
+                bare += 1;
+            } else {
+                assert_eq!(
+                    mymonit_tsdb::chunk::decode(bytes)?.len() as u64,
+                    summary.count
+                );
+                whole += 1;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((bare + whole, whole), (summaries.len(), 1));
     let recent = store
         .read_series(id, 0, 10, &mut |_, _| Ok(()))
         .await
