@@ -223,10 +223,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn account_by_id(&self, user_id: &str) -> Result<Option<Account>> {
-        let user_id = user_id.to_owned();
         self.readers
-            .read(move |tx| reader::account_by_id(tx, &user_id))
-            .await
+            .read_now(|tx| reader::account_by_id(tx, user_id))
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
@@ -316,8 +314,7 @@ impl MetaStore for SqliteStore {
 
     async fn get_experiment(&self, experiment_id: i64) -> Result<Option<Experiment>> {
         self.readers
-            .read(move |tx| reader::experiment(tx, experiment_id))
-            .await
+            .read_now(|tx| reader::experiment(tx, experiment_id))
     }
 
     async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
@@ -410,10 +407,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn is_associated(&self, experiment_id: i64, user_id: &str) -> Result<bool> {
-        let user_id = user_id.to_owned();
         self.readers
-            .read(move |tx| reader::is_associated(tx, experiment_id, &user_id))
-            .await
+            .read_now(|tx| reader::is_associated(tx, experiment_id, user_id))
     }
 
     async fn list_associations(&self) -> Result<Vec<(Experiment, User)>> {
@@ -451,10 +446,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn measure_type_by_name(&self, name: &str) -> Result<Option<MeasureType>> {
-        let name = name.to_owned();
         self.readers
-            .read(move |tx| reader::measure_type_by_name(tx, &name))
-            .await
+            .read_now(|tx| reader::measure_type_by_name(tx, name))
     }
 
     async fn create_measure_type(
@@ -489,10 +482,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn is_token_revoked(&self, token_hash: &str) -> Result<bool> {
-        let token_hash = token_hash.to_owned();
         self.readers
-            .read(move |tx| reader::is_token_revoked(tx, &token_hash))
-            .await
+            .read_now(|tx| reader::is_token_revoked(tx, token_hash))
     }
 
     async fn account_and_revocation(
@@ -500,15 +491,12 @@ impl MetaStore for SqliteStore {
         user_id: &str,
         token_hash: &str,
     ) -> Result<(Option<Account>, bool)> {
-        let (user_id, token_hash) = (user_id.to_owned(), token_hash.to_owned());
-        self.readers
-            .read(move |tx| {
-                Ok((
-                    reader::account_by_id(tx, &user_id)?,
-                    reader::is_token_revoked(tx, &token_hash)?,
-                ))
-            })
-            .await
+        self.readers.read_now(|tx| {
+            Ok((
+                reader::account_by_id(tx, user_id)?,
+                reader::is_token_revoked(tx, token_hash)?,
+            ))
+        })
     }
 
     async fn experiment_and_association(
@@ -516,16 +504,13 @@ impl MetaStore for SqliteStore {
         experiment_id: i64,
         user_id: Option<&str>,
     ) -> Result<(Option<Experiment>, bool)> {
-        let user_id = user_id.map(str::to_owned);
-        self.readers
-            .read(move |tx| {
-                let associated = match &user_id {
-                    Some(user_id) => reader::is_associated(tx, experiment_id, user_id)?,
-                    None => true,
-                };
-                Ok((reader::experiment(tx, experiment_id)?, associated))
-            })
-            .await
+        self.readers.read_now(|tx| {
+            let associated = match user_id {
+                Some(user_id) => reader::is_associated(tx, experiment_id, user_id)?,
+                None => true,
+            };
+            Ok((reader::experiment(tx, experiment_id)?, associated))
+        })
     }
 
     async fn purge_revoked_tokens(&self, now: i64) -> Result<u64> {

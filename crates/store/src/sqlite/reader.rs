@@ -71,36 +71,50 @@ impl Readers {
         read: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let idle = readers
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let connection = match idle {
-                Some(connection) => connection,
-                None => readers.open()?,
-            };
-            let result = (|| {
-                let transaction =
-                    Transaction::new_unchecked(&connection, TransactionBehavior::Deferred)?;
-                let out = read(&transaction)?;
-                transaction.commit()?;
-                Ok(out)
-            })();
-            // A connection left inside a transaction (a failed read) is dropped, not reused.
-            if connection.is_autocommit()
-                && !readers.closed.load(std::sync::atomic::Ordering::SeqCst)
-            {
-                let mut idle = readers.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                if idle.len() < MAX_IDLE {
-                    idle.push(connection);
-                }
+        tokio::task::spawn_blocking(move || readers.run(read))
+            .await
+            .map_err(|err| {
+                StoreError::Io(std::io::Error::other(format!("read task failed: {err}")))
+            })?
+    }
+
+    /// Runs `read`, a few index lookups (a request's account, token and experiment checks),
+    /// in one read transaction on the calling thread: handing it to a blocking thread and
+    /// back costs two thread wake-ups, more than the lookups (their pages are cached, and in
+    /// WAL mode a reader does not wait for the writer).
+    pub(crate) fn read_now<T>(
+        &self,
+        read: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.run(read)
+    }
+
+    /// Runs `read` in one read transaction on a kept connection (or a new one).
+    fn run<T>(&self, read: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.open()?,
+        };
+        let result = (|| {
+            let transaction =
+                Transaction::new_unchecked(&connection, TransactionBehavior::Deferred)?;
+            let out = read(&transaction)?;
+            transaction.commit()?;
+            Ok(out)
+        })();
+        // A connection left inside a transaction (a failed read) is dropped, not reused.
+        if connection.is_autocommit() && !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE {
+                idle.push(connection);
             }
-            result
-        })
-        .await
-        .map_err(|err| StoreError::Io(std::io::Error::other(format!("read task failed: {err}"))))?
+        }
+        result
     }
 }
 
