@@ -134,16 +134,33 @@ pub async fn flag_duty_event(state: &AppState, admin_id: &str, kind: DutyEvent, 
     state.audit.record(record).await;
 }
 
+/// Most records appended in one transaction.
+const MAX_BATCH: usize = 512;
+/// How long the first record of a batch waits for others: under load, the records of the
+/// next few milliseconds share one commit (each commit is a WAL write, and makes every read
+/// connection drop its page cache), instead of one commit per request.
+const GROUP_COMMIT_WAIT: Duration = Duration::from_millis(10);
+
 /// Appends queued events in batches until every sender is gone and the queue is empty. A
 /// failed append is retried (in order), never dropped.
 pub async fn write_continuously(
     store: Arc<dyn AuditStore>,
     mut receiver: mpsc::Receiver<AuditEvent>,
 ) {
-    let mut batch = Vec::with_capacity(512);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        if receiver.recv_many(&mut batch, 512).await == 0 {
+        if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
+        }
+        let deadline = tokio::time::Instant::now() + GROUP_COMMIT_WAIT;
+        while batch.len() < MAX_BATCH {
+            let room = MAX_BATCH - batch.len();
+            let more = receiver.recv_many(&mut batch, room);
+            match tokio::time::timeout_at(deadline, more).await {
+                // Every sender gone (the queue is empty), or the wait is over.
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
         }
         let mut pause = Duration::from_millis(100);
         while let Err(err) = store.append_audit(&batch).await {
