@@ -177,7 +177,12 @@ impl AlertStore for PgStore {
         match holder {
             Some((Some(owner), updated))
                 if owner == evaluated.owner && updated == evaluated.rule_updated_at_ms => {}
-            _ => return Ok(false),
+            _ => {
+                // Ended here: a dropped transaction is rolled back by a task of the pool a
+                // moment later, and until then holds the row lock that claims skip.
+                tx.rollback().await?;
+                return Ok(false);
+            }
         }
         for alert in &evaluated.alerts {
             sqlx::query(

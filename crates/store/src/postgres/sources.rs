@@ -148,7 +148,12 @@ impl SourceStore for PgStore {
         match holder {
             Some((Some(owner), cursor))
                 if owner == pulled.owner && cursor == pulled.from_cursor => {}
-            _ => return Ok(PullOutcome::Superseded),
+            _ => {
+                // Ended here: a dropped transaction is rolled back by a task of the pool a
+                // moment later, and until then holds the row lock that claims skip.
+                tx.rollback().await?;
+                return Ok(PullOutcome::Superseded);
+            }
         }
         let keys: Vec<&str> = pulled.keyed.iter().map(|(key, _)| key.as_str()).collect();
         let mut fresh =
