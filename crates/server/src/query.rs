@@ -42,20 +42,10 @@ pub async fn read_series(
         chunks.push((*summary, bytes.to_vec()));
         Ok(())
     };
-    let recent = match whole {
-        Some(whole) => {
-            state
-                .measures
-                .read_series_summarized(series_id, from, to, whole, &mut keep)
-                .await?
-        }
-        None => {
-            state
-                .measures
-                .read_series(series_id, from, to, &mut keep)
-                .await?
-        }
-    };
+    let recent = state
+        .measures
+        .read_series(series_id, from, to, whole, &mut keep)
+        .await?;
     Ok(SeriesData { chunks, recent })
 }
 

@@ -488,27 +488,16 @@ pub trait MeasureStore: Send + Sync + 'static {
     -> Result<Vec<Series>>;
     /// Reads a series in `[from, to)` from one snapshot: visits, in time order, the chunks
     /// that hold points of the range (they may hold points outside it too), and returns the
-    /// points not yet compacted, in no particular order.
+    /// points not yet compacted, in no particular order. With a rule, the chunks it answers
+    /// from their summaries are visited with empty bytes (neither read nor copied).
     async fn read_series(
         &self,
         series_id: i64,
         from: i64,
         to: i64,
+        whole: Option<&SummaryRule>,
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<Vec<Point>>;
-    /// As [`Self::read_series`], except that the chunks `whole` answers from their summaries
-    /// may be visited with empty bytes (their bytes are then neither read nor copied).
-    async fn read_series_summarized(
-        &self,
-        series_id: i64,
-        from: i64,
-        to: i64,
-        whole: &SummaryRule,
-        visit: &mut ChunkVisitor<'_>,
-    ) -> Result<Vec<Point>> {
-        let _ = whole;
-        self.read_series(series_id, from, to, visit).await
-    }
     /// The latest point of every series of an experiment that has one, by series id.
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>>;
     /// The timestamp of the earliest point of a series.

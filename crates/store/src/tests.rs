@@ -1099,6 +1099,7 @@ async fn series_reads_recent_points_and_ends_of_series(f: &Fixture) {
             id,
             1_000 + 1500 * 10,
             1_000 + 1600 * 10,
+            None,
             &mut |summary, bytes| {
                 let columns = mymonit_tsdb::chunk::decode(bytes)?;
                 assert_eq!(columns.len() as u64, summary.count);
@@ -1117,7 +1118,7 @@ async fn series_reads_recent_points_and_ends_of_series(f: &Fixture) {
     // buckets split inside a chunk, so that chunk comes whole and the others bare.
     let mut summaries = Vec::new();
     store
-        .read_series(id, i64::MIN, i64::MAX, &mut |summary, _| {
+        .read_series(id, i64::MIN, i64::MAX, None, &mut |summary, _| {
             summaries.push(*summary);
             Ok(())
         })
@@ -1138,7 +1139,7 @@ async fn series_reads_recent_points_and_ends_of_series(f: &Fixture) {
     .unwrap();
     let (mut bare, mut whole) = (0, 0);
     store
-        .read_series_summarized(id, 0, 1_000_000, &rule, &mut |summary, bytes| {
+        .read_series(id, 0, 1_000_000, Some(&rule), &mut |summary, bytes| {
             if rule.answers(summary) {
                 assert!(bytes.is_empty(), "bytes of a chunk the rule answers");
                 bare += 1;
@@ -1155,7 +1156,7 @@ async fn series_reads_recent_points_and_ends_of_series(f: &Fixture) {
         .unwrap();
     assert_eq!((bare + whole, whole), (summaries.len(), 1));
     let recent = store
-        .read_series(id, 0, 10, &mut |_, _| Ok(()))
+        .read_series(id, 0, 10, None, &mut |_, _| Ok(()))
         .await
         .unwrap();
     assert_eq!(recent.len(), 1);
@@ -1329,7 +1330,7 @@ async fn reads_racing_compaction_see_each_point_once(f: &Fixture) {
         );
         let mut in_chunks = 0u64;
         let recent = store
-            .read_series(series_id, i64::MIN, i64::MAX, &mut |summary, _| {
+            .read_series(series_id, i64::MIN, i64::MAX, None, &mut |summary, _| {
                 in_chunks += summary.count;
                 Ok(())
             })

@@ -550,26 +550,70 @@ impl MeasureStore for PgStore {
         series_of(&mut conn, experiment_id, measure_type_id).await
     }
 
+    /// The chunks `whole` answers come without their bytes: the server leaves them out
+    /// (the rule's bucket test in SQL, `width_bucket` over the same boundaries), and the rule,
+    /// checked again here, decides.
     async fn read_series(
         &self,
         series_id: i64,
         from: i64,
         to: i64,
+        whole: Option<&SummaryRule>,
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<Vec<Point>> {
-        self.read_range(series_id, from, to, None, visit).await
-    }
-
-    async fn read_series_summarized(
-        &self,
-        series_id: i64,
-        from: i64,
-        to: i64,
-        whole: &SummaryRule,
-        visit: &mut ChunkVisitor<'_>,
-    ) -> Result<Vec<Point>> {
-        self.read_range(series_id, from, to, Some(whole), visit)
-            .await
+        let (boundaries, (rule_from, rule_to)) = match whole {
+            Some(rule) => (Some(rule.boundaries()), rule.range()),
+            None => (None, (0, 0)),
+        };
+        let mut snapshot = self.pool.begin_with(SNAPSHOT).await?;
+        {
+            let mut rows = sqlx::query(
+                "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
+                        sum, min, max, m2, first, last,
+                        case when $4::int8[] is not null
+                                  and start_ns >= $5 and end_ns < $6
+                                  and width_bucket(start_ns, $4) = width_bucket(end_ns, $4)
+                                  and width_bucket(start_ns, $4) between 1 and cardinality($4) - 1
+                             then null else data end as data
+                 from chunks where series_id = $1 and end_ns >= $2 and start_ns < $3
+                 order by end_ns, end_seq",
+            )
+            .bind(series_id)
+            .bind(from)
+            .bind(to)
+            .bind(boundaries)
+            .bind(rule_from)
+            .bind(rule_to)
+            .fetch(&mut *snapshot);
+            while let Some(row) = rows.try_next().await? {
+                let chunk_id: i64 = row.try_get("chunk_id")?;
+                let summary = Summary {
+                    count: row.try_get::<i64, _>("point_count")?.max(0) as u64,
+                    start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
+                    end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
+                    sum: row.try_get("sum")?,
+                    min: row.try_get("min")?,
+                    max: row.try_get("max")?,
+                    m2: row.try_get("m2")?,
+                    first: row.try_get("first")?,
+                    last: row.try_get("last")?,
+                };
+                let data: Option<&[u8]> = row.try_get("data")?;
+                let data = match data {
+                    Some(data) => data,
+                    None if whole.is_some_and(|rule| rule.answers(&summary)) => &[],
+                    None => {
+                        return Err(corrupt(chunk_id)(DecodeError::Corrupt(
+                            "bytes left out of a chunk the summary rule does not answer",
+                        )));
+                    }
+                };
+                visit(&summary, data).map_err(corrupt(chunk_id))?;
+            }
+        }
+        let recent = recent_points(&mut snapshot, series_id, from, to).await?;
+        snapshot.commit().await?;
+        Ok(recent)
     }
 
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
@@ -758,73 +802,4 @@ fn fetched_chunk_from_row(row: &sqlx::postgres::PgRow) -> Result<crate::layout::
         end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
         data: row.try_get("data")?,
     })
-}
-
-impl PgStore {
-    /// A series' chunks and recent points in `[from, to)` from one snapshot. The chunks
-    /// `whole` answers come without their bytes: the server leaves them out (the rule's
-    /// bucket test in SQL, `width_bucket` over the same boundaries), and the rule, checked
-    /// again here, decides.
-    async fn read_range(
-        &self,
-        series_id: i64,
-        from: i64,
-        to: i64,
-        whole: Option<&SummaryRule>,
-        visit: &mut ChunkVisitor<'_>,
-    ) -> Result<Vec<Point>> {
-        let (boundaries, (rule_from, rule_to)) = match whole {
-            Some(rule) => (Some(rule.boundaries()), rule.range()),
-            None => (None, (0, 0)),
-        };
-        let mut snapshot = self.pool.begin_with(SNAPSHOT).await?;
-        {
-            let mut rows = sqlx::query(
-                "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count,
-                        sum, min, max, m2, first, last,
-                        case when $4::int8[] is not null
-                                  and start_ns >= $5 and end_ns < $6
-                                  and width_bucket(start_ns, $4) = width_bucket(end_ns, $4)
-                                  and width_bucket(start_ns, $4) between 1 and cardinality($4) - 1
-                             then null else data end as data
-                 from chunks where series_id = $1 and end_ns >= $2 and start_ns < $3
-                 order by end_ns, end_seq",
-            )
-            .bind(series_id)
-            .bind(from)
-            .bind(to)
-            .bind(boundaries)
-            .bind(rule_from)
-            .bind(rule_to)
-            .fetch(&mut *snapshot);
-            while let Some(row) = rows.try_next().await? {
-                let chunk_id: i64 = row.try_get("chunk_id")?;
-                let summary = Summary {
-                    count: row.try_get::<i64, _>("point_count")?.max(0) as u64,
-                    start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-                    end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-                    sum: row.try_get("sum")?,
-                    min: row.try_get("min")?,
-                    max: row.try_get("max")?,
-                    m2: row.try_get("m2")?,
-                    first: row.try_get("first")?,
-                    last: row.try_get("last")?,
-                };
-                let data: Option<&[u8]> = row.try_get("data")?;
-                let data = match data {
-                    Some(data) => data,
-                    None if whole.is_some_and(|rule| rule.answers(&summary)) => &[],
-                    None => {
-                        return Err(corrupt(chunk_id)(DecodeError::Corrupt(
-                            "bytes left out of a chunk the summary rule does not answer",
-                        )));
-                    }
-                };
-                visit(&summary, data).map_err(corrupt(chunk_id))?;
-            }
-        }
-        let recent = recent_points(&mut snapshot, series_id, from, to).await?;
-        snapshot.commit().await?;
-        Ok(recent)
-    }
 }

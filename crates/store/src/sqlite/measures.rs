@@ -238,27 +238,6 @@ impl SqliteStore {
         }
     }
 
-    /// A series' chunks (without the bytes of those `whole` answers) and recent points in
-    /// `[from, to)`, from one snapshot, so that a compaction in between neither doubles nor
-    /// drops points.
-    async fn read_range(
-        &self,
-        series_id: i64,
-        from: i64,
-        to: i64,
-        whole: Option<SummaryRule>,
-        visit: &mut ChunkVisitor<'_>,
-    ) -> Result<Vec<Point>> {
-        let (chunks, recent) = self
-            .readers
-            .read(move |tx| reader::series_range(tx, series_id, from, to, whole.as_ref()))
-            .await?;
-        for (chunk_id, summary, data) in &chunks {
-            visit(summary, data).map_err(corrupt(*chunk_id))?;
-        }
-        Ok(recent)
-    }
-
     pub(super) fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
         if created.is_empty() {
             return;
@@ -380,21 +359,19 @@ impl MeasureStore for SqliteStore {
         series_id: i64,
         from: i64,
         to: i64,
+        whole: Option<&SummaryRule>,
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<Vec<Point>> {
-        self.read_range(series_id, from, to, None, visit).await
-    }
-
-    async fn read_series_summarized(
-        &self,
-        series_id: i64,
-        from: i64,
-        to: i64,
-        whole: &SummaryRule,
-        visit: &mut ChunkVisitor<'_>,
-    ) -> Result<Vec<Point>> {
-        self.read_range(series_id, from, to, Some(whole.clone()), visit)
-            .await
+        // One snapshot, so that a compaction in between neither doubles nor drops points.
+        let whole = whole.cloned();
+        let (chunks, recent) = self
+            .readers
+            .read(move |tx| reader::series_range(tx, series_id, from, to, whole.as_ref()))
+            .await?;
+        for (chunk_id, summary, data) in &chunks {
+            visit(summary, data).map_err(corrupt(*chunk_id))?;
+        }
+        Ok(recent)
     }
 
     async fn latest_of_experiment(&self, experiment_id: i64) -> Result<Vec<(Series, Point)>> {
