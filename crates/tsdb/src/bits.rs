@@ -275,28 +275,6 @@ fn packed<'a>(reader: &mut Reader<'a>, count: usize) -> Result<Packed<'a>, Decod
     })
 }
 
-/// Appends `count` values of `width` bits (1 to 64) from `bits`, plus `base`.
-fn unpack_bits(bits: &[u8], count: usize, width: u32, base: i64, out: &mut Vec<i64>) {
-    // Padding lets every value be read with one unaligned 16-byte load.
-    let mut padded = Vec::with_capacity(bits.len() + 16);
-    padded.extend_from_slice(bits);
-    padded.resize(bits.len() + 16, 0);
-    let mask: u128 = if width == 64 {
-        u128::from(u64::MAX)
-    } else {
-        (1u128 << width) - 1
-    };
-    let mut bit = 0usize;
-    for _ in 0..count {
-        let byte = bit / 8;
-        let mut word = [0u8; 16];
-        word.copy_from_slice(&padded[byte..byte + 16]);
-        let offset = (u128::from_le_bytes(word) >> (bit % 8)) & mask;
-        out.push(base.wrapping_add(offset as u64 as i64));
-        bit += width as usize;
-    }
-}
-
 /// Reads `count` packed values into `out`.
 fn unpack(reader: &mut Reader<'_>, count: usize, out: &mut Vec<i64>) -> Result<(), DecodeError> {
     let Packed {
@@ -306,11 +284,28 @@ fn unpack(reader: &mut Reader<'_>, count: usize, out: &mut Vec<i64>) -> Result<(
         bits,
     } = packed(reader, count)?;
     let start = out.len();
-    out.reserve(count);
     if width == 0 {
         out.extend(std::iter::repeat_n(base, count));
     } else {
-        unpack_bits(bits, count, width, base, out);
+        out.reserve(count);
+        // Padding lets every value be read with one unaligned 16-byte load.
+        let mut padded = Vec::with_capacity(bits.len() + 16);
+        padded.extend_from_slice(bits);
+        padded.resize(bits.len() + 16, 0);
+        let mask: u128 = if width == 64 {
+            u128::from(u64::MAX)
+        } else {
+            (1u128 << width) - 1
+        };
+        let mut bit = 0usize;
+        for _ in 0..count {
+            let byte = bit / 8;
+            let mut word = [0u8; 16];
+            word.copy_from_slice(&padded[byte..byte + 16]);
+            let offset = (u128::from_le_bytes(word) >> (bit % 8)) & mask;
+            out.push(base.wrapping_add(offset as u64 as i64));
+            bit += width as usize;
+        }
     }
     for (index, offset) in exceptions {
         out[start + index] = base.wrapping_add(offset);

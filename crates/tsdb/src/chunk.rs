@@ -94,7 +94,6 @@ impl Extremes {
     pub fn of(points: &[Point]) -> Option<Self> {
         let first = points.first()?;
         let (mut least, mut greatest) = (first, first);
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
         for point in points {
             if point.value.is_nan() {
                 return None;
@@ -105,10 +104,9 @@ impl Extremes {
             if point.value > greatest.value {
                 greatest = point;
             }
-            // As `moments` computes the summary's.
-            min = min.min(point.value);
-            max = max.max(point.value);
         }
+        // The summary's own computation, so that "bit for bit" holds by construction.
+        let (_, min, max, _) = moments(points.iter().map(|p| p.value));
         (least.value.to_bits() == min.to_bits() && greatest.value.to_bits() == max.to_bits()).then(
             || Self {
                 min: least.key(),
