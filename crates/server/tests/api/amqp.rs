@@ -426,6 +426,43 @@ async fn twenty_thousand_equal_second_messages_without_ids_are_all_stored() {
     assert_eq!(counts_of(values), published);
 }
 
+/// A batch closes at `amqp.batch_bytes` of bodies, however many messages wait: large
+/// messages are stored a few at a time (their measures are decoded in memory together), and
+/// every one is stored once.
+#[tokio::test]
+async fn batches_close_at_their_byte_budget() {
+    let Some(url) = broker() else { return };
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = AmqpSettings {
+        // Each body is ~90 bytes: at most 3 messages a batch.
+        batch_bytes: 200,
+        batch_wait_ms: 50,
+        ..amqp_settings(&url, &name)
+    };
+    let world = world_with(|s| s.amqp = settings.clone()).await;
+    wait_for_consumer(&world.app, "consuming").await;
+    let publisher = Publisher::new(&url, &settings.exchange).await;
+    let bodies: Vec<String> = (0..600)
+        .map(|i| original(i as f64, 1_653_070_000 + i))
+        .collect();
+    assert!(bodies.iter().all(|body| body.len() < 100), "{}", bodies[0]);
+    publisher.publish_many(bodies).await;
+
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let values = wait_for_all(&world, &channel, &settings.queue, 600).await;
+    assert_eq!(counts_of(values), counts_of((0..600).map(f64::from)));
+    let metrics = world.app.state.metrics.encode();
+    let batches: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("mymonit_ingest_batch_measures_count{source=\"amqp\"} "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no AMQP batch count in {metrics}"));
+    assert!(batches >= 200, "600 messages in {batches} batches");
+}
+
 #[tokio::test]
 async fn two_servers_share_one_queue() {
     let Some(url) = broker() else { return };

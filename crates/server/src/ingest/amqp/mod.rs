@@ -4,12 +4,12 @@
 //! redelivered message is not stored twice, and a message that cannot be stored goes to the
 //! dead-letter queue with its reason instead of blocking the queue or vanishing.
 //!
-//! Deliveries are stored in batches (group commit: up to `batch_size` messages, or what came
-//! within `batch_wait_ms`), then acknowledged together in one AMQP transaction that also
-//! records the batch's number (see [`sessions`]); [`batch`] holds the rule for what may be
-//! skipped as already stored. Several servers may consume one queue; the broker shares the
-//! messages out. Broker restarts and network drops end the session and start a new one
-//! after a backoff.
+//! Deliveries are stored in batches (group commit: up to `batch_size` messages or
+//! `batch_bytes` of bodies, or what came within `batch_wait_ms`), then acknowledged together
+//! in one AMQP transaction that also records the batch's number (see [`sessions`]); [`batch`]
+//! holds the rule for what may be skipped as already stored. Several servers may consume one
+//! queue; the broker shares the messages out. Broker restarts and network drops end the
+//! session and start a new one after a backoff.
 
 pub mod batch;
 pub mod sessions;
@@ -292,10 +292,15 @@ async fn consume(
         match first {
             Some(Some(delivery)) => {
                 messages.push(received(deps, delivery?));
+                let mut bytes: usize = messages.iter().map(|m| m.body.len()).sum();
                 let deadline = tokio::time::Instant::now() + wait;
-                while messages.len() < settings.batch_size.max(1) {
+                while messages.len() < settings.batch_size.max(1) && bytes < settings.batch_bytes {
                     match tokio::time::timeout_at(deadline, consumer.next()).await {
-                        Ok(Some(delivery)) => messages.push(received(deps, delivery?)),
+                        Ok(Some(delivery)) => {
+                            let message = received(deps, delivery?);
+                            bytes += message.body.len();
+                            messages.push(message);
+                        }
                         Ok(None) | Err(_) => break,
                     }
                 }
