@@ -107,6 +107,20 @@ pub enum OptionsError {
     ExpositionNeedsExperiment,
 }
 
+/// The decoder for `options.format` over a body already in memory: as [`decoder`], with the
+/// line formats reading their lines in place instead of copying each.
+pub fn decoder_in<'a>(
+    body: &'a [u8],
+    options: &DecodeOptions,
+    now: fn() -> i64,
+) -> Result<Box<dyn Iterator<Item = Decoded> + Send + 'a>, OptionsError> {
+    Ok(match options.format {
+        Format::Ndjson => Box::new(json::decode_lines_in(body, options.unit)),
+        Format::LineProtocol => Box::new(line_protocol::decode_in(body, options.unit, now)),
+        _ => decoder(body, options, now)?,
+    })
+}
+
 /// The decoder for `options.format` over `reader`; `now` timestamps records that carry no
 /// time (txt values, line protocol without a timestamp) on arrival.
 pub fn decoder<'a, R: BufRead + Send + 'a>(

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 
 use crate::{
-    Decoded, Position, Record, RecordError, TimeUnit, check_record, numbered_lines, timestamp,
+    Decoded, Position, Record, RecordError, TimeUnit, check_record, numbered_lines, slice_lines,
+    timestamp,
 };
 
 /// The message shape, read without building a JSON tree: the fast path. Anything it does not
@@ -36,7 +37,9 @@ struct Message<'a> {
 }
 
 fn fast_record(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Option<Decoded> {
-    let message: Message<'_> = serde_json::from_slice(bytes).ok()?;
+    // Checked as UTF-8 once, so that the parser does not check each string again.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let message: Message<'_> = serde_json::from_str(text).ok()?;
     let unit = match message.timestamp_unit {
         Some(unit) => unit.parse().ok()?,
         None => default_unit,
@@ -204,6 +207,12 @@ pub fn decode_lines<R: BufRead>(
     numbered_lines(reader).map(move |line| {
         line.and_then(|(position, line)| decode_one(&line, position, default_unit))
     })
+}
+
+/// Decodes NDJSON already in memory, as [`decode_lines`] does, without copying each line.
+pub fn decode_lines_in(body: &[u8], default_unit: TimeUnit) -> impl Iterator<Item = Decoded> + '_ {
+    slice_lines(body)
+        .map(move |line| line.and_then(|(position, line)| decode_one(line, position, default_unit)))
 }
 
 /// Writes records as NDJSON in the original message shape (integer seconds, or nanoseconds

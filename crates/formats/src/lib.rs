@@ -26,7 +26,7 @@ pub mod timestamp;
 pub mod txt;
 pub mod xml;
 
-pub use format::{DecodeOptions, Format, OptionsError, decoder};
+pub use format::{DecodeOptions, Format, OptionsError, decoder, decoder_in};
 pub use timestamp::TimeUnit;
 
 /// One measure as sources send it: names, not ids.
@@ -197,6 +197,33 @@ pub(crate) fn numbered_lines<R: BufRead>(
             }
             return Some(Ok((position, line)));
         }
+    })
+}
+
+/// The non-blank lines of a body already in memory, borrowed (no copy per line), numbered as
+/// [`numbered_lines`] numbers them.
+pub(crate) fn slice_lines(
+    body: &[u8],
+) -> impl Iterator<Item = Result<(Position, &[u8]), RecordError>> {
+    let mut rest = body;
+    let mut line_number = 0;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            line_number += 1;
+            let (mut line, after) = match memchr::memchr(b'\n', rest) {
+                Some(end) => (&rest[..end], &rest[end + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = after;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            while let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            return Some(Ok((Position::Line(line_number), line)));
+        }
+        None
     })
 }
 

@@ -182,12 +182,39 @@ mod round_trip {
             prop_assert_eq!(&lines, &records);
             let streamed: Vec<Record> = decode(&text[..], TimeUnit::Seconds).map(Result::unwrap).collect();
             prop_assert_eq!(&streamed, &records);
+            let in_place: Vec<Record> = decode_lines_in(&text, TimeUnit::Seconds).map(Result::unwrap).collect();
+            prop_assert_eq!(&in_place, &records);
+        }
+
+        /// Lines of good and broken records, `\r\n` and blank lines, bytes that are not
+        /// UTF-8: read in place, the same records and errors, at the same lines.
+        #[test]
+        fn decoding_in_memory_equals_streaming(lines in proptest::collection::vec(prop_oneof![
+            Just(br#"{"experiment":"e","measure":"m","value":1.5,"timestamp":12}"#.to_vec()),
+            Just(br#"{"experiment":"\u00e9","measure":"m","value":2,"timestamp":"2024-01-01T00:00:00Z"}"#.to_vec()),
+            Just(br#"{"experiment":"e","measure":"m","value":"x","timestamp":1}"#.to_vec()),
+            Just(br#"{"experiment":"e","measure":"m","value":1,"timestamp":1,"extra":0}"#.to_vec()),
+            Just(b"{\"experiment\":\"\xff\",\"measure\":\"m\",\"value\":1,\"timestamp\":1}".to_vec()),
+            Just(b"   ".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 0..30),
+        ], 0..12), crlf in any::<bool>(), last_newline in any::<bool>()) {
+            let end: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            let mut body = lines.join(end);
+            if last_newline {
+                body.extend_from_slice(end);
+            }
+            let streamed: Vec<Decoded> = decode_lines(&body[..], TimeUnit::Seconds).collect();
+            let in_place: Vec<Decoded> = decode_lines_in(&body, TimeUnit::Seconds).collect();
+            prop_assert_eq!(in_place, streamed);
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&bytes[..], TimeUnit::Seconds).take(100).count();
             let _ = decode_lines(&bytes[..], TimeUnit::Seconds).take(100).count();
+            let _ = decode_lines_in(&bytes, TimeUnit::Seconds).take(100).count();
         }
     }
 }

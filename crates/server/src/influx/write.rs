@@ -156,7 +156,7 @@ async fn write(
     })?;
     let name = experiment.name.clone();
     let decoded: Vec<Decoded> = tokio::task::spawn_blocking(move || {
-        line_protocol::decode_influx(&bytes[..], unit, now_ns, name).collect()
+        line_protocol::decode_influx_in(&bytes, unit, now_ns, name).collect()
     })
     .await
     .map_err(|err| {

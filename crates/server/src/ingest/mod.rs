@@ -23,7 +23,7 @@ pub use mymonit_formats::{DecodeOptions, Format};
 
 /// Decodes a whole body (CPU work: call it off the async runtime for large bodies).
 pub fn decode_body(body: &[u8], options: &DecodeOptions) -> Result<Vec<Decoded>, ApiError> {
-    let decoder = mymonit_formats::decoder(body, options, now_ns).map_err(|err| match err {
+    let decoder = mymonit_formats::decoder_in(body, options, now_ns).map_err(|err| match err {
         mymonit_formats::OptionsError::TxtNeedsNames => ApiError::BadRequest(
             "txt bodies need the experiment and measure query parameters".into(),
         ),

@@ -102,7 +102,7 @@ impl Incoming {
             .as_deref()
             .is_some_and(|t| t.contains("ndjson"));
         if ndjson {
-            json::decode_lines(&self.body[..], TimeUnit::Seconds).collect()
+            json::decode_lines_in(&self.body, TimeUnit::Seconds).collect()
         } else {
             json::decode(&self.body[..], TimeUnit::Seconds).collect()
         }
