@@ -1,10 +1,9 @@
 //! One name resolver and one list of rejection reasons for every ingest path (HTTP, AMQP):
 //! the reason gives the HTTP message, the dead-letter header and the metrics label alike.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
+
+use foldhash::{HashMap, HashMapExt};
 
 use mymonit_formats::{Decoded, RecordError};
 use mymonit_model::measure::NewMeasure;

@@ -172,7 +172,8 @@ impl PgStore {
         measures: &[&NewMeasure],
     ) -> Result<(Vec<i64>, Vec<(SeriesKey, i64)>)> {
         // The batch's distinct series, keyed by borrowed tags so the JSON is built once each.
-        let mut index: HashMap<(i64, i64, &BTreeMap<String, String>), usize> = HashMap::new();
+        let mut index: foldhash::HashMap<(i64, i64, &BTreeMap<String, String>), usize> =
+            foldhash::HashMapExt::new();
         let mut keys: Vec<SeriesKey> = Vec::new();
         let mut positions = Vec::with_capacity(measures.len());
         for measure in measures {
@@ -344,7 +345,7 @@ impl PgStore {
         }
         let (series_ids, created) = self.resolve_series(tx, measures).await?;
         let (seqs, seq_starts) = take_seqs(tx, measures.len()).await?;
-        let mut by_series: HashMap<i64, Vec<Point>> = HashMap::new();
+        let mut by_series: foldhash::HashMap<i64, Vec<Point>> = foldhash::HashMapExt::new();
         for ((measure, series_id), seq) in measures.iter().zip(&series_ids).zip(seqs) {
             by_series.entry(*series_id).or_default().push(Point {
                 ts: measure.timestamp_ns,

@@ -8,10 +8,9 @@
 //! This module writes and reads; `compaction`, `retention` and `legacy` (the first layout's
 //! move) sit beside it.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::PoisonError,
-};
+use std::{collections::BTreeMap, sync::PoisonError};
+
+use foldhash::{HashMap, HashMapExt};
 
 use async_trait::async_trait;
 use mymonit_model::measure::{MeasurePage, NewMeasure};
