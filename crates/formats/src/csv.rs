@@ -173,8 +173,8 @@ fn decode_row(
         .collect();
     check_record(
         Record {
-            experiment,
-            measure,
+            experiment: experiment.into(),
+            measure: measure.into(),
             timestamp_ns,
             value,
             tags,
@@ -195,8 +195,8 @@ pub fn encode<W: std::io::Write>(records: &[Record], out: W) -> std::io::Result<
     writer.write_record(&header)?;
     for record in records {
         let mut row = vec![
-            record.experiment.clone(),
-            record.measure.clone(),
+            record.experiment.to_string(),
+            record.measure.to_string(),
             timestamp::format_seconds(record.timestamp_ns),
             record.value.to_string(),
         ];
@@ -257,7 +257,7 @@ mod tests {
             ..Default::default()
         };
         let decoded = decode_all(text, options);
-        assert_eq!(decoded[0].as_ref().unwrap().experiment, "e");
+        assert_eq!(&*decoded[0].as_ref().unwrap().experiment, "e");
     }
 
     #[test]
@@ -283,7 +283,7 @@ mod tests {
                 .to_string()
                 .starts_with("line 5: timestamp: missing")
         );
-        assert_eq!(decoded[4].as_ref().unwrap().experiment, "e\nx");
+        assert_eq!(&*decoded[4].as_ref().unwrap().experiment, "e\nx");
     }
 
     proptest! {
@@ -295,7 +295,7 @@ mod tests {
                 -4_000_000_000_000_000_000i64..4_000_000_000_000_000_000,
                 any::<f64>().prop_filter("finite", |v| v.is_finite()),
                 proptest::collection::btree_map("t_[a-z]{1,5}", "[!-~][ -~]{0,9}", 0..3),
-            ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment, measure, timestamp_ns, value, tags }),
+            ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment: experiment.into(), measure: measure.into(), timestamp_ns, value, tags }),
             0..20)) {
             let mut text = Vec::new();
             encode(&records, &mut text).unwrap();

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 
 use crate::{
-    Decoded, Position, Record, RecordError, TimeUnit, check_record, numbered_lines, slice_lines,
-    timestamp,
+    Decoded, Names, Position, Record, RecordError, TimeUnit, check_record, numbered_lines,
+    slice_lines, timestamp,
 };
 
 /// The message shape, read without building a JSON tree: the fast path. Anything it does not
@@ -36,7 +36,12 @@ struct Message<'a> {
     tags: Option<BTreeMap<String, String>>,
 }
 
-fn fast_record(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Option<Decoded> {
+fn fast_record(
+    bytes: &[u8],
+    position: Position,
+    default_unit: TimeUnit,
+    names: &mut Names,
+) -> Option<Decoded> {
     // Checked as UTF-8 once, so that the parser does not check each string again.
     let text = std::str::from_utf8(bytes).ok()?;
     let message: Message<'_> = serde_json::from_str(text).ok()?;
@@ -53,8 +58,8 @@ fn fast_record(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Opti
     };
     Some(check_record(
         Record {
-            experiment: message.experiment.into_owned(),
-            measure: message.measure.into_owned(),
+            experiment: names.get(&message.experiment),
+            measure: names.get(&message.measure),
             timestamp_ns,
             value: message.value,
             tags: message.tags.unwrap_or_default(),
@@ -64,8 +69,13 @@ fn fast_record(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Opti
 }
 
 /// Decodes one JSON text (an element or a line) into a record.
-fn decode_one(bytes: &[u8], position: Position, default_unit: TimeUnit) -> Decoded {
-    if let Some(decoded) = fast_record(bytes, position, default_unit) {
+fn decode_one(
+    bytes: &[u8],
+    position: Position,
+    default_unit: TimeUnit,
+    names: &mut Names,
+) -> Decoded {
+    if let Some(decoded) = fast_record(bytes, position, default_unit, names) {
         return decoded;
     }
     match serde_json::from_slice::<Value>(bytes) {
@@ -156,8 +166,8 @@ pub fn record_from_value(value: Value, position: Position, default_unit: TimeUni
     }
     check_record(
         Record {
-            experiment,
-            measure,
+            experiment: experiment.into(),
+            measure: measure.into(),
             timestamp_ns,
             value,
             tags,
@@ -187,12 +197,13 @@ fn take_string(
 pub fn decode<R: BufRead>(reader: R, default_unit: TimeUnit) -> impl Iterator<Item = Decoded> {
     let mut splitter = Splitter::new(reader);
     let mut index = 0;
+    let mut names = Names::default();
     std::iter::from_fn(move || {
         let element = splitter.next_value()?;
         let position = Position::Index(index);
         index += 1;
         Some(match element {
-            Ok(bytes) => decode_one(&bytes, position, default_unit),
+            Ok(bytes) => decode_one(&bytes, position, default_unit, &mut names),
             Err(reason) => Err(RecordError::record(position, reason)),
         })
     })
@@ -204,15 +215,18 @@ pub fn decode_lines<R: BufRead>(
     reader: R,
     default_unit: TimeUnit,
 ) -> impl Iterator<Item = Decoded> {
+    let mut names = Names::default();
     numbered_lines(reader).map(move |line| {
-        line.and_then(|(position, line)| decode_one(&line, position, default_unit))
+        line.and_then(|(position, line)| decode_one(&line, position, default_unit, &mut names))
     })
 }
 
 /// Decodes NDJSON already in memory, as [`decode_lines`] does, without copying each line.
 pub fn decode_lines_in(body: &[u8], default_unit: TimeUnit) -> impl Iterator<Item = Decoded> + '_ {
-    slice_lines(body)
-        .map(move |line| line.and_then(|(position, line)| decode_one(line, position, default_unit)))
+    let mut names = Names::default();
+    slice_lines(body).map(move |line| {
+        line.and_then(|(position, line)| decode_one(line, position, default_unit, &mut names))
+    })
 }
 
 /// Writes records as NDJSON in the original message shape (integer seconds, or nanoseconds
@@ -220,8 +234,8 @@ pub fn decode_lines_in(body: &[u8], default_unit: TimeUnit) -> impl Iterator<Ite
 pub fn encode<W: std::io::Write>(records: &[Record], mut out: W) -> std::io::Result<()> {
     for record in records {
         let mut object = Map::new();
-        object.insert("experiment".into(), record.experiment.clone().into());
-        object.insert("measure".into(), record.measure.clone().into());
+        object.insert("experiment".into(), record.experiment.as_ref().into());
+        object.insert("measure".into(), record.measure.as_ref().into());
         object.insert("value".into(), record.value.into());
         // Whole seconds as the original wrote them; otherwise integer nanoseconds, since a
         // fractional JSON number is read as a float and would lose them.

@@ -15,7 +15,7 @@
 //! | InfluxDB line protocol | [`line_protocol`] | a line; each field is one record (measurement = experiment, field key = measure) |
 //! | Prometheus text 0.0.4, OpenMetrics | [`prometheus`] | a sample (metric name = measure, labels = tags; the experiment is given) |
 
-use std::{collections::BTreeMap, fmt, io::BufRead};
+use std::{collections::BTreeMap, fmt, io::BufRead, sync::Arc};
 
 pub mod csv;
 pub mod format;
@@ -29,13 +29,14 @@ pub mod xml;
 pub use format::{DecodeOptions, Format, OptionsError, decoder, decoder_in};
 pub use timestamp::TimeUnit;
 
-/// One measure as sources send it: names, not ids.
+/// One measure as sources send it: names, not ids. The names are shared: the records of one
+/// body mostly repeat a few names, which a decoder allocates once (see [`Names`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Experiment name.
-    pub experiment: String,
+    pub experiment: Arc<str>,
     /// Measure type name.
-    pub measure: String,
+    pub measure: Arc<str>,
     /// Nanoseconds since the Unix epoch (UTC).
     pub timestamp_ns: i64,
     /// The reading (finite).
@@ -99,6 +100,34 @@ impl RecordError {
         match self.position {
             Position::Index(index) | Position::Line(index) => index,
         }
+    }
+}
+
+/// The names a decoder met last, shared by the records that repeat them.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    recent: Vec<Arc<str>>,
+    /// The slot the next new name takes once `recent` is full.
+    next: usize,
+}
+
+impl Names {
+    /// Names kept: a body's experiments and measure types are usually fewer.
+    const KEPT: usize = 16;
+
+    /// `name`, shared with the last records that had it.
+    pub(crate) fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(found) = self.recent.iter().find(|kept| ***kept == *name) {
+            return Arc::clone(found);
+        }
+        let new: Arc<str> = Arc::from(name);
+        if self.recent.len() < Self::KEPT {
+            self.recent.push(Arc::clone(&new));
+        } else {
+            self.recent[self.next] = Arc::clone(&new);
+            self.next = (self.next + 1) % Self::KEPT;
+        }
+        new
     }
 }
 
@@ -231,4 +260,36 @@ pub(crate) fn slice_lines(
 pub(crate) fn line_text(position: Position, line: &[u8]) -> Result<&str, RecordError> {
     std::str::from_utf8(line)
         .map_err(|_| RecordError::record(position, "the line is not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_share_one_allocation() {
+        let mut names = Names::default();
+        let first = names.get("device-vibrations");
+        assert!(Arc::ptr_eq(&first, &names.get("device-vibrations")));
+        // More distinct names than are kept: each still comes back right, the oldest ones
+        // allocated again.
+        for round in 0..3 {
+            for i in 0..(Names::KEPT + 5) {
+                assert_eq!(
+                    &*names.get(&format!("type-{i}")),
+                    format!("type-{i}"),
+                    "{round}"
+                );
+            }
+        }
+        let body = b"{\"experiment\":\"e\",\"measure\":\"a\",\"value\":1,\"timestamp\":1}\n\
+                     {\"experiment\":\"e\",\"measure\":\"b\",\"value\":2,\"timestamp\":1}\n\
+                     {\"experiment\":\"e\",\"measure\":\"a\",\"value\":3,\"timestamp\":1}\n";
+        let records: Vec<Record> = json::decode_lines_in(body, TimeUnit::Seconds)
+            .map(|decoded| decoded.unwrap())
+            .collect();
+        assert!(Arc::ptr_eq(&records[0].experiment, &records[2].experiment));
+        assert!(Arc::ptr_eq(&records[0].measure, &records[2].measure));
+        assert_eq!(&*records[1].measure, "b");
+    }
 }

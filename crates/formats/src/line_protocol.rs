@@ -7,11 +7,11 @@
 //! as in InfluxDB); a line without one takes the arrival time. Backslash escapes commas,
 //! spaces and `=` in names, tags and field keys.
 
-use std::{collections::BTreeMap, io::BufRead};
+use std::{borrow::Cow, collections::BTreeMap, io::BufRead, sync::Arc};
 
 use crate::{
-    Decoded, Position, Record, RecordError, TimeUnit, check_record, line_text, numbered_lines,
-    slice_lines,
+    Decoded, Names, Position, Record, RecordError, TimeUnit, check_record, line_text,
+    numbered_lines, slice_lines,
 };
 
 /// Decodes lines; `now` gives the arrival time (nanoseconds) of lines without a timestamp.
@@ -41,7 +41,14 @@ pub fn decode_influx<R: BufRead, N: FnMut() -> i64>(
     now: N,
     database: String,
 ) -> impl Iterator<Item = Decoded> {
-    decode_mapped(reader, nanos_per_unit, now, Mapping::Influx { database })
+    decode_mapped(
+        reader,
+        nanos_per_unit,
+        now,
+        Mapping::Influx {
+            database: database.into(),
+        },
+    )
 }
 
 /// How a line's parts become records.
@@ -50,7 +57,7 @@ enum Mapping {
     /// MyMonit's own: measurement = experiment, field key = measure type.
     MeasurementIsExperiment,
     /// InfluxDB's: the database is the experiment, measurement = measure type, field key = tag.
-    Influx { database: String },
+    Influx { database: Arc<str> },
 }
 
 fn decode_mapped<R: BufRead, N: FnMut() -> i64>(
@@ -87,7 +94,9 @@ pub fn decode_influx_in<'a, N: FnMut() -> i64 + 'a>(
         slice_lines(body),
         nanos_per_unit,
         now,
-        Mapping::Influx { database },
+        Mapping::Influx {
+            database: database.into(),
+        },
     )
 }
 
@@ -97,13 +106,21 @@ fn map_lines<L: AsRef<[u8]>, N: FnMut() -> i64>(
     mut now: N,
     mapping: Mapping,
 ) -> impl Iterator<Item = Decoded> {
+    let mut names = Names::default();
     lines.flat_map(move |line| {
         let items = line.and_then(|(position, line)| {
             let text = line_text(position, line.as_ref())?;
             if text.trim_start().starts_with('#') {
                 return Ok(Vec::new());
             }
-            decode_line(text, position, nanos_per_unit, &mut now, &mapping)
+            decode_line(
+                text,
+                position,
+                nanos_per_unit,
+                &mut now,
+                &mapping,
+                &mut names,
+            )
         });
         match items {
             Ok(items) => items,
@@ -113,19 +130,20 @@ fn map_lines<L: AsRef<[u8]>, N: FnMut() -> i64>(
 }
 
 /// Reads up to an unescaped byte of `stops`; returns the unescaped text and the stop found.
-fn take_until(rest: &mut &str, stops: &[char]) -> (String, Option<char>) {
-    // Most names hold no backslash: copied in one piece.
-    if let Some(index) = rest.find(|c: char| c == '\\' || stops.contains(&c)) {
-        let found = rest[index..].chars().next();
-        if let Some(stop) = found.filter(|c| *c != '\\') {
-            let out = rest[..index].to_owned();
-            *rest = &rest[index + stop.len_utf8()..];
-            return (out, Some(stop));
+fn take_until<'a>(rest: &mut &'a str, stops: &[char]) -> (Cow<'a, str>, Option<char>) {
+    // Most names hold no backslash: borrowed as they are.
+    let text: &'a str = rest;
+    match text.find(|c: char| c == '\\' || stops.contains(&c)) {
+        None => {
+            *rest = "";
+            return (Cow::Borrowed(text), None);
         }
-    } else {
-        let out = (*rest).to_owned();
-        *rest = "";
-        return (out, None);
+        Some(index) => {
+            if let Some(stop) = text[index..].chars().next().filter(|c| *c != '\\') {
+                *rest = &text[index + stop.len_utf8()..];
+                return (Cow::Borrowed(&text[..index]), Some(stop));
+            }
+        }
     }
     let mut out = String::new();
     let mut chars = rest.char_indices();
@@ -139,12 +157,12 @@ fn take_until(rest: &mut &str, stops: &[char]) -> (String, Option<char>) {
         }
         if stops.contains(&c) {
             *rest = &rest[index + c.len_utf8()..];
-            return (out, Some(c));
+            return (Cow::Owned(out), Some(c));
         }
         out.push(c);
     }
     *rest = "";
-    (out, None)
+    (Cow::Owned(out), None)
 }
 
 /// Reads a field value: the number or why it is refused, and the unescaped stop after it.
@@ -207,6 +225,7 @@ fn decode_line(
     nanos_per_unit: i64,
     now: &mut impl FnMut() -> i64,
     mapping: &Mapping,
+    names: &mut Names,
 ) -> Result<Vec<Decoded>, RecordError> {
     let mut rest = text;
     let (experiment, mut stop) = take_until(&mut rest, &[',', ' ']);
@@ -228,7 +247,7 @@ fn decode_line(
                 "empty tag key or value",
             ));
         }
-        tags.insert(key, value);
+        tags.insert(key.into_owned(), value.into_owned());
         stop = next;
     }
     if stop != Some(' ') {
@@ -238,7 +257,7 @@ fn decode_line(
         ));
     }
     rest = rest.trim_start_matches(' ');
-    let mut fields: Vec<(String, Result<f64, String>)> = Vec::new();
+    let mut fields: Vec<(Cow<'_, str>, Result<f64, String>)> = Vec::new();
     loop {
         let (key, equals) = take_until(&mut rest, &['=', ' ', ',']);
         if equals != Some('=') || key.is_empty() {
@@ -277,14 +296,15 @@ fn decode_line(
             format!("the tag key {FIELD_TAG} is reserved: it carries the field's key"),
         ));
     }
+    let experiment = names.get(&experiment);
     Ok(fields
         .into_iter()
         .map(|(field, value)| {
             let value = value.map_err(|reason| RecordError::field(position, &field, reason))?;
             let record = match mapping {
                 Mapping::MeasurementIsExperiment => Record {
-                    experiment: experiment.clone(),
-                    measure: field,
+                    experiment: Arc::clone(&experiment),
+                    measure: names.get(&field),
                     timestamp_ns,
                     value,
                     tags: tags.clone(),
@@ -292,11 +312,11 @@ fn decode_line(
                 Mapping::Influx { database } => {
                     let mut tags = tags.clone();
                     if field != VALUE_FIELD {
-                        tags.insert(FIELD_TAG.to_owned(), field);
+                        tags.insert(FIELD_TAG.to_owned(), field.into_owned());
                     }
                     Record {
-                        experiment: database.clone(),
-                        measure: experiment.clone(),
+                        experiment: Arc::clone(database),
+                        measure: Arc::clone(&experiment),
                         timestamp_ns,
                         value,
                         tags,
@@ -364,8 +384,8 @@ mod tests {
         .collect();
         let ok: Vec<&Record> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
         assert_eq!(ok.len(), 5);
-        assert_eq!(ok[0].experiment, "lab");
-        assert_eq!(ok[0].measure, "cpu");
+        assert_eq!(&*ok[0].experiment, "lab");
+        assert_eq!(&*ok[0].measure, "cpu");
         assert_eq!(ok[0].timestamp_ns, 300_000_000_000);
         assert_eq!(
             ok[0].tags.get("_field").map(String::as_str),
@@ -375,7 +395,7 @@ mod tests {
         assert_eq!(ok[2].tags.get("_field"), None);
         assert_eq!(ok[2].tags.get("host").map(String::as_str), Some("a"));
         assert_eq!(ok[3].value, 1.0);
-        assert_eq!(ok[4].measure, "hertz");
+        assert_eq!(&*ok[4].measure, "hertz");
         assert_eq!(ok[4].timestamp_ns, 42);
         let errors: Vec<String> = decoded
             .iter()
@@ -393,8 +413,8 @@ mod tests {
         );
         assert_eq!(decoded.len(), 2);
         let hertz = decoded[0].as_ref().unwrap();
-        assert_eq!(hertz.experiment, "device-vibrations");
-        assert_eq!(hertz.measure, "hertz");
+        assert_eq!(&*hertz.experiment, "device-vibrations");
+        assert_eq!(&*hertz.measure, "hertz");
         assert_eq!(hertz.value, 2.2);
         assert_eq!(hertz.timestamp_ns, 1_653_040_000_000_000_000);
         assert_eq!(hertz.tags["rack"], "r 2");
@@ -411,11 +431,7 @@ mod tests {
         .collect();
         let record = decoded[0].as_ref().unwrap();
         assert_eq!(
-            (
-                record.experiment.as_str(),
-                record.measure.as_str(),
-                record.value
-            ),
+            (&*record.experiment, &*record.measure, record.value),
             ("bench", "volt", 230.123)
         );
         assert_eq!(record.timestamp_ns, 1_704_067_200_000_000_000);
@@ -490,7 +506,7 @@ mod tests {
                 crate::EARLIEST_TIMESTAMP_NS..crate::END_OF_TIMESTAMPS_NS,
                 any::<f64>().prop_filter("finite", |v| v.is_finite()),
                 proptest::collection::btree_map("[a-z][a-z ,=]{0,5}", "[!-~][ -~]{0,9}", 0..3),
-            ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment, measure, timestamp_ns, value, tags }),
+            ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment: experiment.into(), measure: measure.into(), timestamp_ns, value, tags }),
             0..20)) {
             let mut text = Vec::new();
             encode(&records, &mut text).unwrap();

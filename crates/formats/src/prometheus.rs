@@ -106,8 +106,8 @@ pub fn decode<R: BufRead>(reader: R, options: ExpositionOptions) -> impl Iterato
                     .and_then(|sample| {
                         check_record(
                             Record {
-                                experiment: options.experiment.clone(),
-                                measure: sample.name,
+                                experiment: options.experiment.as_str().into(),
+                                measure: sample.name.into(),
                                 timestamp_ns: sample
                                     .timestamp_ns
                                     .unwrap_or(options.default_timestamp_ns),
@@ -367,8 +367,8 @@ mod tests {
             .map(|d| d.unwrap())
             .collect();
         assert_eq!(records.len(), 8);
-        assert_eq!(records[0].measure, "http_requests_total");
-        assert_eq!(records[0].experiment, "lab");
+        assert_eq!(&*records[0].measure, "http_requests_total");
+        assert_eq!(&*records[0].experiment, "lab");
         assert_eq!(records[0].value, 1027.0);
         assert_eq!(records[0].timestamp_ns, 1_395_066_363_000_000_000);
         assert_eq!(records[0].tags["method"], "post");
@@ -394,7 +394,7 @@ mod tests {
         assert_eq!(records.len(), 3);
         assert_eq!(records[0].timestamp_ns, 1_520_879_607_789_000_000);
         assert_eq!(records[0].value, 17.0);
-        assert_eq!(records[2].measure, "my.dotted.metric");
+        assert_eq!(&*records[2].measure, "my.dotted.metric");
         assert_eq!(records[2].tags["label.x"], "v");
         let after = read("a 1\n# EOF\nb 2\n", Flavor::OpenMetrics);
         assert_eq!(after.len(), 2);
@@ -436,7 +436,7 @@ mod tests {
             "{errors:?}"
         );
         assert!(errors[7].contains("metric name"), "{errors:?}");
-        assert_eq!(decoded[9].as_ref().unwrap().measure, "last");
+        assert_eq!(&*decoded[9].as_ref().unwrap().measure, "last");
     }
 
     #[test]
@@ -480,7 +480,7 @@ mod tests {
                 let records = read(&line, Flavor::Text);
                 prop_assert_eq!(records.len(), 1);
                 let record = records[0].as_ref().map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert_eq!(&record.measure, &name);
+                prop_assert_eq!(&*record.measure, name.as_str());
                 prop_assert_eq!(&record.tags, &labels);
                 prop_assert_eq!(record.value, value);
                 prop_assert_eq!(record.timestamp_ns, millis * 1_000_000);

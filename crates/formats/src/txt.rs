@@ -66,8 +66,8 @@ fn decode_line(
     };
     check_record(
         Record {
-            experiment: options.experiment.clone(),
-            measure: options.measure.clone(),
+            experiment: options.experiment.as_str().into(),
+            measure: options.measure.as_str().into(),
             timestamp_ns,
             value,
             tags: BTreeMap::new(),
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(decoded.len(), 2);
         let first = decoded[0].as_ref().unwrap();
         assert_eq!((first.value, first.timestamp_ns), (2.2, 101));
-        assert_eq!(first.experiment, "device-vibrations");
+        assert_eq!(&*first.experiment, "device-vibrations");
         assert_eq!(decoded[1].as_ref().unwrap().value, -350.0);
     }
 

@@ -100,8 +100,8 @@ impl Partial {
         let value = parse_value(&take("value")?, position)?;
         check_record(
             Record {
-                experiment,
-                measure,
+                experiment: experiment.into(),
+                measure: measure.into(),
                 timestamp_ns,
                 value,
                 tags: self.tags,
@@ -234,8 +234,8 @@ pub fn encode<W: std::io::Write>(records: &[Record], mut out: W) -> std::io::Res
         write!(
             out,
             "  <measure experiment=\"{}\" measure=\"{}\" timestamp=\"{}\" value=\"{}\"",
-            escape(record.experiment.as_str()),
-            escape(record.measure.as_str()),
+            escape(&*record.experiment),
+            escape(&*record.measure),
             timestamp::format_seconds(record.timestamp_ns),
             record.value
         )?;

@@ -165,8 +165,8 @@ mod round_trip {
             proptest::collection::btree_map("[a-z]{1,6}", "[ -~]{0,10}", 0..3),
         )
             .prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record {
-                experiment,
-                measure,
+                experiment: experiment.into(),
+                measure: measure.into(),
                 timestamp_ns,
                 value,
                 tags,

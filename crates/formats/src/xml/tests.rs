@@ -27,9 +27,9 @@ fn attributes_elements_and_tags() {
     );
     assert_eq!(first.tags["host"], "lab1");
     let second = decoded[1].as_ref().unwrap();
-    assert_eq!((second.measure.as_str(), second.value), ("hertz", 2.3));
+    assert_eq!((&*second.measure, second.value), ("hertz", 2.3));
     assert_eq!(second.tags["rack"], "r&d A");
-    assert_eq!(decoded[2].as_ref().unwrap().experiment, "black-holes");
+    assert_eq!(&*decoded[2].as_ref().unwrap().experiment, "black-holes");
 }
 
 #[test]
@@ -64,7 +64,7 @@ proptest! {
             -4_000_000_000_000_000_000i64..4_000_000_000_000_000_000,
             any::<f64>().prop_filter("finite", |v| v.is_finite()),
             proptest::collection::btree_map("[a-z][a-z &<]{0,5}", "[!-~]{1,10}", 0..3),
-        ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment, measure, timestamp_ns, value, tags }),
+        ).prop_map(|(experiment, measure, timestamp_ns, value, tags)| Record { experiment: experiment.into(), measure: measure.into(), timestamp_ns, value, tags }),
         0..20)) {
         let mut text = Vec::new();
         encode(&records, &mut text).unwrap();

@@ -227,7 +227,7 @@ pub async fn create_measure_types(
     let names: std::collections::BTreeSet<&str> = decoded
         .iter()
         .filter_map(|record| record.as_ref().ok())
-        .map(|record| record.measure.as_str())
+        .map(|record| &*record.measure)
         .collect();
     create_named_measure_types(state, experiment_id, names).await
 }

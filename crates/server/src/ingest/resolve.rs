@@ -204,7 +204,7 @@ impl NameResolver {
         }
         let experiment_id = match self.experiment(meta, &record.experiment).await? {
             Ok(id) if allowed(id) => id,
-            Ok(_) => return Ok(Err(RejectReason::OutOfScope(record.experiment))),
+            Ok(_) => return Ok(Err(RejectReason::OutOfScope(record.experiment.to_string()))),
             Err(reason) => return Ok(Err(reason)),
         };
         let measure_type_id = match self.measure_type(meta, &record.measure).await? {

@@ -256,8 +256,8 @@ fn to_record(call: &Call, experiment: &str, index: usize) -> Result<Record, Reco
     tag("version", call.version.as_deref());
     tag("group_by", call.group_by.as_deref());
     Ok(Record {
-        experiment: experiment.to_owned(),
-        measure: MEASURE_TYPE.to_owned(),
+        experiment: experiment.into(),
+        measure: MEASURE_TYPE.into(),
         timestamp_ns,
         value: call.execution_time,
         tags,
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn a_call_becomes_a_point_with_its_tags_and_none_is_no_tag() {
         let record = to_record(&call("2026-12-02 15:05:38", "None"), "lab", 0).unwrap();
-        assert_eq!(record.measure, MEASURE_TYPE);
+        assert_eq!(&*record.measure, MEASURE_TYPE);
         assert_eq!(record.value, 2.737);
         assert_eq!(record.tags["endpoint"], "hello");
         assert_eq!(record.tags["ip"], "127.0.0.1");

@@ -353,7 +353,7 @@ async fn prepare_measure_types(
             let names = decoded
                 .iter()
                 .filter_map(|d| d.as_ref().ok())
-                .map(|record| record.measure.as_str())
+                .map(|record| &*record.measure)
                 .collect();
             crate::ingest::create_named_measure_types(state, source.experiment_id, names)
                 .await
