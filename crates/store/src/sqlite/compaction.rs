@@ -15,6 +15,18 @@ use super::SqliteStore;
 use crate::layout::{block_points, corrupt};
 use crate::{CompactionReport, Result};
 
+/// Free pages below which the free list is kept for the next recent points (1 MiB of 16 KiB
+/// pages).
+const SHRINK_AT_FREE_PAGES: i64 = 64;
+
+/// Whether `free` pages of a file of `pages` go back to the file system. Pages freed by
+/// compaction are reused by the next recent points, so a free list goes back when it is a
+/// good part of the file, or once compaction has caught up (`drained`: after a burst or an
+/// import; steady ingest frees fewer pages than [`SHRINK_AT_FREE_PAGES`] a pass).
+fn worth_shrinking(free: i64, pages: i64, drained: bool) -> bool {
+    free > SHRINK_AT_FREE_PAGES && (drained || free * 10 > pages)
+}
+
 impl SqliteStore {
     /// Compacts the oldest blocks, about `max_points` points, in one transaction: they are read
     /// in arrival order, written into their series' chunks, and deleted as one range.
@@ -59,17 +71,16 @@ impl SqliteStore {
     }
 
     /// Gives a large free list back to the file system (databases created with incremental
-    /// auto-vacuum; a no-op otherwise).
-    pub(super) async fn shrink_if_sparse(&self) -> Result<()> {
+    /// auto-vacuum; a no-op otherwise). `drained`: the compaction that just ran left no recent
+    /// points behind.
+    pub(super) async fn shrink_if_sparse(&self, drained: bool) -> Result<()> {
         let free: i64 = sqlx::query_scalar("pragma freelist_count")
             .fetch_one(&self.pool)
             .await?;
         let pages: i64 = sqlx::query_scalar("pragma page_count")
             .fetch_one(&self.pool)
             .await?;
-        // Pages freed by compaction are reused by the next recent points, so only a free list
-        // that is both large and a good part of the file goes back.
-        if free > 64 && free * 10 > pages {
+        if worth_shrinking(free, pages, drained) {
             let _writer = self.measure_writer.lock().await;
             sqlx::query("pragma incremental_vacuum")
                 .execute(&self.pool)
@@ -190,4 +201,21 @@ async fn compact_series(
         report.chunks_written += insert_chunks(tx, series_id, &points, placement.cut).await?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_shrinking;
+
+    #[test]
+    fn a_free_list_goes_back_when_large_or_once_compaction_caught_up() {
+        // A few pages stay for the next recent points, whatever happened.
+        assert!(!worth_shrinking(64, 100, true));
+        // A tenth of the file goes back even while points wait.
+        assert!(worth_shrinking(101, 1_000, false));
+        assert!(!worth_shrinking(100, 1_000, false));
+        // Once nothing waits, what is left of an import goes back too.
+        assert!(worth_shrinking(100, 1_000, true));
+        assert!(worth_shrinking(65, 100_000, true));
+    }
 }
