@@ -35,6 +35,11 @@ pub struct SqliteStore {
     /// SQLite admits one writer at a time; writers of this process queue here instead of
     /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
     measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The one connection the holders of `measure_writer` write the measures through. In WAL
+    /// mode a connection drops its whole page cache when another connection wrote since its
+    /// last transaction: ingest and compaction taking turns on the shared pool's connections
+    /// read the same B-tree pages from the file again in nearly every transaction.
+    measure_connection: SqlitePool,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<crate::layout::SeriesCache>>,
     /// Audit appends are serialised (one chain); holds the last record's position and hash
@@ -76,15 +81,21 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         let readers = reader::Readers::new(data_dir.join(DATABASE_FILE));
         MIGRATOR.run(&pool).await?;
         legacy::move_legacy_measures(&pool).await?;
         measures::raise_arrival_seq(&pool).await?;
+        let measure_connection = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Its cache then holds the hot pages of the measure tables (16 MiB).
+            .connect_with(options.pragma("cache_size", "-16384"))
+            .await?;
         let store = Self {
             pool,
             measure_writer: std::sync::Arc::default(),
+            measure_connection,
             series_ids: std::sync::Arc::default(),
             max_series_per_experiment: None,
             committed: tokio::sync::broadcast::channel(256).0,
@@ -138,6 +149,7 @@ impl crate::Store for SqliteStore {
         // The read-only connections first: the last connection to close checkpoints the WAL
         // into the database and removes it, which a read-only one cannot do.
         self.readers.close();
+        self.measure_connection.close().await;
         self.pool.close().await;
     }
 }

@@ -32,7 +32,10 @@ impl SqliteStore {
     /// in arrival order, written into their series' chunks, and deleted as one range.
     pub(super) async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
         let _writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self
+            .measure_connection
+            .begin_with("BEGIN IMMEDIATE")
+            .await?;
         let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
         let mut last_block = None;
         let mut taken = 0;
@@ -83,7 +86,7 @@ impl SqliteStore {
         if worth_shrinking(free, pages, drained) {
             let _writer = self.measure_writer.lock().await;
             sqlx::query("pragma incremental_vacuum")
-                .execute(&self.pool)
+                .execute(&self.measure_connection)
                 .await?;
         }
         Ok(())

@@ -139,7 +139,10 @@ impl SourceStore for SqliteStore {
 
     async fn commit_pull(&self, pulled: &Pulled) -> Result<PullOutcome> {
         let _writer = self.measure_writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self
+            .measure_connection
+            .begin_with("BEGIN IMMEDIATE")
+            .await?;
         let holder: Option<(Option<String>, Option<i64>)> =
             sqlx::query_as("select lease_owner, cursor from sources where source_id = ?")
                 .bind(pulled.source_id)
