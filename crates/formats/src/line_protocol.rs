@@ -129,21 +129,48 @@ fn map_lines<L: AsRef<[u8]>, N: FnMut() -> i64>(
     })
 }
 
+/// The ASCII bytes that end a part of a line, in a table (a line is scanned byte by byte).
+struct Stops([bool; 128]);
+
+impl Stops {
+    const fn of(bytes: &[u8]) -> Self {
+        let mut table = [false; 128];
+        let mut index = 0;
+        while index < bytes.len() {
+            table[bytes[index] as usize] = true;
+            index += 1;
+        }
+        Self(table)
+    }
+
+    fn contains(&self, c: char) -> bool {
+        c.is_ascii() && self.0[c as usize]
+    }
+}
+
+/// What ends a measurement, a tag value: a comma or a space.
+const END_OF_NAME: Stops = Stops::of(b", ");
+/// What ends a tag or field key: `=`, or (a mistake) a space or comma.
+const END_OF_KEY: Stops = Stops::of(b"= ,");
+
 /// Reads up to an unescaped byte of `stops`; returns the unescaped text and the stop found.
-fn take_until<'a>(rest: &mut &'a str, stops: &[char]) -> (Cow<'a, str>, Option<char>) {
+fn take_until<'a>(rest: &mut &'a str, stops: &Stops) -> (Cow<'a, str>, Option<char>) {
     // Most names hold no backslash: borrowed as they are.
     let text: &'a str = rest;
-    match text.find(|c: char| c == '\\' || stops.contains(&c)) {
+    match text
+        .bytes()
+        .position(|b| b == b'\\' || (b.is_ascii() && stops.0[b as usize]))
+    {
         None => {
             *rest = "";
             return (Cow::Borrowed(text), None);
         }
-        Some(index) => {
-            if let Some(stop) = text[index..].chars().next().filter(|c| *c != '\\') {
-                *rest = &text[index + stop.len_utf8()..];
-                return (Cow::Borrowed(&text[..index]), Some(stop));
-            }
+        Some(index) if text.as_bytes()[index] != b'\\' => {
+            let stop = char::from(text.as_bytes()[index]);
+            *rest = &text[index + 1..];
+            return (Cow::Borrowed(&text[..index]), Some(stop));
         }
+        Some(_) => {}
     }
     let mut out = String::new();
     let mut chars = rest.char_indices();
@@ -155,7 +182,7 @@ fn take_until<'a>(rest: &mut &'a str, stops: &[char]) -> (Cow<'a, str>, Option<c
             }
             continue;
         }
-        if stops.contains(&c) {
+        if stops.contains(c) {
             *rest = &rest[index + c.len_utf8()..];
             return (Cow::Owned(out), Some(c));
         }
@@ -228,10 +255,10 @@ fn decode_line(
     names: &mut Names,
 ) -> Result<Vec<Decoded>, RecordError> {
     let mut rest = text;
-    let (experiment, mut stop) = take_until(&mut rest, &[',', ' ']);
+    let (experiment, mut stop) = take_until(&mut rest, &END_OF_NAME);
     let mut tags = BTreeMap::new();
     while stop == Some(',') {
-        let (key, equals) = take_until(&mut rest, &['=', ' ', ',']);
+        let (key, equals) = take_until(&mut rest, &END_OF_KEY);
         if equals != Some('=') {
             return Err(RecordError::field(
                 position,
@@ -239,7 +266,7 @@ fn decode_line(
                 format!("tag {key:?} has no value"),
             ));
         }
-        let (value, next) = take_until(&mut rest, &[',', ' ']);
+        let (value, next) = take_until(&mut rest, &END_OF_NAME);
         if key.is_empty() || value.is_empty() {
             return Err(RecordError::field(
                 position,
@@ -259,7 +286,7 @@ fn decode_line(
     rest = rest.trim_start_matches(' ');
     let mut fields: Vec<(Cow<'_, str>, Result<f64, String>)> = Vec::new();
     loop {
-        let (key, equals) = take_until(&mut rest, &['=', ' ', ',']);
+        let (key, equals) = take_until(&mut rest, &END_OF_KEY);
         if equals != Some('=') || key.is_empty() {
             return Err(RecordError::record(
                 position,
