@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use foldhash::{HashMap, HashMapExt};
 
 use mymonit_formats::{Decoded, RecordError};
@@ -10,6 +12,34 @@ use mymonit_model::measure::NewMeasure;
 use mymonit_store::{MetaStore, StoreError};
 
 use crate::{metrics::Reason, settings::IngestSettings};
+
+/// Names whose ids [`NameResolver`] keeps by allocation.
+const RECENT_NAMES: usize = 8;
+
+/// Ids of the last names resolved, by allocation (holding it, so that it is not reused for
+/// another name).
+#[derive(Debug, Default)]
+struct Recent(Vec<(Arc<str>, i64)>);
+
+impl Recent {
+    /// The id last resolved for this very name (the same allocation), if any.
+    fn get(&self, name: &Arc<str>) -> Option<i64> {
+        self.0
+            .iter()
+            .find(|(known, _)| Arc::ptr_eq(known, name))
+            .map(|(_, id)| *id)
+    }
+
+    fn remember(&mut self, name: &Arc<str>, id: i64) {
+        if self.get(name).is_some() {
+            return;
+        }
+        if self.0.len() == RECENT_NAMES {
+            self.0.remove(0);
+        }
+        self.0.push((Arc::clone(name), id));
+    }
+}
 
 /// Why a record (or an AMQP message) was not stored.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,6 +116,11 @@ impl RejectReason {
 pub struct NameResolver {
     experiments: HashMap<String, Option<i64>>,
     measure_types: HashMap<String, Option<i64>>,
+    /// The last experiment and measure-type names resolved, by their shared allocation: the
+    /// records of one body share their names (see `mymonit_formats::Record`), so most lookups
+    /// are a pointer comparison. Apart, since an experiment and a type may share a name.
+    recent_experiments: Recent,
+    recent_types: Recent,
     since: Instant,
     ttl: Duration,
     limits: IngestSettings,
@@ -97,6 +132,8 @@ impl NameResolver {
         Self {
             experiments: HashMap::new(),
             measure_types: HashMap::new(),
+            recent_experiments: Recent::default(),
+            recent_types: Recent::default(),
             since: Instant::now(),
             ttl,
             limits,
@@ -140,6 +177,8 @@ impl NameResolver {
         if self.since.elapsed() > self.ttl {
             self.experiments.clear();
             self.measure_types.clear();
+            self.recent_experiments = Recent::default();
+            self.recent_types = Recent::default();
             self.since = Instant::now();
         } else {
             self.experiments.retain(|_, id| id.is_some());
@@ -202,14 +241,27 @@ impl NameResolver {
         if let Some(reason) = self.check_tags(&record.tags) {
             return Ok(Err(reason));
         }
-        let experiment_id = match self.experiment(meta, &record.experiment).await? {
-            Ok(id) if allowed(id) => id,
+        let experiment_id = match self.recent_experiments.get(&record.experiment) {
+            Some(id) => Ok(id),
+            None => self.experiment(meta, &record.experiment).await?,
+        };
+        let experiment_id = match experiment_id {
+            Ok(id) if allowed(id) => {
+                self.recent_experiments.remember(&record.experiment, id);
+                id
+            }
             Ok(_) => return Ok(Err(RejectReason::OutOfScope(record.experiment.to_string()))),
             Err(reason) => return Ok(Err(reason)),
         };
-        let measure_type_id = match self.measure_type(meta, &record.measure).await? {
-            Ok(id) => id,
-            Err(reason) => return Ok(Err(reason)),
+        let measure_type_id = match self.recent_types.get(&record.measure) {
+            Some(id) => id,
+            None => match self.measure_type(meta, &record.measure).await? {
+                Ok(id) => {
+                    self.recent_types.remember(&record.measure, id);
+                    id
+                }
+                Err(reason) => return Ok(Err(reason)),
+            },
         };
         Ok(Ok(NewMeasure {
             experiment_id,
@@ -218,5 +270,46 @@ impl NameResolver {
             value: record.value,
             tags: record.tags,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mymonit_formats::{TimeUnit, json};
+    use mymonit_store::{MetaStore, SqliteStore};
+
+    use super::*;
+
+    /// The records of a body share one allocation for one name, whether it names their
+    /// experiment or their measure type: each keeps its own id.
+    #[tokio::test]
+    async fn an_experiment_and_a_type_of_one_name_keep_their_own_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let volt = store.measure_type_by_name("volt").await.unwrap().unwrap();
+        for i in 0..3 {
+            store
+                .create_experiment(&format!("other-{i}"))
+                .await
+                .unwrap();
+        }
+        let experiment = store.create_experiment("volt").await.unwrap();
+        assert_ne!(experiment.experiment_id, volt.measure_type_id);
+        let line = r#"{"experiment":"volt","measure":"volt","value":1,"timestamp":1}"#;
+        let body = format!("{line}\n{line}\n{line}\n");
+        let mut resolver = NameResolver::new(Duration::from_secs(60), IngestSettings::default());
+        for decoded in json::decode_lines_in(body.as_bytes(), TimeUnit::Seconds) {
+            let record = decoded.clone().unwrap();
+            assert!(Arc::ptr_eq(&record.experiment, &record.measure));
+            let measure = resolver
+                .measure(&store, decoded, |_| true)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (measure.experiment_id, measure.measure_type_id),
+                (experiment.experiment_id, volt.measure_type_id)
+            );
+        }
     }
 }
