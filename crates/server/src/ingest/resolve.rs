@@ -1,9 +1,10 @@
 //! One name resolver and one list of rejection reasons for every ingest path (HTTP, AMQP):
 //! the reason gives the HTTP message, the dead-letter header and the metrics label alike.
 
-use std::time::{Duration, Instant};
-
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use foldhash::{HashMap, HashMapExt};
 
