@@ -54,7 +54,26 @@ pub struct SqliteStore {
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
 }
 
+/// The guard that queues this process's measure writers, and a write transaction on the
+/// measures. Bound as `let (_writer, mut tx)`, the transaction ends (is committed or rolled
+/// back) before the guard lets the next writer in.
+pub(crate) type MeasureWrite<'a> = (
+    tokio::sync::MutexGuard<'a, ()>,
+    sqlx::Transaction<'static, sqlx::Sqlite>,
+);
+
 impl SqliteStore {
+    /// Begins a write of the measures: behind this process's other measure writers, on their
+    /// one connection, holding the database's write lock from its first statement.
+    pub(crate) async fn begin_measure_write(&self) -> Result<MeasureWrite<'_>> {
+        let writer = self.measure_writer.lock().await;
+        let tx = self
+            .measure_connection
+            .begin_with("BEGIN IMMEDIATE")
+            .await?;
+        Ok((writer, tx))
+    }
+
     /// The connection pool (tests and tools that inspect the database).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

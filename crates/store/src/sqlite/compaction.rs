@@ -31,11 +31,7 @@ impl SqliteStore {
     /// Compacts the oldest blocks, about `max_points` points, in one transaction: they are read
     /// in arrival order, written into their series' chunks, and deleted as one range.
     pub(super) async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
         let mut last_block = None;
         let mut taken = 0;

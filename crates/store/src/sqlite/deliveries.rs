@@ -133,11 +133,7 @@ impl SqliteStore {
         &self,
         batch: ConsumerBatch<'_>,
     ) -> Result<Vec<DeliveryOutcome>> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let stored_at = now();
         if let Some(through) = batch.acknowledged_through {
             forget(&mut tx, batch.session_id, through).await?;
@@ -197,11 +193,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn forget_bodies(&self, session_id: i64, through: i64) -> Result<()> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         forget(&mut tx, session_id, through).await?;
         tx.commit().await?;
         Ok(())
@@ -247,11 +239,7 @@ impl SqliteStore {
         name: &str,
         acked_through: Option<i64>,
     ) -> Result<bool> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let session_id: Option<i64> = sqlx::query_scalar(
             "update amqp_sessions set resolved_at = ?, acked_through = ?
              where name = ? and resolved_at is null returning session_id",
@@ -271,11 +259,7 @@ impl SqliteStore {
 
     /// Forgets what consumer sessions remembered before `before` (epoch seconds).
     pub(super) async fn purge_sessions(&self, before: i64) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let bodies = sqlx::query("delete from amqp_unacked where stored_at < ?")
             .bind(before)
             .execute(&mut *tx)

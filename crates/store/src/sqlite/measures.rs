@@ -251,11 +251,7 @@ impl SqliteStore {
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let rows: Vec<&NewMeasure> = measures.iter().collect();
         let created = self.insert_recent(&mut tx, &rows).await?;
         tx.commit().await?;
@@ -265,11 +261,7 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let keys: Vec<&str> = messages.iter().map(|(key, _)| key.as_str()).collect();
         let mut fresh = super::deliveries::new_inbox_keys(&mut tx, &keys, now()).await?;
         let mut rows: Vec<&NewMeasure> = Vec::new();

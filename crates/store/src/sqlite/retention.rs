@@ -25,11 +25,7 @@ impl SqliteStore {
         for (experiment_id, days) in rules {
             let cutoff = now_ns.saturating_sub(days.saturating_mul(NS_PER_DAY));
             for series in self.series(experiment_id, None).await? {
-                let _writer = self.measure_writer.lock().await;
-                let mut tx = self
-                    .measure_connection
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await?;
+                let (_writer, mut tx) = self.begin_measure_write().await?;
                 let old: Vec<i64> = sqlx::query_scalar(
                     "delete from recent_blocks where series_id = ? and max_ts < ?
                      returning point_count",

@@ -138,11 +138,7 @@ impl SourceStore for SqliteStore {
     }
 
     async fn commit_pull(&self, pulled: &Pulled) -> Result<PullOutcome> {
-        let _writer = self.measure_writer.lock().await;
-        let mut tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+        let (_writer, mut tx) = self.begin_measure_write().await?;
         let holder: Option<(Option<String>, Option<i64>)> =
             sqlx::query_as("select lease_owner, cursor from sources where source_id = ?")
                 .bind(pulled.source_id)
