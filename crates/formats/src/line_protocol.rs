@@ -159,7 +159,7 @@ fn take_until<'a>(rest: &mut &'a str, stops: &Stops) -> (Cow<'a, str>, Option<ch
     let text: &'a str = rest;
     match text
         .bytes()
-        .position(|b| b == b'\\' || (b.is_ascii() && stops.0[b as usize]))
+        .position(|b| b == b'\\' || stops.contains(char::from(b)))
     {
         None => {
             *rest = "";
