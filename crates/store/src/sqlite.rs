@@ -32,14 +32,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// SQLite admits one writer at a time; writers of this process queue here instead of
-    /// contending for the database lock (whose busy handler sleeps in steps of milliseconds).
-    measure_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// The one connection the holders of `measure_writer` write the measures through. In WAL
-    /// mode a connection drops its whole page cache when another connection wrote since its
-    /// last transaction: ingest and compaction taking turns on the shared pool's connections
-    /// read the same B-tree pages from the file again in nearly every transaction.
-    measure_connection: SqlitePool,
+    /// Every write of the measures runs on this one blocking connection, one after the other
+    /// (see the module `writer`).
+    writer: std::sync::Arc<writer::Writer>,
     /// Series ids by (experiment, measure type, tags JSON); only committed series enter it.
     series_ids: std::sync::Arc<std::sync::Mutex<crate::layout::SeriesCache>>,
     /// Audit appends are serialised (one chain); holds the last record's position and hash
@@ -54,26 +49,7 @@ pub struct SqliteStore {
         tokio::sync::broadcast::Sender<std::sync::Arc<Vec<mymonit_model::measure::NewMeasure>>>,
 }
 
-/// The guard that queues this process's measure writers, and a write transaction on the
-/// measures. Bound as `let (_writer, mut tx)`, the transaction ends (is committed or rolled
-/// back) before the guard lets the next writer in.
-pub(crate) type MeasureWrite<'a> = (
-    tokio::sync::MutexGuard<'a, ()>,
-    sqlx::Transaction<'static, sqlx::Sqlite>,
-);
-
 impl SqliteStore {
-    /// Begins a write of the measures: behind this process's other measure writers, on their
-    /// one connection, holding the database's write lock from its first statement.
-    pub(crate) async fn begin_measure_write(&self) -> Result<MeasureWrite<'_>> {
-        let writer = self.measure_writer.lock().await;
-        let tx = self
-            .measure_connection
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
-        Ok((writer, tx))
-    }
-
     /// The connection pool (tests and tools that inspect the database).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -100,21 +76,16 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         let readers = reader::Readers::new(data_dir.join(DATABASE_FILE));
         MIGRATOR.run(&pool).await?;
-        legacy::move_legacy_measures(&pool).await?;
+        let writer = writer::Writer::new(data_dir.join(DATABASE_FILE));
+        legacy::move_legacy_measures(&pool, &writer).await?;
         measures::raise_arrival_seq(&pool).await?;
-        let measure_connection = SqlitePoolOptions::new()
-            .max_connections(1)
-            // Its cache then holds the hot pages of the measure tables (16 MiB).
-            .connect_with(options.pragma("cache_size", "-16384"))
-            .await?;
         let store = Self {
             pool,
-            measure_writer: std::sync::Arc::default(),
-            measure_connection,
+            writer,
             series_ids: std::sync::Arc::default(),
             max_series_per_experiment: None,
             committed: tokio::sync::broadcast::channel(256).0,
@@ -168,7 +139,7 @@ impl crate::Store for SqliteStore {
         // The read-only connections first: the last connection to close checkpoints the WAL
         // into the database and removes it, which a read-only one cannot do.
         self.readers.close();
-        self.measure_connection.close().await;
+        self.writer.close();
         self.pool.close().await;
     }
 }
@@ -742,6 +713,7 @@ mod measures;
 mod reader;
 mod retention;
 mod sources;
+mod writer;
 
 #[cfg(test)]
 mod tests;

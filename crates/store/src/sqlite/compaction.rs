@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use futures::TryStreamExt;
 use mymonit_tsdb::{
     Point,
     chunk::{self, Summary},
     compact::{self, ChunkBounds, Cut},
 };
-use sqlx::{Row, Sqlite, Transaction, sqlite::SqliteRow};
+use rusqlite::{OptionalExtension, Transaction};
 
-use super::SqliteStore;
+use super::{SqliteStore, reader::blob};
 use crate::layout::{block_points, corrupt};
 use crate::{CompactionReport, Result};
 
@@ -31,120 +30,118 @@ impl SqliteStore {
     /// Compacts the oldest blocks, about `max_points` points, in one transaction: they are read
     /// in arrival order, written into their series' chunks, and deleted as one range.
     pub(super) async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
-        let mut last_block = None;
-        let mut taken = 0;
-        {
-            let mut rows = sqlx::query(
-                "select block_id, series_id, data from recent_blocks order by block_id",
-            )
-            .fetch(&mut *tx);
-            while taken < max_points.max(1)
-                && let Some(row) = rows.try_next().await?
-            {
-                let block_id: i64 = row.try_get("block_id")?;
-                let points = block_points(block_id, row.try_get("data")?)?;
-                taken += points.len();
-                last_block = Some(block_id);
-                by_series
-                    .entry(row.try_get("series_id")?)
-                    .or_default()
-                    .extend(points);
-            }
-        }
-        let Some(last_block) = last_block else {
-            return Ok(CompactionReport::default());
-        };
-        let mut report = CompactionReport::default();
-        for (series_id, mut points) in by_series {
-            points.sort_by_key(Point::key);
-            report.add(compact_series(&mut tx, series_id, &points).await?);
-        }
-        sqlx::query("delete from recent_blocks where block_id <= ?")
-            .bind(last_block)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(report)
+        self.writer
+            .write(move |tx| compact_oldest(tx, max_points))
+            .await
     }
 
     /// Gives a large free list back to the file system (databases created with incremental
     /// auto-vacuum; a no-op otherwise). `drained`: the compaction that just ran left no recent
     /// points behind.
     pub(super) async fn shrink_if_sparse(&self, drained: bool) -> Result<()> {
-        let free: i64 = sqlx::query_scalar("pragma freelist_count")
-            .fetch_one(&self.pool)
-            .await?;
-        let pages: i64 = sqlx::query_scalar("pragma page_count")
-            .fetch_one(&self.pool)
-            .await?;
-        if worth_shrinking(free, pages, drained) {
-            let _writer = self.measure_writer.lock().await;
-            sqlx::query("pragma incremental_vacuum")
-                .execute(&self.measure_connection)
-                .await?;
-        }
-        Ok(())
+        self.writer
+            .write(move |tx| {
+                let free: i64 = tx.query_row("pragma freelist_count", [], |row| row.get(0))?;
+                let pages: i64 = tx.query_row("pragma page_count", [], |row| row.get(0))?;
+                if worth_shrinking(free, pages, drained) {
+                    tx.execute_batch("pragma incremental_vacuum")?;
+                }
+                Ok(())
+            })
+            .await
     }
 }
 
-fn bounds_from_row(row: &SqliteRow) -> Result<ChunkBounds> {
+/// [`SqliteStore::compact_batch`] inside `tx`.
+fn compact_oldest(tx: &Transaction<'_>, max_points: usize) -> Result<CompactionReport> {
+    let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
+    let mut last_block = None;
+    let mut taken = 0;
+    {
+        let mut select = tx.prepare_cached(
+            "select block_id, series_id, data from recent_blocks order by block_id",
+        )?;
+        let mut rows = select.query([])?;
+        while taken < max_points.max(1)
+            && let Some(row) = rows.next()?
+        {
+            let block_id: i64 = row.get(0)?;
+            let points = block_points(block_id, blob(row, 2)?)?;
+            taken += points.len();
+            last_block = Some(block_id);
+            by_series.entry(row.get(1)?).or_default().extend(points);
+        }
+    }
+    let Some(last_block) = last_block else {
+        return Ok(CompactionReport::default());
+    };
+    let mut report = CompactionReport::default();
+    for (series_id, mut points) in by_series {
+        points.sort_by_key(Point::key);
+        report.add(compact_series(tx, series_id, &points)?);
+    }
+    tx.prepare_cached("delete from recent_blocks where block_id <= ?1")?
+        .execute([last_block])?;
+    Ok(report)
+}
+
+/// The columns [`bounds_from_row`] reads.
+const BOUNDS: &str = "chunk_id, start_ns, start_seq, end_ns, end_seq, point_count";
+
+fn bounds_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkBounds> {
     Ok(ChunkBounds {
-        chunk_id: row.try_get("chunk_id")?,
-        start: (row.try_get("start_ns")?, row.try_get("start_seq")?),
-        end: (row.try_get("end_ns")?, row.try_get("end_seq")?),
-        count: row.try_get("point_count")?,
+        chunk_id: row.get(0)?,
+        start: (row.get(1)?, row.get(2)?),
+        end: (row.get(3)?, row.get(4)?),
+        count: row.get(5)?,
     })
 }
 
 /// Writes sorted points as chunks of at most [`chunk::TARGET_POINTS`].
-pub(super) async fn insert_chunks(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(super) fn insert_chunks(
+    tx: &Transaction<'_>,
     series_id: i64,
     points: &[Point],
     cut: Cut,
 ) -> Result<u64> {
+    let mut insert = tx.prepare_cached(
+        "insert into chunks (series_id, start_ns, start_seq, end_ns, end_seq, point_count,
+                             sum, min, max, m2, first, last, data)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
     let mut written = 0;
     for piece in compact::pieces(points, cut) {
         let Some(summary) = Summary::of(piece) else {
             continue;
         };
-        sqlx::query(
-            "insert into chunks (series_id, start_ns, start_seq, end_ns, end_seq, point_count,
-                                 sum, min, max, m2, first, last, data)
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(series_id)
-        .bind(summary.start.0)
-        .bind(summary.start.1)
-        .bind(summary.end.0)
-        .bind(summary.end.1)
-        .bind(summary.count as i64)
-        .bind(summary.sum)
-        .bind(summary.min)
-        .bind(summary.max)
-        .bind(summary.m2)
-        .bind(summary.first)
-        .bind(summary.last)
-        .bind(chunk::encode(piece))
-        .execute(&mut **tx)
-        .await?;
+        insert.execute((
+            series_id,
+            summary.start.0,
+            summary.start.1,
+            summary.end.0,
+            summary.end.1,
+            summary.count as i64,
+            summary.sum,
+            summary.min,
+            summary.max,
+            summary.m2,
+            summary.first,
+            summary.last,
+            chunk::encode(piece),
+        ))?;
         written += 1;
     }
     Ok(written)
 }
 
 /// Decodes a stored chunk and deletes it (its points are about to be written again).
-pub(super) async fn take_chunk(
-    tx: &mut Transaction<'_, Sqlite>,
-    chunk_id: i64,
-) -> Result<Vec<Point>> {
-    let data: Vec<u8> = sqlx::query_scalar("delete from chunks where chunk_id = ? returning data")
-        .bind(chunk_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(chunk::decode(&data)
+pub(super) fn take_chunk(tx: &Transaction<'_>, chunk_id: i64) -> Result<Vec<Point>> {
+    let mut delete = tx.prepare_cached("delete from chunks where chunk_id = ?1 returning data")?;
+    let mut rows = delete.query([chunk_id])?;
+    let Some(row) = rows.next()? else {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    };
+    Ok(chunk::decode(blob(row, 0)?)
         .map_err(corrupt(chunk_id))?
         .points()
         .collect())
@@ -152,8 +149,8 @@ pub(super) async fn take_chunk(
 
 /// Writes a series' recent points (sorted by key) into its chunks, as
 /// [`compact::plan`] places them.
-async fn compact_series(
-    tx: &mut Transaction<'_, Sqlite>,
+fn compact_series(
+    tx: &Transaction<'_>,
     series_id: i64,
     rows: &[Point],
 ) -> Result<CompactionReport> {
@@ -162,28 +159,20 @@ async fn compact_series(
         return Ok(CompactionReport::default());
     };
     // Every chunk a recent point could fall inside or between.
-    let overlapping: Vec<ChunkBounds> = sqlx::query(
-        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
-         where series_id = ? and end_ns >= ? and start_ns <= ? order by end_ns, end_seq",
-    )
-    .bind(series_id)
-    .bind(low.0)
-    .bind(high.0)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(bounds_from_row)
-    .collect::<Result<_>>()?;
-    let last = sqlx::query(
-        "select chunk_id, start_ns, start_seq, end_ns, end_seq, point_count from chunks
-         where series_id = ? order by end_ns desc, end_seq desc limit 1",
-    )
-    .bind(series_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .as_ref()
-    .map(bounds_from_row)
-    .transpose()?;
+    let overlapping: Vec<ChunkBounds> = tx
+        .prepare_cached(&format!(
+            "select {BOUNDS} from chunks
+             where series_id = ?1 and end_ns >= ?2 and start_ns <= ?3 order by end_ns, end_seq"
+        ))?
+        .query_map((series_id, low.0, high.0), bounds_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let last = tx
+        .prepare_cached(&format!(
+            "select {BOUNDS} from chunks
+             where series_id = ?1 order by end_ns desc, end_seq desc limit 1"
+        ))?
+        .query_row([series_id], bounds_from_row)
+        .optional()?;
     let mut report = CompactionReport {
         series: 1,
         points: rows.len() as u64,
@@ -193,11 +182,11 @@ async fn compact_series(
         let points = match placement.replaces {
             Some(chunk_id) => {
                 report.chunks_replaced += 1;
-                compact::merge(placement.points, take_chunk(tx, chunk_id).await?)
+                compact::merge(placement.points, take_chunk(tx, chunk_id)?)
             }
             None => placement.points,
         };
-        report.chunks_written += insert_chunks(tx, series_id, &points, placement.cut).await?;
+        report.chunks_written += insert_chunks(tx, series_id, &points, placement.cut)?;
     }
     Ok(report)
 }

@@ -6,109 +6,109 @@
 use std::collections::HashSet;
 
 use mymonit_model::measure::NewMeasure;
-use sqlx::{Row, Sqlite, Transaction};
+use rusqlite::{OptionalExtension, Transaction};
+use sqlx::Row;
 
+use super::measures::PointsBuilder;
 use super::{SqliteStore, now};
-use crate::{ConsumerBatch, DeliveryKey, DeliveryOutcome, OpenSession, Result};
+use crate::{BodyHash, ConsumerBatch, DeliveryKey, DeliveryOutcome, OpenSession, Result};
 
 /// Rows per multi-row insert into `amqp_unacked` (4 parameters each).
 const UNACKED_INSERT_ROWS: usize = 256;
 
 /// Forgets the bodies of a session's batches up to `through_batch`.
-async fn forget(tx: &mut Transaction<'_, Sqlite>, session_id: i64, through: i64) -> Result<()> {
-    sqlx::query("delete from amqp_unacked where session_id = ? and batch_no <= ?")
-        .bind(session_id)
-        .bind(through)
-        .execute(&mut **tx)
-        .await?;
+fn forget(tx: &Transaction<'_>, session_id: i64, through: i64) -> Result<()> {
+    tx.prepare_cached("delete from amqp_unacked where session_id = ?1 and batch_no <= ?2")?
+        .execute((session_id, through))?;
     Ok(())
 }
 
 /// Whether a redelivered body is a copy a resolved session stored: consumes one such record.
-async fn consume_resolved(tx: &mut Transaction<'_, Sqlite>, body_hash: &[u8]) -> Result<bool> {
-    let consumed = sqlx::query(
-        "delete from amqp_unacked where rowid = (
-             select u.rowid from amqp_unacked u
-             join amqp_sessions s on s.session_id = u.session_id
-             where u.body_hash = ? and s.resolved_at is not null
-             limit 1)",
-    )
-    .bind(body_hash)
-    .execute(&mut **tx)
-    .await?;
-    Ok(consumed.rows_affected() > 0)
+fn consume_resolved(tx: &Transaction<'_>, body_hash: &[u8]) -> Result<bool> {
+    let consumed = tx
+        .prepare_cached(
+            "delete from amqp_unacked where rowid = (
+                 select u.rowid from amqp_unacked u
+                 join amqp_sessions s on s.session_id = u.session_id
+                 where u.body_hash = ?1 and s.resolved_at is not null
+                 limit 1)",
+        )?
+        .execute([body_hash])?;
+    Ok(consumed > 0)
 }
 
 /// The unresolved sessions other than `session_id` that hold a body.
-async fn holders(
-    tx: &mut Transaction<'_, Sqlite>,
-    session_id: i64,
-    body_hash: &[u8],
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
+fn holders(tx: &Transaction<'_>, session_id: i64, body_hash: &[u8]) -> Result<Vec<String>> {
+    let mut select = tx.prepare_cached(
         "select distinct s.name from amqp_unacked u
          join amqp_sessions s on s.session_id = u.session_id
-         where u.body_hash = ? and u.session_id != ? and s.resolved_at is null
+         where u.body_hash = ?1 and u.session_id != ?2 and s.resolved_at is null
          order by s.name",
-    )
-    .bind(body_hash)
-    .bind(session_id)
-    .fetch_all(&mut **tx)
-    .await?)
+    )?;
+    let names = select
+        .query_map((body_hash, session_id), |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(names)
+}
+
+/// A multi-row insert's `values` list: `rows` times the tuple `row`.
+fn values(row: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity((row.len() + 1) * rows);
+    for index in 0..rows {
+        if index > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql
 }
 
 /// Inserts the bodies a batch stored without a message id.
-async fn remember_bodies(
-    tx: &mut Transaction<'_, Sqlite>,
-    batch: ConsumerBatch<'_>,
-    bodies: &[&[u8]],
+fn remember_bodies(
+    tx: &Transaction<'_>,
+    session_id: i64,
+    batch_no: i64,
+    bodies: &[&BodyHash],
     stored_at: i64,
 ) -> Result<()> {
     for rows in bodies.chunks(UNACKED_INSERT_ROWS) {
-        let mut sql = String::from(
-            "insert into amqp_unacked (session_id, batch_no, body_hash, stored_at) values ",
-        );
-        for index in 0..rows.len() {
-            if index > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?, ?, ?)");
+        let mut insert = tx.prepare_cached(&format!(
+            "insert into amqp_unacked (session_id, batch_no, body_hash, stored_at) values {}",
+            values("(?, ?, ?, ?)", rows.len())
+        ))?;
+        for (index, body) in rows.iter().enumerate() {
+            insert.raw_bind_parameter(index * 4 + 1, session_id)?;
+            insert.raw_bind_parameter(index * 4 + 2, batch_no)?;
+            insert.raw_bind_parameter(index * 4 + 3, &body[..])?;
+            insert.raw_bind_parameter(index * 4 + 4, stored_at)?;
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for body in rows {
-            query = query
-                .bind(batch.session_id)
-                .bind(batch.batch_no)
-                .bind(*body)
-                .bind(stored_at);
-        }
-        query.execute(&mut **tx).await?;
+        insert.raw_execute()?;
     }
     Ok(())
 }
 
 /// Inserts message keys into the inbox; returns those that were not there yet.
-pub(super) async fn new_inbox_keys(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(super) fn new_inbox_keys(
+    tx: &Transaction<'_>,
     keys: &[&str],
     processed_at: i64,
 ) -> Result<HashSet<String>> {
     let mut fresh = HashSet::with_capacity(keys.len());
     for rows in keys.chunks(UNACKED_INSERT_ROWS) {
-        let mut sql = String::from("insert into inbox (message_key, processed_at) values ");
-        for index in 0..rows.len() {
-            if index > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?)");
-        }
         // `returning` lists only the rows the insert really added.
-        sql.push_str(" on conflict do nothing returning message_key");
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        for key in rows {
-            query = query.bind(*key).bind(processed_at);
+        let mut insert = tx.prepare_cached(&format!(
+            "insert into inbox (message_key, processed_at) values {}
+             on conflict do nothing returning message_key",
+            values("(?, ?)", rows.len())
+        ))?;
+        for (index, key) in rows.iter().enumerate() {
+            insert.raw_bind_parameter(index * 2 + 1, key)?;
+            insert.raw_bind_parameter(index * 2 + 2, processed_at)?;
         }
-        fresh.extend(query.fetch_all(&mut **tx).await?);
+        let mut added = insert.raw_query();
+        while let Some(row) = added.next()? {
+            fresh.insert(row.get(0)?);
+        }
     }
     Ok(fresh)
 }
@@ -133,70 +133,94 @@ impl SqliteStore {
         &self,
         batch: ConsumerBatch<'_>,
     ) -> Result<Vec<DeliveryOutcome>> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let stored_at = now();
-        if let Some(through) = batch.acknowledged_through {
-            forget(&mut tx, batch.session_id, through).await?;
+        let mut builder = PointsBuilder::default();
+        for delivery in batch.deliveries {
+            builder.part(&delivery.measures);
         }
-        let keys: Vec<String> = batch
+        let points = builder.build();
+        let keys: Vec<DeliveryKey> = batch.deliveries.iter().map(|d| d.key.clone()).collect();
+        let sizes: Vec<u64> = batch
             .deliveries
             .iter()
-            .filter_map(|d| match &d.key {
-                DeliveryKey::Id(id) => Some(id_key(id)),
-                _ => None,
-            })
+            .map(|d| d.measures.len() as u64)
             .collect();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let mut fresh = new_inbox_keys(&mut tx, &keys, stored_at).await?;
-        let mut outcomes = Vec::with_capacity(batch.deliveries.len());
-        let mut rows: Vec<&NewMeasure> = Vec::new();
-        let mut bodies: Vec<&[u8]> = Vec::new();
-        for delivery in batch.deliveries {
-            let stored = || DeliveryOutcome::Stored(delivery.measures.len() as u64);
-            let outcome = match &delivery.key {
-                // An id twice in one batch (a redelivery racing its original) counts once.
-                DeliveryKey::Id(id) if fresh.remove(&id_key(id)) => stored(),
-                DeliveryKey::Id(_) => DeliveryOutcome::Duplicate,
-                DeliveryKey::First(hash) => {
-                    bodies.push(hash);
-                    stored()
+        let (session_id, batch_no, acknowledged_through) =
+            (batch.session_id, batch.batch_no, batch.acknowledged_through);
+        let series = self.series_ids();
+        let (outcomes, created) = self
+            .writer
+            .write(move |tx| {
+                let stored_at = now();
+                if let Some(through) = acknowledged_through {
+                    forget(tx, session_id, through)?;
                 }
-                DeliveryKey::Redelivered {
-                    body: hash,
-                    not_from,
-                } => {
-                    if consume_resolved(&mut tx, hash).await? {
-                        DeliveryOutcome::Duplicate
-                    } else {
-                        let mut sessions = holders(&mut tx, batch.session_id, hash).await?;
-                        sessions.retain(|name| !not_from.contains(name));
-                        if sessions.is_empty() {
+                let ids: Vec<String> = keys
+                    .iter()
+                    .filter_map(|key| match key {
+                        DeliveryKey::Id(id) => Some(id_key(id)),
+                        _ => None,
+                    })
+                    .collect();
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let mut fresh = new_inbox_keys(tx, &ids, stored_at)?;
+                let mut outcomes = Vec::with_capacity(keys.len());
+                let mut stored_parts = Vec::new();
+                let mut bodies: Vec<&BodyHash> = Vec::new();
+                for (part, (key, size)) in keys.iter().zip(&sizes).enumerate() {
+                    let stored = DeliveryOutcome::Stored(*size);
+                    let outcome = match key {
+                        // An id twice in one batch (a redelivery racing its original) counts
+                        // once.
+                        DeliveryKey::Id(id) if fresh.remove(&id_key(id)) => stored,
+                        DeliveryKey::Id(_) => DeliveryOutcome::Duplicate,
+                        DeliveryKey::First(hash) => {
                             bodies.push(hash);
-                            stored()
-                        } else {
-                            DeliveryOutcome::Undecided(sessions)
+                            stored
                         }
+                        DeliveryKey::Redelivered {
+                            body: hash,
+                            not_from,
+                        } => {
+                            if consume_resolved(tx, hash)? {
+                                DeliveryOutcome::Duplicate
+                            } else {
+                                let mut sessions = holders(tx, session_id, hash)?;
+                                sessions.retain(|name| !not_from.contains(name));
+                                if sessions.is_empty() {
+                                    bodies.push(hash);
+                                    stored
+                                } else {
+                                    DeliveryOutcome::Undecided(sessions)
+                                }
+                            }
+                        }
+                    };
+                    if matches!(outcome, DeliveryOutcome::Stored(_)) {
+                        stored_parts.push(part);
                     }
+                    outcomes.push(outcome);
                 }
-            };
-            if matches!(outcome, DeliveryOutcome::Stored(_)) {
-                rows.extend(delivery.measures.iter());
-            }
-            outcomes.push(outcome);
-        }
-        remember_bodies(&mut tx, batch, &bodies, stored_at).await?;
-        let created = self.insert_recent(&mut tx, &rows).await?;
-        tx.commit().await?;
+                remember_bodies(tx, session_id, batch_no, &bodies, stored_at)?;
+                let created = series.insert_recent(tx, &points, &stored_parts)?;
+                Ok((outcomes, created))
+            })
+            .await?;
         self.remember_series(created);
+        let rows: Vec<&NewMeasure> = batch
+            .deliveries
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| matches!(outcome, DeliveryOutcome::Stored(_)))
+            .flat_map(|(delivery, _)| delivery.measures.iter())
+            .collect();
         self.publish(&rows);
         Ok(outcomes)
     }
 
     pub(super) async fn forget_bodies(&self, session_id: i64, through: i64) -> Result<()> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        forget(&mut tx, session_id, through).await?;
-        tx.commit().await?;
-        Ok(())
+        self.writer
+            .write(move |tx| forget(tx, session_id, through))
+            .await
     }
 
     pub(super) async fn sessions_holding_bodies(&self, except: i64) -> Result<Vec<OpenSession>> {
@@ -239,42 +263,39 @@ impl SqliteStore {
         name: &str,
         acked_through: Option<i64>,
     ) -> Result<bool> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let session_id: Option<i64> = sqlx::query_scalar(
-            "update amqp_sessions set resolved_at = ?, acked_through = ?
-             where name = ? and resolved_at is null returning session_id",
-        )
-        .bind(now())
-        .bind(acked_through)
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(session_id) = session_id else {
-            return Ok(false);
-        };
-        forget(&mut tx, session_id, acked_through.unwrap_or(i64::MAX)).await?;
-        tx.commit().await?;
-        Ok(true)
+        let name = name.to_owned();
+        self.writer
+            .write(move |tx| {
+                let session_id: Option<i64> = tx
+                    .prepare_cached(
+                        "update amqp_sessions set resolved_at = ?1, acked_through = ?2
+                         where name = ?3 and resolved_at is null returning session_id",
+                    )?
+                    .query_row((now(), acked_through, &name), |row| row.get(0))
+                    .optional()?;
+                let Some(session_id) = session_id else {
+                    return Ok(false);
+                };
+                forget(tx, session_id, acked_through.unwrap_or(i64::MAX))?;
+                Ok(true)
+            })
+            .await
     }
 
     /// Forgets what consumer sessions remembered before `before` (epoch seconds).
     pub(super) async fn purge_sessions(&self, before: i64) -> Result<u64> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let bodies = sqlx::query("delete from amqp_unacked where stored_at < ?")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let sessions = sqlx::query(
-            "delete from amqp_sessions where resolved_at < ?
-             and not exists (select 1 from amqp_unacked u
-                             where u.session_id = amqp_sessions.session_id)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(bodies + sessions)
+        self.writer
+            .write(move |tx| {
+                let bodies =
+                    tx.execute("delete from amqp_unacked where stored_at < ?1", [before])?;
+                let sessions = tx.execute(
+                    "delete from amqp_sessions where resolved_at < ?1
+                     and not exists (select 1 from amqp_unacked u
+                                     where u.session_id = amqp_sessions.session_id)",
+                    [before],
+                )?;
+                Ok((bodies + sessions) as u64)
+            })
+            .await
     }
 }

@@ -8,17 +8,22 @@
 //! This module writes and reads; `compaction`, `retention` and `legacy` (the first layout's
 //! move) sit beside it.
 
-use std::{collections::BTreeMap, sync::PoisonError};
+use std::{
+    collections::BTreeMap,
+    ops::Range,
+    sync::{Mutex, PoisonError},
+};
 
 use foldhash::{HashMap, HashMapExt};
 
 use async_trait::async_trait;
 use mymonit_model::measure::{MeasurePage, NewMeasure};
 use mymonit_tsdb::Point;
-use sqlx::{Row, Sqlite, SqlitePool, Transaction, sqlite::SqliteRow};
+use rusqlite::{OptionalExtension, Transaction};
+use sqlx::SqlitePool;
 
 use super::{SqliteStore, now, reader};
-use crate::layout::{SeriesKey, corrupt, series_key};
+use crate::layout::{SeriesCache, SeriesKey, corrupt, series_key};
 use crate::{
     ChunkVisitor, CompactionReport, ConsumerBatch, DeliveryOutcome, MeasureQuery, MeasureStore,
     OpenSession, Result, Series, StoreError, SummaryRule,
@@ -42,13 +47,11 @@ fn multi_row_insert(rows: usize) -> String {
 
 /// Takes `count` arrival numbers inside `tx` (which holds the database's write lock, so two
 /// processes on one database never hand out the same number); returns the first.
-async fn take_seqs(tx: &mut Transaction<'_, Sqlite>, count: usize) -> Result<i64> {
+fn take_seqs(tx: &Transaction<'_>, count: usize) -> Result<i64> {
     let count = count as i64;
-    let next: i64 =
-        sqlx::query_scalar("update arrival_seq set next = next + ? where id = 1 returning next")
-            .bind(count)
-            .fetch_one(&mut **tx)
-            .await?;
+    let next: i64 = tx
+        .prepare_cached("update arrival_seq set next = next + ?1 where id = 1 returning next")?
+        .query_row([count], |row| row.get(0))?;
     Ok(next - count)
 }
 
@@ -67,132 +70,162 @@ pub(super) async fn raise_arrival_seq(pool: &SqlitePool) -> Result<()> {
 }
 
 /// Inserts blocks (one per series) inside `tx`.
-pub(super) async fn insert_blocks(
-    tx: &mut Transaction<'_, Sqlite>,
-    blocks: &[(i64, Vec<Point>)],
-) -> Result<()> {
+pub(super) fn insert_blocks(tx: &Transaction<'_>, blocks: &[(i64, &[Point])]) -> Result<()> {
     for rows in blocks.chunks(INSERT_CHUNK) {
-        // The same text for every full chunk, so sqlx's statement cache prepares it once.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(rows.len())));
+        // The same text for every full chunk, so the statement is prepared once.
+        let mut insert = tx.prepare_cached(&multi_row_insert(rows.len()))?;
+        let mut index = 0;
         for (series_id, points) in rows {
             let min_ts = points.iter().map(|p| p.ts).min().unwrap_or_default();
             let max_ts = points.iter().map(|p| p.ts).max().unwrap_or_default();
             let last_seq = points.iter().map(|p| p.seq).max().unwrap_or_default();
-            query = query
-                .bind(series_id)
-                .bind(points.len() as i64)
-                .bind(min_ts)
-                .bind(max_ts)
-                .bind(last_seq)
-                .bind(mymonit_tsdb::block::encode(points));
+            insert.raw_bind_parameter(index + 1, series_id)?;
+            insert.raw_bind_parameter(index + 2, points.len() as i64)?;
+            insert.raw_bind_parameter(index + 3, min_ts)?;
+            insert.raw_bind_parameter(index + 4, max_ts)?;
+            insert.raw_bind_parameter(index + 5, last_seq)?;
+            insert.raw_bind_parameter(index + 6, mymonit_tsdb::block::encode(points))?;
+            index += 6;
         }
-        query.execute(&mut **tx).await?;
+        insert.raw_execute()?;
     }
     Ok(())
 }
 
-pub(super) fn point_from_row(row: &SqliteRow) -> Result<Point> {
-    Ok(Point {
-        ts: row.try_get("ts_ns")?,
-        seq: row.try_get("seq")?,
-        value: row.try_get("value")?,
-    })
+/// Measures reduced to what a write needs, owned so that they can move to the writer's
+/// thread: the distinct series, and each point's series, time and value, in parts (one per
+/// message) that a write stores or skips whole.
+#[derive(Debug, Default)]
+pub(super) struct Points {
+    /// Each series' key, and its tags (to name it if it does not fit).
+    series: Vec<(SeriesKey, BTreeMap<String, String>)>,
+    /// (index into `series`, time, value).
+    points: Vec<(u32, i64, f64)>,
+    parts: Vec<Range<usize>>,
 }
 
-impl SqliteStore {
-    /// Series ids for `measures`, creating missing series inside `tx`. Returns the ids and
-    /// the series created, which enter the cache only once `tx` commits.
-    async fn resolve_series(
-        &self,
-        tx: &mut Transaction<'_, Sqlite>,
-        measures: &[&NewMeasure],
-    ) -> Result<(Vec<i64>, Vec<(SeriesKey, i64)>)> {
-        let mut ids = Vec::with_capacity(measures.len());
-        // Keyed by the borrowed tags: the tags' JSON text (the stored key) is built once per
-        // series and batch, not once per point.
-        let mut local: HashMap<(i64, i64, &BTreeMap<String, String>), i64> = HashMap::new();
-        let mut created = Vec::new();
-        // Series per experiment, counted once per transaction when a series is to be created.
-        let mut counts: HashMap<i64, u64> = HashMap::new();
-        let mut over: Vec<(i64, i64, BTreeMap<String, String>)> = Vec::new();
+/// Builds [`Points`], finding each series once per batch: keyed by the borrowed tags, the
+/// tags' JSON text (the stored key) is built once per series and batch, not once per point.
+#[derive(Default)]
+pub(super) struct PointsBuilder<'a> {
+    local: HashMap<(i64, i64, &'a BTreeMap<String, String>), u32>,
+    built: Points,
+}
+
+impl<'a> PointsBuilder<'a> {
+    /// Adds one part; returns its index.
+    pub(super) fn part(&mut self, measures: &'a [NewMeasure]) -> usize {
+        let start = self.built.points.len();
         for measure in measures {
             let borrowed = (
                 measure.experiment_id,
                 measure.measure_type_id,
                 &measure.tags,
             );
-            if let Some(id) = local.get(&borrowed) {
-                ids.push(*id);
-                continue;
-            }
-            let key = series_key(measure);
-            let cached = self
-                .series_ids
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&key)
-                .copied();
-            let id = match cached {
-                Some(id) => id,
+            let series = match self.local.get(&borrowed) {
+                Some(series) => *series,
                 None => {
-                    let existing: Option<i64> = sqlx::query_scalar(
-                        "select series_id from series
-                         where experiment_id = ? and measure_type_id = ? and tags = ?",
-                    )
-                    .bind(key.0)
-                    .bind(key.1)
-                    .bind(&key.2)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                    let id = match existing {
-                        Some(id) => id,
-                        None => {
-                            if let Some(limit) = self.max_series_per_experiment {
-                                let count = match counts.get(&key.0) {
-                                    Some(count) => *count,
-                                    None => {
-                                        let count: i64 = sqlx::query_scalar(
-                                            "select count(*) from series where experiment_id = ?",
-                                        )
-                                        .bind(key.0)
-                                        .fetch_one(&mut **tx)
-                                        .await?;
-                                        count.max(0) as u64
-                                    }
-                                };
-                                if count >= limit {
-                                    counts.insert(key.0, count);
-                                    if !over.iter().any(|(e, t, tags)| {
-                                        (*e, *t, tags) == (key.0, key.1, &measure.tags)
-                                    }) {
-                                        over.push((key.0, key.1, measure.tags.clone()));
-                                    }
-                                    ids.push(0);
-                                    continue;
-                                }
-                                counts.insert(key.0, count + 1);
-                            }
-                            // The transaction holds the write lock: no one else can have
-                            // created the series since the lookup above.
-                            sqlx::query_scalar(
-                                "insert into series (experiment_id, measure_type_id, tags)
-                                 values (?, ?, ?) returning series_id",
-                            )
-                            .bind(key.0)
-                            .bind(key.1)
-                            .bind(&key.2)
-                            .fetch_one(&mut **tx)
-                            .await?
-                        }
-                    };
-                    created.push((key.clone(), id));
-                    id
+                    let series = self.built.series.len() as u32;
+                    self.built
+                        .series
+                        .push((series_key(measure), measure.tags.clone()));
+                    self.local.insert(borrowed, series);
+                    series
                 }
             };
-            local.insert(borrowed, id);
-            ids.push(id);
+            self.built
+                .points
+                .push((series, measure.timestamp_ns, measure.value));
         }
-        if let Some(limit) = self.max_series_per_experiment
+        self.built.parts.push(start..self.built.points.len());
+        self.built.parts.len() - 1
+    }
+
+    pub(super) fn build(self) -> Points {
+        self.built
+    }
+}
+
+/// Series a write created: they enter the cache once it commits.
+pub(super) type Created = Vec<(SeriesKey, i64)>;
+
+/// What a write needs to find and create series.
+#[derive(Clone, Debug)]
+pub(super) struct SeriesIds {
+    /// Committed series.
+    pub(super) cache: std::sync::Arc<Mutex<SeriesCache>>,
+    /// Most series one experiment may have.
+    pub(super) limit: Option<u64>,
+}
+
+impl SeriesIds {
+    /// Ids of the series marked `used`, creating missing ones inside `tx`. Returns the ids
+    /// (by index into `series`) and the series created, which enter the cache only once
+    /// `tx` commits.
+    fn resolve(
+        &self,
+        tx: &Transaction<'_>,
+        series: &[(SeriesKey, BTreeMap<String, String>)],
+        used: &[bool],
+    ) -> Result<(Vec<i64>, Created)> {
+        let mut ids: Vec<Option<i64>> = {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            series
+                .iter()
+                .zip(used)
+                .map(|((key, _), used)| used.then(|| cache.get(key).copied()).flatten())
+                .collect()
+        };
+        let mut created = Vec::new();
+        // Series per experiment, counted once per transaction when a series is to be created.
+        let mut counts: HashMap<i64, u64> = HashMap::new();
+        let mut over: Vec<(i64, i64, BTreeMap<String, String>)> = Vec::new();
+        for (index, (key, tags)) in series.iter().enumerate() {
+            if !used[index] || ids[index].is_some() {
+                continue;
+            }
+            let existing: Option<i64> = tx
+                .prepare_cached(
+                    "select series_id from series
+                     where experiment_id = ?1 and measure_type_id = ?2 and tags = ?3",
+                )?
+                .query_row((key.0, key.1, &key.2), |row| row.get(0))
+                .optional()?;
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    if let Some(limit) = self.limit {
+                        let count = match counts.get(&key.0) {
+                            Some(count) => *count,
+                            None => {
+                                let count: i64 = tx
+                                    .prepare_cached(
+                                        "select count(*) from series where experiment_id = ?1",
+                                    )?
+                                    .query_row([key.0], |row| row.get(0))?;
+                                count.max(0) as u64
+                            }
+                        };
+                        if count >= limit {
+                            counts.insert(key.0, count);
+                            over.push((key.0, key.1, tags.clone()));
+                            continue;
+                        }
+                        counts.insert(key.0, count + 1);
+                    }
+                    // The transaction holds the write lock: no one else can have created the
+                    // series since the lookup above.
+                    tx.prepare_cached(
+                        "insert into series (experiment_id, measure_type_id, tags)
+                         values (?1, ?2, ?3) returning series_id",
+                    )?
+                    .query_row((key.0, key.1, &key.2), |row| row.get(0))?
+                }
+            };
+            created.push((key.clone(), id));
+            ids[index] = Some(id);
+        }
+        if let Some(limit) = self.limit
             && !over.is_empty()
         {
             return Err(StoreError::SeriesLimit {
@@ -200,32 +233,70 @@ impl SqliteStore {
                 series: over,
             });
         }
-        Ok((ids, created))
+        Ok((
+            ids.into_iter().map(Option::unwrap_or_default).collect(),
+            created,
+        ))
     }
 
-    /// Inserts measures into `recent_blocks` inside `tx`, numbering them from the shared
-    /// arrival number; returns the series to cache once committed.
-    pub(super) async fn insert_recent(
+    /// Inserts the points of `parts` (in that order) into `recent_blocks` inside `tx`,
+    /// numbering them from the shared arrival number; returns the series to cache once
+    /// committed.
+    pub(super) fn insert_recent(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
-        measures: &[&NewMeasure],
-    ) -> Result<Vec<(SeriesKey, i64)>> {
-        if measures.is_empty() {
+        tx: &Transaction<'_>,
+        batch: &Points,
+        parts: &[usize],
+    ) -> Result<Created> {
+        let ranges = || parts.iter().map(|part| batch.parts[*part].clone());
+        let count: usize = ranges().map(|range| range.len()).sum();
+        if count == 0 {
             return Ok(Vec::new());
         }
-        let (series_ids, created) = self.resolve_series(tx, measures).await?;
-        let first_seq = take_seqs(tx, measures.len()).await?;
-        let mut by_series: HashMap<i64, Vec<Point>> = HashMap::new();
-        for (index, (measure, series_id)) in measures.iter().zip(&series_ids).enumerate() {
-            by_series.entry(*series_id).or_default().push(Point {
-                ts: measure.timestamp_ns,
-                seq: first_seq + index as i64,
-                value: measure.value,
-            });
+        let mut used = vec![false; batch.series.len()];
+        for range in ranges() {
+            for (series, _, _) in &batch.points[range] {
+                used[*series as usize] = true;
+            }
         }
-        let blocks: Vec<(i64, Vec<Point>)> = by_series.into_iter().collect();
-        insert_blocks(tx, &blocks).await?;
+        let (series_ids, created) = self.resolve(tx, &batch.series, &used)?;
+        let mut seq = take_seqs(tx, count)?;
+        let mut blocks: Vec<Vec<Point>> = vec![Vec::new(); batch.series.len()];
+        for range in ranges() {
+            for (series, ts, value) in &batch.points[range] {
+                blocks[*series as usize].push(Point {
+                    ts: *ts,
+                    seq,
+                    value: *value,
+                });
+                seq += 1;
+            }
+        }
+        let blocks: Vec<(i64, &[Point])> = series_ids
+            .iter()
+            .zip(&blocks)
+            .filter(|(_, points)| !points.is_empty())
+            .map(|(id, points)| (*id, points.as_slice()))
+            .collect();
+        insert_blocks(tx, &blocks)?;
         Ok(created)
+    }
+}
+
+impl Points {
+    /// The points in one part.
+    pub(super) fn part_len(&self, part: usize) -> usize {
+        self.parts[part].len()
+    }
+}
+
+impl SqliteStore {
+    /// What a write needs to find and create series.
+    pub(super) fn series_ids(&self) -> SeriesIds {
+        SeriesIds {
+            cache: std::sync::Arc::clone(&self.series_ids),
+            limit: self.max_series_per_experiment,
+        }
     }
 
     /// Tells live views about committed measures (only when someone listens: copying a
@@ -237,7 +308,7 @@ impl SqliteStore {
         }
     }
 
-    pub(super) fn remember_series(&self, created: Vec<(SeriesKey, i64)>) {
+    pub(super) fn remember_series(&self, created: Created) {
         if created.is_empty() {
             return;
         }
@@ -251,29 +322,49 @@ impl SqliteStore {
 #[async_trait]
 impl MeasureStore for SqliteStore {
     async fn append(&self, measures: &[NewMeasure]) -> Result<u64> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let rows: Vec<&NewMeasure> = measures.iter().collect();
-        let created = self.insert_recent(&mut tx, &rows).await?;
-        tx.commit().await?;
+        let mut builder = PointsBuilder::default();
+        builder.part(measures);
+        let points = builder.build();
+        let series = self.series_ids();
+        let created = self
+            .writer
+            .write(move |tx| series.insert_recent(tx, &points, &[0]))
+            .await?;
         self.remember_series(created);
+        let rows: Vec<&NewMeasure> = measures.iter().collect();
         self.publish(&rows);
         Ok(measures.len() as u64)
     }
 
     async fn append_messages(&self, messages: &[(String, Vec<NewMeasure>)]) -> Result<u64> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let keys: Vec<&str> = messages.iter().map(|(key, _)| key.as_str()).collect();
-        let mut fresh = super::deliveries::new_inbox_keys(&mut tx, &keys, now()).await?;
-        let mut rows: Vec<&NewMeasure> = Vec::new();
-        for (key, measures) in messages {
-            // A key twice in one batch (a redelivery racing its original) counts once.
-            if fresh.remove(key) {
-                rows.extend(measures.iter());
-            }
+        let mut builder = PointsBuilder::default();
+        for (_, measures) in messages {
+            builder.part(measures);
         }
-        let created = self.insert_recent(&mut tx, &rows).await?;
-        tx.commit().await?;
+        let points = builder.build();
+        let keys: Vec<String> = messages.iter().map(|(key, _)| key.clone()).collect();
+        let series = self.series_ids();
+        let (stored, created) = self
+            .writer
+            .write(move |tx| {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let mut fresh = super::deliveries::new_inbox_keys(tx, &keys, now())?;
+                // A key twice in one batch (a redelivery racing its original) counts once.
+                let stored: Vec<usize> = keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, key)| fresh.remove(**key))
+                    .map(|(part, _)| part)
+                    .collect();
+                let created = series.insert_recent(tx, &points, &stored)?;
+                Ok((stored, created))
+            })
+            .await?;
         self.remember_series(created);
+        let rows: Vec<&NewMeasure> = stored
+            .iter()
+            .flat_map(|part| messages[*part].1.iter())
+            .collect();
         self.publish(&rows);
         Ok(rows.len() as u64)
     }

@@ -119,7 +119,7 @@ impl Readers {
 }
 
 /// A blob column, borrowed.
-fn blob<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'a [u8]> {
+pub(super) fn blob<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'a [u8]> {
     row.get_ref(index)?.as_blob().map_err(|err| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, err.into())
     })

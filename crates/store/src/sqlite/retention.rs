@@ -2,11 +2,12 @@
 //! whole blocks and chunks where they lie entirely before the cutoff, the rest rewritten.
 
 use mymonit_tsdb::{Point, compact::Cut};
-use sqlx::Row;
+use rusqlite::Transaction;
 
 use super::SqliteStore;
 use super::compaction::{insert_chunks, take_chunk};
 use super::measures::insert_blocks;
+use super::reader::blob;
 use crate::layout::block_points;
 use crate::{MeasureStore, Result};
 
@@ -25,58 +26,58 @@ impl SqliteStore {
         for (experiment_id, days) in rules {
             let cutoff = now_ns.saturating_sub(days.saturating_mul(NS_PER_DAY));
             for series in self.series(experiment_id, None).await? {
-                let (_writer, mut tx) = self.begin_measure_write().await?;
-                let old: Vec<i64> = sqlx::query_scalar(
-                    "delete from recent_blocks where series_id = ? and max_ts < ?
-                     returning point_count",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                dropped += old.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
-                let straddling = sqlx::query(
-                    "delete from recent_blocks where series_id = ? and min_ts < ?
-                     returning block_id, data",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                for block in &straddling {
-                    let points = block_points(block.try_get("block_id")?, block.try_get("data")?)?;
-                    let kept: Vec<Point> =
-                        points.iter().filter(|p| p.ts >= cutoff).copied().collect();
-                    dropped += (points.len() - kept.len()) as u64;
-                    if !kept.is_empty() {
-                        insert_blocks(&mut tx, &[(series.series_id, kept)]).await?;
-                    }
-                }
-                let whole: Vec<i64> = sqlx::query_scalar(
-                    "delete from chunks where series_id = ? and end_ns < ? returning point_count",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                dropped += whole.iter().map(|n| n.max(&0).unsigned_abs()).sum::<u64>();
-                let straddling: Vec<i64> = sqlx::query_scalar(
-                    "select chunk_id from chunks where series_id = ? and start_ns < ?",
-                )
-                .bind(series.series_id)
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                for chunk_id in straddling {
-                    let points = take_chunk(&mut tx, chunk_id).await?;
-                    let kept: Vec<Point> =
-                        points.iter().filter(|p| p.ts >= cutoff).copied().collect();
-                    dropped += (points.len() - kept.len()) as u64;
-                    insert_chunks(&mut tx, series.series_id, &kept, Cut::Evenly).await?;
-                }
-                tx.commit().await?;
+                let series_id = series.series_id;
+                dropped += self
+                    .writer
+                    .write(move |tx| expire_series(tx, series_id, cutoff))
+                    .await?;
             }
         }
         Ok(dropped)
     }
+}
+
+/// Drops a series' points before `cutoff` inside `tx`; returns how many.
+fn expire_series(tx: &Transaction<'_>, series_id: i64, cutoff: i64) -> Result<u64> {
+    let counted = |sql: &str| -> Result<u64> {
+        let mut statement = tx.prepare(sql)?;
+        let counts = statement.query_map((series_id, cutoff), |row| row.get::<_, i64>(0))?;
+        let mut total = 0u64;
+        for count in counts {
+            total += count?.max(0).unsigned_abs();
+        }
+        Ok(total)
+    };
+    let mut dropped = counted(
+        "delete from recent_blocks where series_id = ?1 and max_ts < ?2 returning point_count",
+    )?;
+    let straddling: Vec<(i64, Vec<Point>)> = tx
+        .prepare("delete from recent_blocks where series_id = ?1 and min_ts < ?2 returning block_id, data")?
+        .query_map((series_id, cutoff), |row| Ok((row.get(0)?, blob(row, 1)?.to_vec())))?
+        .map(|row| {
+            let (block_id, data) = row?;
+            block_points(block_id, &data)
+                .map(|points| (block_id, points))
+        })
+        .collect::<Result<_>>()?;
+    for (_, points) in &straddling {
+        let kept: Vec<Point> = points.iter().filter(|p| p.ts >= cutoff).copied().collect();
+        dropped += (points.len() - kept.len()) as u64;
+        if !kept.is_empty() {
+            insert_blocks(tx, &[(series_id, &kept)])?;
+        }
+    }
+    dropped +=
+        counted("delete from chunks where series_id = ?1 and end_ns < ?2 returning point_count")?;
+    let straddling: Vec<i64> = tx
+        .prepare("select chunk_id from chunks where series_id = ?1 and start_ns < ?2")?
+        .query_map((series_id, cutoff), |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for chunk_id in straddling {
+        let points = take_chunk(tx, chunk_id)?;
+        let kept: Vec<Point> = points.iter().filter(|p| p.ts >= cutoff).copied().collect();
+        dropped += (points.len() - kept.len()) as u64;
+        insert_chunks(tx, series_id, &kept, Cut::Evenly)?;
+    }
+    Ok(dropped)
 }

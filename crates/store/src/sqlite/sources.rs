@@ -5,6 +5,9 @@ use async_trait::async_trait;
 use mymonit_model::{measure::NewMeasure, source::Source};
 use sqlx::AssertSqlSafe;
 
+use rusqlite::OptionalExtension;
+
+use super::measures::PointsBuilder;
 use super::{SqliteStore, source_from_row};
 use crate::{
     Result,
@@ -138,45 +141,79 @@ impl SourceStore for SqliteStore {
     }
 
     async fn commit_pull(&self, pulled: &Pulled) -> Result<PullOutcome> {
-        let (_writer, mut tx) = self.begin_measure_write().await?;
-        let holder: Option<(Option<String>, Option<i64>)> =
-            sqlx::query_as("select lease_owner, cursor from sources where source_id = ?")
-                .bind(pulled.source_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match holder {
-            Some((Some(owner), cursor))
-                if owner == pulled.owner && cursor == pulled.from_cursor => {}
-            _ => return Ok(PullOutcome::Superseded),
+        let mut builder = PointsBuilder::default();
+        builder.part(&pulled.points);
+        for (_, measures) in &pulled.keyed {
+            builder.part(measures);
         }
-        let keys: Vec<&str> = pulled.keyed.iter().map(|(key, _)| key.as_str()).collect();
-        let mut fresh =
-            super::deliveries::new_inbox_keys(&mut tx, &keys, pulled.now_ms / 1_000).await?;
-        let mut rows: Vec<&NewMeasure> = pulled.points.iter().collect();
-        for (key, measures) in &pulled.keyed {
-            if fresh.remove(key) {
-                rows.extend(measures.iter());
-            }
-        }
-        let created = self.insert_recent(&mut tx, &rows).await?;
-        sqlx::query(
-            "update sources set cursor = ?, history_from = coalesce(?, history_from),
-                 backlog_secs = ?, last_success_ms = ?, failures = 0,
-                 points_fetched = points_fetched + ?, next_fetch_ms = ?,
-                 lease_owner = null, lease_until_ms = null
-             where source_id = ?",
-        )
-        .bind(pulled.cursor)
-        .bind(pulled.history_from)
-        .bind(pulled.backlog_secs)
-        .bind(pulled.now_ms)
-        .bind(rows.len() as i64)
-        .bind(pulled.next_fetch_ms)
-        .bind(pulled.source_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let points = builder.build();
+        let keys: Vec<String> = pulled.keyed.iter().map(|(key, _)| key.clone()).collect();
+        let (source_id, owner, from_cursor) =
+            (pulled.source_id, pulled.owner.clone(), pulled.from_cursor);
+        let (cursor, history_from, backlog_secs, now_ms, next_fetch_ms) = (
+            pulled.cursor,
+            pulled.history_from,
+            pulled.backlog_secs,
+            pulled.now_ms,
+            pulled.next_fetch_ms,
+        );
+        let series = self.series_ids();
+        let written = self
+            .writer
+            .write(move |tx| {
+                let holder: Option<(Option<String>, Option<i64>)> = tx
+                    .prepare_cached("select lease_owner, cursor from sources where source_id = ?1")?
+                    .query_row([source_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                match holder {
+                    Some((Some(holder), cursor)) if holder == owner && cursor == from_cursor => {}
+                    _ => return Ok(None),
+                }
+                let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let mut fresh = super::deliveries::new_inbox_keys(tx, &key_refs, now_ms / 1_000)?;
+                // Part 0 holds the points no later fetch reads again; each keyed part follows.
+                let mut stored = vec![0];
+                stored.extend(
+                    keys.iter()
+                        .enumerate()
+                        .filter(|(_, key)| fresh.remove(key.as_str()))
+                        .map(|(index, _)| index + 1),
+                );
+                let created = series.insert_recent(tx, &points, &stored)?;
+                let count = stored
+                    .iter()
+                    .map(|part| points.part_len(*part))
+                    .sum::<usize>();
+                tx.prepare_cached(
+                    "update sources set cursor = ?1, history_from = coalesce(?2, history_from),
+                         backlog_secs = ?3, last_success_ms = ?4, failures = 0,
+                         points_fetched = points_fetched + ?5, next_fetch_ms = ?6,
+                         lease_owner = null, lease_until_ms = null
+                     where source_id = ?7",
+                )?
+                .execute((
+                    cursor,
+                    history_from,
+                    backlog_secs,
+                    now_ms,
+                    count as i64,
+                    next_fetch_ms,
+                    source_id,
+                ))?;
+                Ok(Some((stored, created)))
+            })
+            .await?;
+        let Some((stored, created)) = written else {
+            return Ok(PullOutcome::Superseded);
+        };
         self.remember_series(created);
+        let rows: Vec<&NewMeasure> = stored
+            .iter()
+            .flat_map(|part| match part {
+                0 => pulled.points.iter(),
+                keyed => pulled.keyed[keyed - 1].1.iter(),
+            })
+            .collect();
         self.publish(&rows);
         Ok(PullOutcome::Stored(rows.len() as u64))
     }
