@@ -44,7 +44,10 @@ impl SqliteStore {
                 let free: i64 = tx.query_row("pragma freelist_count", [], |row| row.get(0))?;
                 let pages: i64 = tx.query_row("pragma page_count", [], |row| row.get(0))?;
                 if worth_shrinking(free, pages, drained) {
-                    tx.execute_batch("pragma incremental_vacuum")?;
+                    // The pragma frees one page a step, returning a row for each.
+                    let mut vacuum = tx.prepare("pragma incremental_vacuum")?;
+                    let mut freed = vacuum.query([])?;
+                    while freed.next()?.is_some() {}
                 }
                 Ok(())
             })

@@ -1,4 +1,5 @@
-//! What only the SQLite backend does: moving the first release's row-per-measure table.
+//! What only the SQLite backend does: moving the first release's row-per-measure table, and
+//! giving the pages compaction freed back to the file system.
 
 use std::collections::BTreeMap;
 
@@ -83,4 +84,53 @@ async fn measures_of_the_first_layout_move_into_the_time_series_store() {
     let series = store.series(experiment.experiment_id, None).await.unwrap();
     assert_eq!(series.len(), 2);
     assert_eq!(series[1].tags["host"], "lab1");
+}
+
+fn per_second(experiment_id: i64, seconds: std::ops::Range<i64>) -> Vec<NewMeasure> {
+    // 2024-01-01T00:00:00Z: quarters of an hour start at multiples of 900 s from here.
+    let start = 1_704_067_200;
+    seconds
+        .map(|second| NewMeasure {
+            experiment_id,
+            measure_type_id: 1,
+            timestamp_ns: (start + second) * 1_000_000_000,
+            value: second as f64 / 4.0,
+            tags: BTreeMap::new(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_freed_by_a_compaction_that_caught_up_go_back_to_the_file_system() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("burst").await.unwrap();
+    for batch in 0..40 {
+        store
+            .append(&per_second(
+                experiment.experiment_id,
+                batch * 5_000..(batch + 1) * 5_000,
+            ))
+            .await
+            .unwrap();
+    }
+    let free = |store: &SqliteStore| {
+        let pool = store.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("pragma freelist_count")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(free(&store).await, 0);
+    store.compact(1 << 20).await.unwrap();
+    assert!(
+        free(&store).await <= 64,
+        "{} free pages kept after the compaction drained the recent points",
+        free(&store).await
+    );
+    assert_eq!(
+        everything(&store, experiment.experiment_id).await.len(),
+        100_000
+    );
 }
