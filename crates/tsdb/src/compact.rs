@@ -127,6 +127,31 @@ pub fn pieces(points: &[Point], cut: Cut) -> Vec<&[Point]> {
     out
 }
 
+/// [`pieces`] as ranges of `points`' indices.
+pub fn piece_ranges(points: &[Point], cut: Cut) -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    pieces(points, cut)
+        .iter()
+        .map(|piece| {
+            let range = start..start + piece.len();
+            start = range.end;
+            range
+        })
+        .collect()
+}
+
+/// Whether `piece` holds exactly the points of a stored chunk (`stored`): the same keys and
+/// the same values, bit for bit. A replaced chunk whose points come back as the first piece
+/// of the merge (new points that follow a series' last chunk across a round time) can then
+/// stay as it is stored.
+pub fn same_points(piece: &[Point], stored: &[Point]) -> bool {
+    piece.len() == stored.len()
+        && piece
+            .iter()
+            .zip(stored)
+            .all(|(a, b)| a.key() == b.key() && a.value.to_bits() == b.value.to_bits())
+}
+
 /// The fewest points a round period must hold on average for chunks to end at its
 /// boundaries (so that alignment does not make chunks small).
 pub const MIN_FULL_POINTS: usize = chunk::TARGET_POINTS * 3 / 4;
@@ -358,5 +383,48 @@ mod tests {
         let even: Vec<usize> = pieces(&rows, Cut::Evenly).iter().map(|p| p.len()).collect();
         assert_eq!(even.len(), 2);
         assert!(even.iter().all(|&n| n == rows.len() / 2));
+    }
+
+    #[test]
+    fn piece_ranges_cover_the_points_in_order() {
+        let second = 1_000_000_000;
+        // Three quarters of an hour at a point a second: cut at the quarters.
+        let run: Vec<Point> = (0..2_700)
+            .map(|i| Point {
+                ts: i * second,
+                seq: i,
+                value: i as f64,
+            })
+            .collect();
+        let ranges = piece_ranges(&run, Cut::FullFirst);
+        assert_eq!(ranges, vec![0..900, 900..1_800, 1_800..2_700]);
+        let cut = pieces(&run, Cut::FullFirst);
+        assert!(
+            ranges
+                .iter()
+                .zip(&cut)
+                .all(|(range, piece)| &run[range.clone()] == *piece)
+        );
+    }
+
+    #[test]
+    fn same_points_compares_keys_and_value_bits() {
+        let stored = points(&[(1, 1), (2, 2)]);
+        assert!(same_points(&stored, &stored.clone()));
+        assert!(!same_points(&stored[..1], &stored));
+        let mut moved = stored.clone();
+        moved[1].seq = 3;
+        assert!(!same_points(&moved, &stored));
+        let mut negative_zero = stored.clone();
+        negative_zero[0].value = -0.0;
+        assert!(!same_points(&negative_zero, &stored));
+        let nan: Vec<Point> = stored
+            .iter()
+            .map(|p| Point {
+                value: f64::NAN,
+                ..*p
+            })
+            .collect();
+        assert!(same_points(&nan, &nan.clone()));
     }
 }

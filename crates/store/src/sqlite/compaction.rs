@@ -1,7 +1,7 @@
 //! Compaction on SQLite: recent blocks move into compressed chunks of one series, placed as
 //! `mymonit_tsdb::compact::plan` says, in one transaction (see the module `measures`).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use mymonit_tsdb::{
     Point,
@@ -79,10 +79,12 @@ fn compact_oldest(tx: &Transaction<'_>, max_points: usize) -> Result<CompactionR
         return Ok(CompactionReport::default());
     };
     let mut report = CompactionReport::default();
+    let mut pending = Vec::new();
     for (series_id, mut points) in by_series {
         points.sort_by_key(Point::key);
-        report.add(compact_series(tx, series_id, &points)?);
+        report.add(place_series(tx, series_id, &points, &mut pending)?);
     }
+    report.chunks_written += write_pending(tx, &pending)?;
     tx.prepare_cached("delete from recent_blocks where block_id <= ?1")?
         .execute([last_block])?;
     Ok(report)
@@ -107,40 +109,45 @@ pub(super) fn insert_chunks(
     points: &[Point],
     cut: Cut,
 ) -> Result<u64> {
-    let mut insert = tx.prepare_cached(
-        "insert into chunks (series_id, start_ns, start_seq, end_ns, end_seq, point_count,
-                             sum, min, max, m2, first, last, data)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?;
     let mut written = 0;
     for piece in compact::pieces(points, cut) {
-        let Some(summary) = Summary::of(piece) else {
-            continue;
-        };
-        insert.execute((
-            series_id,
-            summary.start.0,
-            summary.start.1,
-            summary.end.0,
-            summary.end.1,
-            summary.count as i64,
-            summary.sum,
-            summary.min,
-            summary.max,
-            summary.m2,
-            summary.first,
-            summary.last,
-            chunk::encode(piece),
-        ))?;
-        written += 1;
+        written += u64::from(insert_chunk(tx, series_id, piece)?);
     }
     Ok(written)
 }
 
-/// Decodes a stored chunk and deletes it (its points are about to be written again).
-pub(super) fn take_chunk(tx: &Transaction<'_>, chunk_id: i64) -> Result<Vec<Point>> {
-    let mut delete = tx.prepare_cached("delete from chunks where chunk_id = ?1 returning data")?;
-    let mut rows = delete.query([chunk_id])?;
+/// Writes one piece of sorted points as a chunk; returns whether there was one to write.
+fn insert_chunk(tx: &Transaction<'_>, series_id: i64, piece: &[Point]) -> Result<bool> {
+    let Some(summary) = Summary::of(piece) else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "insert into chunks (series_id, start_ns, start_seq, end_ns, end_seq, point_count,
+                             sum, min, max, m2, first, last, data)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute((
+        series_id,
+        summary.start.0,
+        summary.start.1,
+        summary.end.0,
+        summary.end.1,
+        summary.count as i64,
+        summary.sum,
+        summary.min,
+        summary.max,
+        summary.m2,
+        summary.first,
+        summary.last,
+        chunk::encode(piece),
+    ))?;
+    Ok(true)
+}
+
+/// A stored chunk's points.
+fn read_chunk(tx: &Transaction<'_>, chunk_id: i64) -> Result<Vec<Point>> {
+    let mut select = tx.prepare_cached("select data from chunks where chunk_id = ?1")?;
+    let mut rows = select.query([chunk_id])?;
     let Some(row) = rows.next()? else {
         return Err(rusqlite::Error::QueryReturnedNoRows.into());
     };
@@ -150,12 +157,35 @@ pub(super) fn take_chunk(tx: &Transaction<'_>, chunk_id: i64) -> Result<Vec<Poin
         .collect())
 }
 
-/// Writes a series' recent points (sorted by key) into its chunks, as
-/// [`compact::plan`] places them.
-fn compact_series(
+fn delete_chunk(tx: &Transaction<'_>, chunk_id: i64) -> Result<()> {
+    tx.prepare_cached("delete from chunks where chunk_id = ?1")?
+        .execute([chunk_id])?;
+    Ok(())
+}
+
+/// Decodes a stored chunk and deletes it (its points are about to be written again).
+pub(super) fn take_chunk(tx: &Transaction<'_>, chunk_id: i64) -> Result<Vec<Point>> {
+    let points = read_chunk(tx, chunk_id)?;
+    delete_chunk(tx, chunk_id)?;
+    Ok(points)
+}
+
+/// A series' chunks to write: sorted points and the pieces they are cut into.
+struct Pending {
+    series_id: i64,
+    points: Vec<Point>,
+    pieces: Vec<Range<usize>>,
+}
+
+/// Places a series' recent points (sorted by key) as [`compact::plan`] says: deletes the
+/// chunks they replace and adds what is to be written to `pending`. A replaced chunk whose
+/// points come back unchanged as the first piece stays as it is stored: new points that
+/// follow a series' last chunk across a round time would otherwise rewrite it every pass.
+fn place_series(
     tx: &Transaction<'_>,
     series_id: i64,
     rows: &[Point],
+    pending: &mut Vec<Pending>,
 ) -> Result<CompactionReport> {
     let (Some(low), Some(high)) = (rows.first().map(Point::key), rows.last().map(Point::key))
     else {
@@ -182,16 +212,63 @@ fn compact_series(
         ..CompactionReport::default()
     };
     for placement in compact::plan(rows, overlapping, last) {
-        let points = match placement.replaces {
+        let (points, pieces) = match placement.replaces {
             Some(chunk_id) => {
-                report.chunks_replaced += 1;
-                compact::merge(placement.points, take_chunk(tx, chunk_id)?)
+                let stored = read_chunk(tx, chunk_id)?;
+                let merged = compact::merge(placement.points, stored.iter().copied());
+                let mut pieces = compact::piece_ranges(&merged, placement.cut);
+                let stays = pieces
+                    .first()
+                    .is_some_and(|first| compact::same_points(&merged[first.clone()], &stored));
+                if stays {
+                    pieces.remove(0);
+                } else {
+                    delete_chunk(tx, chunk_id)?;
+                    report.chunks_replaced += 1;
+                }
+                (merged, pieces)
             }
-            None => placement.points,
+            None => {
+                let pieces = compact::piece_ranges(&placement.points, placement.cut);
+                (placement.points, pieces)
+            }
         };
-        report.chunks_written += insert_chunks(tx, series_id, &points, placement.cut)?;
+        pending.push(Pending {
+            series_id,
+            points,
+            pieces,
+        });
     }
     Ok(report)
+}
+
+/// Writes the pending chunks, each series' last one after all the others; returns how many.
+/// A series' last chunk is the one the next pass most likely replaces (its round time is not
+/// over yet). Written last, the space its replacement frees lies in the table's last pages,
+/// which the next chunks fill; among the other chunks it would stay a hole in its page.
+fn write_pending(tx: &Transaction<'_>, pending: &[Pending]) -> Result<u64> {
+    let pieces: Vec<(i64, &[Point])> = pending
+        .iter()
+        .flat_map(|write| {
+            write
+                .pieces
+                .iter()
+                .map(|range| (write.series_id, &write.points[range.clone()]))
+        })
+        .collect();
+    let last_of_its_series = |index: usize| {
+        pieces
+            .get(index + 1)
+            .is_none_or(|next| next.0 != pieces[index].0)
+    };
+    let (lasts, others): (Vec<usize>, Vec<usize>) =
+        (0..pieces.len()).partition(|index| last_of_its_series(*index));
+    let mut written = 0;
+    for index in others.into_iter().chain(lasts) {
+        let (series_id, piece) = pieces[index];
+        written += u64::from(insert_chunk(tx, series_id, piece)?);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! What only the SQLite backend does: moving the first release's row-per-measure table, and
-//! giving the pages compaction freed back to the file system.
+//! What only the SQLite backend does: moving the first release's row-per-measure table,
+//! giving the pages compaction freed back to the file system, and leaving a series' last
+//! chunk in place when new points follow it across a round time.
 
 use std::collections::BTreeMap;
 
@@ -133,4 +134,46 @@ async fn pages_freed_by_a_compaction_that_caught_up_go_back_to_the_file_system()
         everything(&store, experiment.experiment_id).await.len(),
         100_000
     );
+}
+
+async fn chunk_ids(store: &SqliteStore) -> Vec<(i64, i64)> {
+    sqlx::query_as("select chunk_id, point_count from chunks order by start_ns")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_last_chunk_that_new_points_follow_across_a_quarter_stays_as_stored() {
+    let (_dir, store) = open().await;
+    let experiment = store.create_experiment("dense").await.unwrap();
+    let id = experiment.experiment_id;
+    store.append(&per_second(id, 0..900)).await.unwrap();
+    store.compact(1 << 20).await.unwrap();
+    let first = chunk_ids(&store).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, 900);
+    // The next quarter: merged with the last chunk, the first piece is that chunk again.
+    store.append(&per_second(id, 900..1_800)).await.unwrap();
+    let report = store.compact(1 << 20).await.unwrap();
+    assert_eq!((report.chunks_written, report.chunks_replaced), (1, 0));
+    let second = chunk_ids(&store).await;
+    assert_eq!(second.len(), 2);
+    assert_eq!(second[0], first[0], "the stored quarter was written again");
+    assert_eq!(second[1].1, 900);
+    // A late point inside the first quarter still rewrites it.
+    let mut late = per_second(id, 10..11);
+    late[0].timestamp_ns += 500_000_000;
+    store.append(&late).await.unwrap();
+    let report = store.compact(1 << 20).await.unwrap();
+    assert_eq!(report.chunks_replaced, 1);
+    let third = chunk_ids(&store).await;
+    assert_eq!(third.len(), 2);
+    assert_ne!(third[0].0, first[0].0);
+    assert_eq!((third[0].1, third[1]), (901, second[1]));
+    let all = everything(&store, id).await;
+    assert_eq!(all.len(), 1_801);
+    assert!(all.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    assert_eq!(all[11].3, 2.5, "the late point");
+    assert_eq!(all[1_800].3, 1_799.0 / 4.0);
 }
