@@ -22,6 +22,20 @@ use crate::{Account, MetaStore, Result, StoreError};
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "mymonit.db";
 
+/// How long a connection waits for another process's write lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A blocking connection of its own (reads, the measures' writer) to the database at `path`,
+/// without SQLite's mutex: each is used by one thread at a time.
+fn blocking_connection(path: &Path, flags: rusqlite::OpenFlags) -> Result<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open_with_flags(
+        path,
+        flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(connection)
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// MyMonit's stores on one SQLite database.
@@ -66,7 +80,7 @@ impl SqliteStore {
             // NORMAL is durable in WAL mode except for the last transactions on power loss,
             // which is the usual trade; a process crash loses nothing.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             // Takes effect for new databases: compaction frees the pages of recent points,
             // and the compactor gives a large free list back to the file system.
             .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)

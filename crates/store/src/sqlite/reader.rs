@@ -11,7 +11,6 @@ use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
 };
 
 use mymonit_model::{Experiment, MeasureType, User, measure::MeasurePage};
@@ -46,11 +45,7 @@ impl Readers {
     }
 
     fn open(&self) -> Result<Connection> {
-        let connection = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+        let connection = super::blocking_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         // Statements of reads are few and repeated: keep them all prepared.
         connection.set_prepared_statement_cache_capacity(32);
         Ok(connection)

@@ -10,7 +10,6 @@
 use std::{
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
 };
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -44,11 +43,7 @@ impl Writer {
     }
 
     fn open(&self) -> Result<Connection> {
-        let connection = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+        let connection = super::blocking_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         // As the store's other connections: durable in WAL mode but for the last transactions
         // on power loss; a process crash loses nothing.
         connection.pragma_update(None, "synchronous", "NORMAL")?;
