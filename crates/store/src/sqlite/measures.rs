@@ -104,6 +104,13 @@ pub(super) struct Points {
     parts: Vec<Range<usize>>,
 }
 
+impl Points {
+    /// The points in one part.
+    pub(super) fn part_len(&self, part: usize) -> usize {
+        self.parts[part].len()
+    }
+}
+
 /// Builds [`Points`], finding each series once per batch: keyed by the borrowed tags, the
 /// tags' JSON text (the stored key) is built once per series and batch, not once per point.
 #[derive(Default)]
@@ -280,13 +287,6 @@ impl SeriesIds {
             .collect();
         insert_blocks(tx, &blocks)?;
         Ok(created)
-    }
-}
-
-impl Points {
-    /// The points in one part.
-    pub(super) fn part_len(&self, part: usize) -> usize {
-        self.parts[part].len()
     }
 }
 
