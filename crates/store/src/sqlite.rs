@@ -36,6 +36,16 @@ fn blocking_connection(path: &Path, flags: rusqlite::OpenFlags) -> Result<rusqli
     Ok(connection)
 }
 
+/// Runs `work` on a blocking thread (`what` names it in the error if that thread panicked).
+async fn on_blocking_thread<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| {
+        StoreError::Io(std::io::Error::other(format!("{what} task failed: {err}")))
+    })?
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// MyMonit's stores on one SQLite database.

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, Transactio
 use crate::layout::{
     FetchedChunk, SeriesCursor, Step, block_points, empty_page, merge_step, push_point,
 };
-use crate::{Account, MeasureQuery, Result, Series, StoreError, tags_from_json};
+use crate::{Account, MeasureQuery, Result, Series, tags_from_json};
 
 /// Idle read connections kept for later reads.
 const MAX_IDLE: usize = 8;
@@ -66,11 +66,7 @@ impl Readers {
         read: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || readers.run(read))
-            .await
-            .map_err(|err| {
-                StoreError::Io(std::io::Error::other(format!("read task failed: {err}")))
-            })?
+        super::on_blocking_thread("read", move || readers.run(read)).await
     }
 
     /// Runs `read`, a few index lookups (a request's account, token and experiment checks),

@@ -64,11 +64,7 @@ impl Writer {
         let writer = Arc::clone(self);
         // The connection's mutex, taken on the blocking thread, keeps the write exclusive even
         // if this future is dropped while the write runs.
-        tokio::task::spawn_blocking(move || writer.run(write))
-            .await
-            .map_err(|err| {
-                StoreError::Io(std::io::Error::other(format!("write task failed: {err}")))
-            })?
+        super::on_blocking_thread("write", move || writer.run(write)).await
     }
 
     fn run<T>(&self, write: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
