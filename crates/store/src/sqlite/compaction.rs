@@ -28,31 +28,36 @@ fn worth_shrinking(free: i64, pages: i64, drained: bool) -> bool {
 
 impl SqliteStore {
     /// Compacts the oldest blocks, about `max_points` points, in one transaction: they are read
-    /// in arrival order, written into their series' chunks, and deleted as one range.
+    /// in arrival order, written into their series' chunks, and deleted as one range; then a
+    /// large free list goes back to the file system, in the same transaction.
     pub(super) async fn compact_batch(&self, max_points: usize) -> Result<CompactionReport> {
         self.writer
-            .write(move |tx| compact_oldest(tx, max_points))
-            .await
-    }
-
-    /// Gives a large free list back to the file system (databases created with incremental
-    /// auto-vacuum; a no-op otherwise). `drained`: the compaction that just ran left no recent
-    /// points behind.
-    pub(super) async fn shrink_if_sparse(&self, drained: bool) -> Result<()> {
-        self.writer
             .write(move |tx| {
-                let free: i64 = tx.query_row("pragma freelist_count", [], |row| row.get(0))?;
-                let pages: i64 = tx.query_row("pragma page_count", [], |row| row.get(0))?;
-                if worth_shrinking(free, pages, drained) {
-                    // The pragma frees one page a step, returning a row for each.
-                    let mut vacuum = tx.prepare("pragma incremental_vacuum")?;
-                    let mut freed = vacuum.query([])?;
-                    while freed.next()?.is_some() {}
+                let report = compact_oldest(tx, max_points)?;
+                if report.points > 0 {
+                    // A batch that was not full took every recent point there was.
+                    let drained = report.points < max_points.max(1) as u64;
+                    shrink_if_sparse(tx, drained)?;
                 }
-                Ok(())
+                Ok(report)
             })
             .await
     }
+}
+
+/// Gives a large free list back to the file system (databases created with incremental
+/// auto-vacuum; a no-op otherwise). `drained`: the compaction that just ran left no recent
+/// points behind.
+fn shrink_if_sparse(tx: &Transaction<'_>, drained: bool) -> Result<()> {
+    let free: i64 = tx.query_row("pragma freelist_count", [], |row| row.get(0))?;
+    let pages: i64 = tx.query_row("pragma page_count", [], |row| row.get(0))?;
+    if worth_shrinking(free, pages, drained) {
+        // The pragma frees one page a step, returning a row for each.
+        let mut vacuum = tx.prepare("pragma incremental_vacuum")?;
+        let mut freed = vacuum.query([])?;
+        while freed.next()?.is_some() {}
+    }
+    Ok(())
 }
 
 /// [`SqliteStore::compact_batch`] inside `tx`.

@@ -476,13 +476,7 @@ impl MeasureStore for SqliteStore {
     }
 
     async fn compact(&self, max_points: usize) -> Result<CompactionReport> {
-        let report = self.compact_batch(max_points).await?;
-        if report.points > 0 {
-            // A batch that was not full took every recent point there was.
-            let drained = report.points < max_points.max(1) as u64;
-            self.shrink_if_sparse(drained).await?;
-        }
-        Ok(report)
+        self.compact_batch(max_points).await
     }
 
     async fn storage_stats(&self) -> Result<crate::StorageStats> {
