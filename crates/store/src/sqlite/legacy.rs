@@ -45,7 +45,6 @@ fn move_rows(tx: &Transaction<'_>) -> Result<usize> {
         [],
     )?;
     let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
-    let mut moved = 0;
     {
         let mut select = tx.prepare(
             "select m.seq, s.series_id, m.ts_ns, m.value from measures m
@@ -61,7 +60,6 @@ fn move_rows(tx: &Transaction<'_>) -> Result<usize> {
                 seq: row.get(0)?,
                 value: row.get(3)?,
             });
-            moved += 1;
         }
     }
     let blocks: Vec<(i64, &[Point])> = by_series
@@ -74,5 +72,5 @@ fn move_rows(tx: &Transaction<'_>) -> Result<usize> {
         .collect();
     insert_blocks(tx, &blocks)?;
     tx.execute("drop table measures", [])?;
-    Ok(moved)
+    Ok(by_series.values().map(Vec::len).sum())
 }

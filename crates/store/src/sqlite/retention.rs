@@ -51,16 +51,15 @@ fn expire_series(tx: &Transaction<'_>, series_id: i64, cutoff: i64) -> Result<u6
     let mut dropped = counted(
         "delete from recent_blocks where series_id = ?1 and max_ts < ?2 returning point_count",
     )?;
-    let straddling: Vec<(i64, Vec<Point>)> = tx
+    let straddling: Vec<Vec<Point>> = tx
         .prepare("delete from recent_blocks where series_id = ?1 and min_ts < ?2 returning block_id, data")?
         .query_map((series_id, cutoff), |row| Ok((row.get(0)?, blob(row, 1)?.to_vec())))?
         .map(|row| {
             let (block_id, data) = row?;
             block_points(block_id, &data)
-                .map(|points| (block_id, points))
         })
         .collect::<Result<_>>()?;
-    for (_, points) in &straddling {
+    for points in &straddling {
         let kept: Vec<Point> = points.iter().filter(|p| p.ts >= cutoff).copied().collect();
         dropped += (points.len() - kept.len()) as u64;
         if !kept.is_empty() {
