@@ -36,6 +36,18 @@ fn blocking_connection(path: &Path, flags: rusqlite::OpenFlags) -> Result<rusqli
     Ok(connection)
 }
 
+/// A multi-row insert's `values` list: the tuple `row` (such as `(?, ?)`) `rows` times.
+fn values_list(row: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity((row.len() + 1) * rows);
+    for index in 0..rows {
+        if index > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql
+}
+
 /// Runs `work` on a blocking thread (`what` names it in the error if that thread panicked).
 async fn on_blocking_thread<T: Send + 'static>(
     what: &str,

@@ -28,17 +28,12 @@ impl AuditStore for SqliteStore {
             records.push(record);
         }
         for rows in records.chunks(64) {
-            let mut sql = String::from(
+            let sql = format!(
                 "insert into audit_log (seq, at_ns, actor_id, actor_role, action, target, status,
                                         outcome, request_id, client, detail, prev_hash, hash)
-                 values ",
+                 values {}",
+                super::values_list("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.len())
             );
-            for index in 0..rows.len() {
-                if index > 0 {
-                    sql.push(',');
-                }
-                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for record in rows {
                 let event = &record.event;

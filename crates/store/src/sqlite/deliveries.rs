@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Transaction};
 use sqlx::Row;
 
 use super::measures::PointsBuilder;
-use super::{SqliteStore, now};
+use super::{SqliteStore, now, values_list};
 use crate::{BodyHash, ConsumerBatch, DeliveryKey, DeliveryOutcome, OpenSession, Result};
 
 /// Rows per multi-row insert into `amqp_unacked` (4 parameters each).
@@ -51,18 +51,6 @@ fn holders(tx: &Transaction<'_>, session_id: i64, body_hash: &[u8]) -> Result<Ve
     Ok(names)
 }
 
-/// A multi-row insert's `values` list: `rows` times the tuple `row`.
-fn values(row: &str, rows: usize) -> String {
-    let mut sql = String::with_capacity((row.len() + 1) * rows);
-    for index in 0..rows {
-        if index > 0 {
-            sql.push(',');
-        }
-        sql.push_str(row);
-    }
-    sql
-}
-
 /// Inserts the bodies a batch stored without a message id.
 fn remember_bodies(
     tx: &Transaction<'_>,
@@ -74,7 +62,7 @@ fn remember_bodies(
     for rows in bodies.chunks(UNACKED_INSERT_ROWS) {
         let mut insert = tx.prepare_cached(&format!(
             "insert into amqp_unacked (session_id, batch_no, body_hash, stored_at) values {}",
-            values("(?, ?, ?, ?)", rows.len())
+            values_list("(?, ?, ?, ?)", rows.len())
         ))?;
         for (index, body) in rows.iter().enumerate() {
             insert.raw_bind_parameter(index * 4 + 1, session_id)?;
@@ -99,7 +87,7 @@ pub(super) fn new_inbox_keys(
         let mut insert = tx.prepare_cached(&format!(
             "insert into inbox (message_key, processed_at) values {}
              on conflict do nothing returning message_key",
-            values("(?, ?)", rows.len())
+            values_list("(?, ?)", rows.len())
         ))?;
         for (index, key) in rows.iter().enumerate() {
             insert.raw_bind_parameter(index * 2 + 1, key)?;

@@ -33,16 +33,11 @@ use crate::{
 const INSERT_CHUNK: usize = 128;
 
 fn multi_row_insert(rows: usize) -> String {
-    let mut sql = String::from(
-        "insert into recent_blocks (series_id, point_count, min_ts, max_ts, last_seq, data) values ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?)");
-    }
-    sql
+    format!(
+        "insert into recent_blocks (series_id, point_count, min_ts, max_ts, last_seq, data) \
+         values {}",
+        super::values_list("(?, ?, ?, ?, ?, ?)", rows)
+    )
 }
 
 /// Takes `count` arrival numbers inside `tx` (which holds the database's write lock, so two
