@@ -76,7 +76,7 @@ fn remember_bodies(
 }
 
 /// Inserts message keys into the inbox; returns those that were not there yet.
-pub(super) fn new_inbox_keys(
+fn new_inbox_keys(
     tx: &Transaction<'_>,
     keys: &[&str],
     processed_at: i64,
@@ -99,6 +99,25 @@ pub(super) fn new_inbox_keys(
         }
     }
     Ok(fresh)
+}
+
+/// Inserts the keys of keyed parts into the inbox; returns the parts whose key was new,
+/// numbered from `first_part` (a key twice in one batch, a redelivery racing its original,
+/// counts once).
+pub(super) fn new_keyed_parts(
+    tx: &Transaction<'_>,
+    keys: &[String],
+    processed_at: i64,
+    first_part: usize,
+) -> Result<Vec<usize>> {
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut fresh = new_inbox_keys(tx, &key_refs, processed_at)?;
+    Ok(keys
+        .iter()
+        .enumerate()
+        .filter(|(_, key)| fresh.remove(key.as_str()))
+        .map(|(index, _)| first_part + index)
+        .collect())
 }
 
 /// The inbox key of an AMQP message id.
@@ -127,11 +146,6 @@ impl SqliteStore {
         }
         let points = builder.build();
         let keys: Vec<DeliveryKey> = batch.deliveries.iter().map(|d| d.key.clone()).collect();
-        let sizes: Vec<u64> = batch
-            .deliveries
-            .iter()
-            .map(|d| d.measures.len() as u64)
-            .collect();
         let (session_id, batch_no, acknowledged_through) =
             (batch.session_id, batch.batch_no, batch.acknowledged_through);
         let series = self.series_ids();
@@ -154,8 +168,8 @@ impl SqliteStore {
                 let mut outcomes = Vec::with_capacity(keys.len());
                 let mut stored_parts = Vec::new();
                 let mut bodies: Vec<&BodyHash> = Vec::new();
-                for (part, (key, size)) in keys.iter().zip(&sizes).enumerate() {
-                    let stored = DeliveryOutcome::Stored(*size);
+                for (part, key) in keys.iter().enumerate() {
+                    let stored = DeliveryOutcome::Stored(points.part_len(part) as u64);
                     let outcome = match key {
                         // An id twice in one batch (a redelivery racing its original) counts
                         // once.

@@ -342,15 +342,7 @@ impl MeasureStore for SqliteStore {
         let (stored, created) = self
             .writer
             .write(move |tx| {
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let mut fresh = super::deliveries::new_inbox_keys(tx, &keys, now())?;
-                // A key twice in one batch (a redelivery racing its original) counts once.
-                let stored: Vec<usize> = keys
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, key)| fresh.remove(**key))
-                    .map(|(part, _)| part)
-                    .collect();
+                let stored = super::deliveries::new_keyed_parts(tx, &keys, now(), 0)?;
                 let created = series.insert_recent(tx, &points, &stored)?;
                 Ok((stored, created))
             })

@@ -169,16 +169,14 @@ impl SourceStore for SqliteStore {
                     Some((Some(holder), cursor)) if holder == owner && cursor == from_cursor => {}
                     _ => return Ok(None),
                 }
-                let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let mut fresh = super::deliveries::new_inbox_keys(tx, &key_refs, now_ms / 1_000)?;
                 // Part 0 holds the points no later fetch reads again; each keyed part follows.
                 let mut stored = vec![0];
-                stored.extend(
-                    keys.iter()
-                        .enumerate()
-                        .filter(|(_, key)| fresh.remove(key.as_str()))
-                        .map(|(index, _)| index + 1),
-                );
+                stored.extend(super::deliveries::new_keyed_parts(
+                    tx,
+                    &keys,
+                    now_ms / 1_000,
+                    1,
+                )?);
                 let created = series.insert_recent(tx, &points, &stored)?;
                 let count = stored
                     .iter()
